@@ -1,0 +1,244 @@
+//! Command-line interface: parsing and dispatch. Every subcommand returns its exit code.
+
+use crate::config::{self, Config};
+use crate::duration::HumanDuration;
+use crate::report::StateReport;
+use crate::{check, engine, sim, tui};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Exit code for usage and configuration errors (Nagios "unknown").
+pub const EXIT_USAGE: i32 = 3;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "authwatch",
+    version,
+    about = "Watches the authentication health of Salesforce Marketing Cloud API integrations",
+    long_about = "Watches the authentication health of Salesforce Marketing Cloud API integrations.\n\n\
+        Without a subcommand it opens the console on the configuration found via --config, $AUTHWATCH_CONFIG, \
+        ./authwatch.toml or $XDG_CONFIG_HOME/authwatch/config.toml. Try `authwatch demo` first."
+)]
+pub struct Cli {
+    /// Configuration file (default: $AUTHWATCH_CONFIG, ./authwatch.toml, $XDG_CONFIG_HOME/authwatch/config.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Wall-screen mode: probe/rotate/ack actions disappear from keys, help and header
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// No colour at all (NO_COLOR is honoured too); status stays readable as words and symbols
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// ASCII borders and symbols for terminals without Unicode
+    #[arg(long, global = true)]
+    pub ascii: bool,
+    /// Clock tick of the console
+    #[arg(long, global = true, value_name = "DURATION", default_value = "1s")]
+    pub tick: HumanDuration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Open the console on the built-in simulator with the demo scenario (works from any directory)
+    Demo,
+    /// Probe every integration once with fresh tokens; exit 0 ok, 1 warn, 2 fail, 3 unknown or error
+    Check {
+        /// Check the built-in demo scenario instead of a configuration
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Only these integrations (repeatable)
+        #[arg(long = "integration", value_name = "NAME")]
+        integrations: Vec<String>,
+    },
+    /// Configuration commands
+    Config {
+        #[command(subcommand)]
+        command: ConfigCmd,
+    },
+    /// Run the SFMC simulator (a real HTTP server) until interrupted
+    Simulate {
+        /// Scenario file (default: the embedded demo scenario)
+        #[arg(long, value_name = "PATH")]
+        scenario: Option<PathBuf>,
+        /// Address to listen on; port 0 picks a free port (the bound address is printed)
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Write a matching authwatch config (and 0600 secret files) into DIR
+        #[arg(long, value_name = "DIR")]
+        print_config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Validate the configuration and resolve every secret reference (reports only ok/failed)
+    Check,
+}
+
+pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
+    match cli.command {
+        None => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            console(config, &cli.console, log_path).await
+        }
+        Some(Cmd::Demo) => {
+            let demo = Demo::start().await?;
+            let code = console(demo.config.clone(), &cli.console, log_path).await;
+            demo.stop().await;
+            code
+        }
+        Some(Cmd::Check {
+            demo,
+            format,
+            integrations,
+        }) => {
+            if demo {
+                let demo = Demo::start().await?;
+                let code = check(&demo.config, format, &integrations).await;
+                demo.stop().await;
+                code
+            } else {
+                match load_config(cli.config.as_deref()) {
+                    Ok(config) => check(&config, format, &integrations).await,
+                    Err(code) => Ok(code),
+                }
+            }
+        }
+        Some(Cmd::Config {
+            command: ConfigCmd::Check,
+        }) => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let (text, ok) = config::check_report(&config).await;
+            print!("{text}");
+            Ok(if ok { 0 } else { EXIT_USAGE })
+        }
+        Some(Cmd::Simulate {
+            scenario,
+            listen,
+            print_config,
+        }) => {
+            let scenario = match scenario {
+                Some(path) => sim::Scenario::load(&path)?,
+                None => sim::Scenario::demo(),
+            };
+            sim::serve_forever(scenario, listen, print_config).await?;
+            Ok(0)
+        }
+    }
+}
+
+/// Find and load the configuration; on failure print why (with file:line:col) and return the exit code.
+fn load_config(explicit: Option<&std::path::Path>) -> std::result::Result<Config, i32> {
+    let path = config::discover(explicit).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_USAGE
+    })?;
+    let config = config::load(&path).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_USAGE
+    })?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(config)
+}
+
+async fn check(config: &Config, format: Format, only: &[String]) -> Result<i32> {
+    let snapshot = match check::sweep(config, only).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let report = StateReport::from_snapshot(&snapshot);
+    match format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(snapshot.summary.worst().exit_code())
+}
+
+async fn console(config: Config, args: &ConsoleArgs, log_path: Option<PathBuf>) -> Result<i32> {
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
+    let running = engine::spawn(
+        config,
+        engine::EngineOptions {
+            start_gate: Some(gate_rx),
+            ..Default::default()
+        },
+    )
+    .wrap_err("cannot start the probe engine")?;
+    let color = !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let options = tui::TuiOptions {
+        read_only: args.read_only,
+        color,
+        ascii: args.ascii,
+        tick: args.tick.as_std(),
+        log_path,
+        first_frame: Some(gate_tx),
+    };
+    let result = tui::run(running.handle.clone(), options).await;
+    let _ = running.handle.send(engine::Command::Shutdown).await;
+    let _ = running.task.await;
+    result.map(|()| 0)
+}
+
+/// The built-in simulator with the demo scenario, and a config pointing at it in a temporary directory.
+struct Demo {
+    server: sim::SimServer,
+    config: Config,
+    _dir: tempfile::TempDir,
+}
+
+impl Demo {
+    async fn start() -> Result<Demo> {
+        let dir = tempfile::Builder::new()
+            .prefix("authwatch-demo-")
+            .tempdir()
+            .wrap_err("cannot create a temporary directory for the demo")?;
+        let server = sim::start(sim::Scenario::demo(), ([127, 0, 0, 1], 0).into())
+            .await
+            .map_err(|e| eyre!("cannot start the simulator: {e}"))?;
+        let path = server
+            .write_config(dir.path(), chrono::Utc::now())
+            .map_err(|e| eyre!("cannot write the demo config: {e}"))?;
+        let config =
+            config::load(&path).map_err(|e| eyre!("the demo config does not load: {e}"))?;
+        Ok(Demo {
+            server,
+            config,
+            _dir: dir,
+        })
+    }
+
+    async fn stop(self) {
+        self.server.shutdown().await;
+    }
+}

@@ -1,0 +1,144 @@
+//! Configuration: the TOML schema, validation with file:line:column errors, and where the file is found.
+//!
+//! The public types below are the validated form every other module uses. Parsing keeps spans so that every
+//! error can point at the exact place in the file.
+
+use crate::secrets::SecretRef;
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (None for configs built in code, e.g. tests).
+    pub path: Option<PathBuf>,
+    /// Shown in the console header: `settings.name`, else the file stem.
+    pub name: String,
+    pub settings: Settings,
+    pub credentials: Vec<Credential>,
+    pub integrations: Vec<Integration>,
+    /// Non-fatal findings, e.g. an http:// URL to a non-loopback host.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub fn credential(&self, id: &str) -> Option<&Credential> {
+        self.credentials.iter().find(|c| c.id == id)
+    }
+    pub fn integration(&self, name: &str) -> Option<&Integration> {
+        self.integrations.iter().find(|i| i.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub name: Option<String>,
+    pub probe_interval: Duration,
+    pub token_refresh: Duration,
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub confirm_retry: Duration,
+    pub warn_before: Duration,
+    pub critical_before: Duration,
+    pub latency_warn: Duration,
+    pub max_concurrent_probes: usize,
+    /// Extra CA bundle (PEM) for corporate TLS interception.
+    pub ca_file: Option<PathBuf>,
+    /// How long a `{ command = [...] }` secret reference may run.
+    pub secret_command_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            name: None,
+            probe_interval: Duration::from_secs(300),
+            token_refresh: Duration::from_secs(900),
+            timeout: Duration::from_secs(10),
+            failure_threshold: 3,
+            confirm_retry: Duration::from_secs(30),
+            warn_before: Duration::from_secs(30 * 86_400),
+            critical_before: Duration::from_secs(7 * 86_400),
+            latency_warn: Duration::from_secs(2),
+            max_concurrent_probes: 16,
+            ca_file: None,
+            secret_command_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// JSON body to `{auth_url}v2/token`.
+    Sfmc,
+    /// RFC 6749 form body to `token_url`.
+    Oauth2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic (RFC 6749 preferred).
+    Basic,
+    /// client_id/client_secret in the form body.
+    Body,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: String,
+    pub provider: Provider,
+    /// sfmc: base URL ending in `/`; the token endpoint is `{auth_url}v2/token`.
+    pub auth_url: Option<Url>,
+    /// oauth2: the full token endpoint.
+    pub token_url: Option<Url>,
+    pub client_auth: ClientAuth,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    pub secret_expires: Option<DateTime<Utc>>,
+    pub owner: Option<String>,
+}
+
+impl Credential {
+    /// The URL token requests go to.
+    pub fn token_endpoint(&self) -> Url {
+        match self.provider {
+            Provider::Sfmc => {
+                let base = self
+                    .auth_url
+                    .as_ref()
+                    .expect("validated: sfmc has auth_url");
+                base.join("v2/token").expect("validated base URL")
+            }
+            Provider::Oauth2 => self
+                .token_url
+                .clone()
+                .expect("validated: oauth2 has token_url"),
+        }
+    }
+}
+
+pub const DEFAULT_CHECK_PATH: &str = "platform/v1/tokenContext";
+
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub name: String,
+    /// Id of a [`Credential`].
+    pub credential: String,
+    /// MID of the business unit.
+    pub account_id: Option<String>,
+    /// Required scopes (also requested in the token request when non-empty).
+    pub scopes: Vec<String>,
+    /// Representative read-only call, relative to rest_instance_url.
+    pub check_path: String,
+    /// oauth2: an absolute URL to call with the token (none: the token request alone is the probe).
+    pub check_url: Option<Url>,
+    pub business_unit: Option<String>,
+    pub team: Option<String>,
+    pub environment: Option<String>,
+    pub processes: Vec<String>,
+}
+
+mod interim;
+pub use interim::{ConfigError, ConfigNotFound, check_report, discover, load, parse};

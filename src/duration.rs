@@ -1,0 +1,176 @@
+//! Human durations used across config and scenarios: "250ms", "30s", "5m", "2h", "14d".
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::time::Duration;
+
+/// A duration written the way operators write them in TOML ("30s", "5m", "14d").
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct HumanDuration(pub Duration);
+
+impl HumanDuration {
+    pub const fn secs(s: u64) -> Self {
+        Self(Duration::from_secs(s))
+    }
+    pub const fn millis(ms: u64) -> Self {
+        Self(Duration::from_millis(ms))
+    }
+    pub fn as_std(self) -> Duration {
+        self.0
+    }
+    pub fn as_chrono(self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+impl From<HumanDuration> for Duration {
+    fn from(d: HumanDuration) -> Self {
+        d.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid duration {input:?}: {why}; write a number and a unit, e.g. \"250ms\", \"30s\", \"5m\", \"2h\", \"14d\""
+)]
+pub struct DurationError {
+    input: String,
+    why: &'static str,
+}
+
+pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+    let err = |why| DurationError {
+        input: input.to_string(),
+        why,
+    };
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| err("missing unit"))?;
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(err("missing number"));
+    }
+    let n: u64 = digits.parse().map_err(|_| err("number too large"))?;
+    let unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(err("unknown unit (use ms, s, m, h or d)")),
+    };
+    n.checked_mul(unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| err("number too large"))
+}
+
+/// Shortest exact rendering: 300s -> "5m", 90s -> "90s", 1500ms -> "1500ms".
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis() as u64;
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Compact age for tables: "4s", "12m", "3h", "5d".
+pub fn format_age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3_600 => format!("{}m", s / 60),
+        3_600..86_400 => format!("{}h", s / 3_600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+impl fmt::Debug for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_duration(self.0))
+    }
+}
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_duration(self.0))
+    }
+}
+
+impl std::str::FromStr for HumanDuration {
+    type Err = DurationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_duration(s).map(HumanDuration)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        let cases = [
+            ("250ms", 250),
+            ("30s", 30_000),
+            ("5m", 300_000),
+            ("2h", 7_200_000),
+            ("14d", 1_209_600_000),
+            (" 7d ", 604_800_000),
+        ];
+        for (input, ms) in cases {
+            assert_eq!(
+                parse_duration(input).unwrap(),
+                Duration::from_millis(ms),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_bad_input_with_a_hint() {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5 minutes",
+            "-5m",
+            "1.5h",
+            "99999999999999999999s",
+        ] {
+            let e = parse_duration(bad).unwrap_err().to_string();
+            assert!(e.contains("e.g. \"250ms\""), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn formats_shortest_exact_unit() {
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(86_400 * 14)), "14d");
+        assert_eq!(format_age(chrono::Duration::seconds(125)), "2m");
+    }
+}

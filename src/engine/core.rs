@@ -1,0 +1,723 @@
+//! The engine loop: schedules probes, applies results and the health rules, publishes snapshots.
+
+use super::handle::{Command, EngineEvent, EngineHandle};
+use super::history::HistoryWriter;
+use super::schedule::{self, Next};
+use super::snapshot::{CredentialView, Health, IntegrationView, Snapshot, Summary};
+use super::{AUTH_LOG_LEN, HISTORY_LEN};
+use crate::config::Config;
+use crate::health::{self, Evidence, Thresholds};
+use crate::model::{AuthEvent, Outcome, PROBE_SOURCE, ProbeResult, Status};
+use crate::probe::{self, NotProbed, ProbeSetupError, ProbeTarget, Prober, TokenCache};
+use crate::store::{Recent, Record, Store, Transition};
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How often health is re-evaluated without new probe results (secret expiry moves with the clock).
+const REEVALUATE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+pub struct EngineOptions {
+    /// Wait for this before the first probe (the console fires it after its first frame: no network I/O before it).
+    pub start_gate: Option<oneshot::Receiver<()>>,
+    /// Where history is kept; None keeps it in memory only.
+    pub store: Option<crate::store::Store>,
+    /// How long history is kept in the store.
+    pub retention: Duration,
+}
+
+/// A running engine: the handle for consumers and the task to await on shutdown.
+pub struct RunningEngine {
+    pub handle: EngineHandle,
+    pub task: JoinHandle<()>,
+}
+
+/// Start the engine on the current tokio runtime.
+pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, ProbeSetupError> {
+    let prober = Arc::new(Prober::new(&config.settings)?);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.name.clone())));
+    let (events_tx, _) = broadcast::channel(1024);
+    let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let mut engine = Engine {
+        semaphore: Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1))),
+        config: Arc::new(config),
+        prober,
+        cache: Arc::new(TokenCache::new()),
+        integrations: Vec::new(),
+        paused_credentials: HashSet::new(),
+        held_credentials: HashMap::new(),
+        auth_log: VecDeque::new(),
+        generation: 0,
+        version: 0,
+        snapshots: snap_tx,
+        events: events_tx.clone(),
+        results_tx,
+        history: None,
+        history_error: None,
+    };
+    engine.integrations = engine.fresh_states(&HashMap::new());
+    engine.publish(Utc::now());
+    let store = options.store;
+    let retention = options.retention;
+    let handle = EngineHandle {
+        snapshots: snap_rx,
+        events: events_tx,
+        commands: cmd_tx,
+    };
+    let task = tokio::spawn(async move {
+        let mut engine = engine;
+        if let Some(store) = store {
+            engine.restore(store, retention).await;
+        }
+        engine.run(cmd_rx, results_rx, options.start_gate).await;
+        if let Some(history) = engine.history.take() {
+            let _ = tokio::task::spawn_blocking(move || history.close()).await;
+        }
+    });
+    Ok(RunningEngine { handle, task })
+}
+
+struct IntegrationState {
+    history: VecDeque<ProbeResult>,
+    consecutive_auth: u32,
+    non_auth_streak: u32,
+    failing_since: Option<DateTime<Utc>>,
+    last_success: Option<DateTime<Utc>>,
+    /// None: not scheduled (paused).
+    next_due: Option<Instant>,
+    next_due_wall: Option<DateTime<Utc>>,
+    fresh_next: bool,
+    paused: bool,
+    in_flight: bool,
+    /// A forced probe asked for while one was running.
+    forced_pending: bool,
+    secret_error: Option<String>,
+    health: Health,
+    view: Arc<IntegrationView>,
+    changed: bool,
+}
+
+type ResultMsg = (u64, usize, Result<ProbeResult, NotProbed>);
+
+struct Engine {
+    config: Arc<Config>,
+    prober: Arc<Prober>,
+    cache: Arc<TokenCache>,
+    integrations: Vec<IntegrationState>,
+    /// Credentials whose token requests were refused `failure_threshold` times: no automatic probing.
+    paused_credentials: HashSet<String>,
+    /// Credentials told to wait (429/503 on the token endpoint): no probe of theirs starts before.
+    held_credentials: HashMap<String, Instant>,
+    auth_log: VecDeque<AuthEvent>,
+    /// Bumped on reload so results of the old config are dropped.
+    generation: u64,
+    version: u64,
+    semaphore: Arc<Semaphore>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    events: broadcast::Sender<EngineEvent>,
+    results_tx: mpsc::UnboundedSender<ResultMsg>,
+    history: Option<HistoryWriter>,
+    /// Shown in snapshots while history cannot be saved.
+    history_error: Option<String>,
+}
+
+impl Engine {
+    /// States for the current config, keeping the history of integrations that keep their name.
+    fn fresh_states(&self, old: &HashMap<String, IntegrationState>) -> Vec<IntegrationState> {
+        let now = Instant::now();
+        self.config
+            .integrations
+            .iter()
+            .map(|i| {
+                let kept = old.get(&i.name);
+                let mut st = IntegrationState {
+                    history: kept.map(|k| k.history.clone()).unwrap_or_default(),
+                    consecutive_auth: kept.map_or(0, |k| k.consecutive_auth),
+                    non_auth_streak: 0,
+                    failing_since: kept.and_then(|k| k.failing_since),
+                    last_success: kept.and_then(|k| k.last_success),
+                    next_due: Some(now),
+                    next_due_wall: Some(Utc::now()),
+                    fresh_next: false,
+                    paused: false,
+                    in_flight: false,
+                    forced_pending: false,
+                    secret_error: None,
+                    health: Health::default(),
+                    view: Arc::new(placeholder_view(i)),
+                    changed: true,
+                };
+                // A reload is a human acting: forget the pause but not the evidence.
+                st.consecutive_auth = st
+                    .consecutive_auth
+                    .min(self.config.settings.failure_threshold.saturating_sub(1));
+                st
+            })
+            .collect()
+    }
+
+    /// Continue where the last run stopped: histories, failure counts, pauses, statuses and the 401/403 log.
+    async fn restore(&mut self, store: Store, retention: Duration) {
+        let loaded = tokio::task::spawn_blocking(move || {
+            let recent = store.load_recent(HISTORY_LEN, AUTH_LOG_LEN);
+            (store, recent)
+        })
+        .await;
+        let Ok((store, recent)) = loaded else {
+            return;
+        };
+        match recent {
+            Ok(recent) => self.apply_recent(recent),
+            Err(e) => {
+                tracing::error!("cannot load history: {e}");
+                self.history_error = Some(format!("history not loaded: {e}"));
+            }
+        }
+        self.history = Some(HistoryWriter::spawn(store, retention));
+        self.publish(Utc::now());
+    }
+
+    fn apply_recent(&mut self, mut recent: Recent) {
+        let threshold = self.config.settings.failure_threshold;
+        for (idx, integration) in self.config.integrations.iter().enumerate() {
+            let st = &mut self.integrations[idx];
+            if let Some(probes) = recent.probes.remove(&integration.name) {
+                let trailing_auth = probes
+                    .iter()
+                    .rev()
+                    .take_while(|r| r.outcome.is_auth_failure())
+                    .count();
+                st.consecutive_auth = trailing_auth as u32;
+                st.failing_since =
+                    (trailing_auth > 0).then(|| probes[probes.len() - trailing_auth].at);
+                st.non_auth_streak = probes
+                    .iter()
+                    .rev()
+                    .take_while(|r| !r.outcome.is_ok() && !r.outcome.is_auth_failure())
+                    .count() as u32;
+                st.last_success = probes
+                    .iter()
+                    .rev()
+                    .find(|r| r.outcome.is_ok())
+                    .map(|r| r.at);
+                st.history = probes.into();
+                if st.consecutive_auth >= threshold {
+                    st.paused = true;
+                    st.next_due = None;
+                    st.next_due_wall = None;
+                }
+            }
+            if let Some(status) = recent.statuses.get(&integration.name) {
+                // The verdict it had when we stopped: no "changed" event for a status that did not change.
+                st.health.status = *status;
+            }
+            st.changed = true;
+        }
+        for (idx, st) in self.integrations.iter().enumerate() {
+            if st.paused
+                && st
+                    .history
+                    .back()
+                    .is_some_and(|r| r.outcome == Outcome::AuthRejected)
+            {
+                self.paused_credentials
+                    .insert(self.config.integrations[idx].credential.clone());
+            }
+        }
+        self.auth_log = recent.auth_events.into();
+    }
+
+    fn record(&self, record: Record) {
+        if let Some(h) = &self.history {
+            h.record(record);
+        }
+    }
+
+    async fn run(
+        &mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut results: mpsc::UnboundedReceiver<ResultMsg>,
+        start_gate: Option<oneshot::Receiver<()>>,
+    ) {
+        if let Some(gate) = start_gate {
+            // A dropped sender also opens the gate: the consumer went away or does not care.
+            let _ = gate.await;
+        }
+        let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
+        reevaluate.tick().await;
+        loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(cmd) => self.command(cmd),
+                },
+                Some(msg) = results.recv() => {
+                    self.apply(msg);
+                    // Coalesce: apply everything already waiting before publishing once.
+                    while let Ok(msg) = results.try_recv() {
+                        self.apply(msg);
+                    }
+                }
+                _ = sleep_until_opt(wake) => {}
+                _ = reevaluate.tick() => {
+                    for st in &mut self.integrations {
+                        st.changed = true;
+                    }
+                }
+            }
+            self.start_due();
+            self.publish(Utc::now());
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        self.integrations
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.in_flight && !s.paused)
+            .filter_map(|(i, s)| s.next_due.map(|d| d.max(self.hold_until(i))))
+            .min()
+    }
+
+    fn hold_until(&self, idx: usize) -> Instant {
+        let cred = &self.config.integrations[idx].credential;
+        self.held_credentials
+            .get(cred)
+            .copied()
+            .unwrap_or_else(|| Instant::now() - Duration::from_secs(1))
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::ProbeNow { integration } => {
+                if let Some(idx) = self
+                    .config
+                    .integrations
+                    .iter()
+                    .position(|i| i.name == integration)
+                {
+                    self.force(idx);
+                }
+            }
+            Command::ProbeAll => {
+                for idx in 0..self.integrations.len() {
+                    self.force(idx);
+                }
+            }
+            Command::Reload(config) => {
+                let old: HashMap<String, IntegrationState> = std::mem::take(&mut self.integrations)
+                    .into_iter()
+                    .zip(self.config.integrations.iter())
+                    .map(|(st, i)| (i.name.clone(), st))
+                    .collect();
+                match Prober::new(&config.settings) {
+                    Ok(p) => self.prober = Arc::new(p),
+                    Err(e) => tracing::error!("keeping the old HTTP client after reload: {e}"),
+                }
+                self.semaphore =
+                    Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1)));
+                self.config = Arc::new(*config);
+                self.generation += 1;
+                self.cache.clear();
+                self.paused_credentials.clear();
+                self.held_credentials.clear();
+                self.integrations = self.fresh_states(&old);
+                let _ = self.events.send(EngineEvent::ConfigReloaded {
+                    at: Utc::now(),
+                    integrations: self.integrations.len(),
+                });
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    /// A human asked: probe now with a fresh token, lifting any pause.
+    fn force(&mut self, idx: usize) {
+        let cred = self.config.integrations[idx].credential.clone();
+        self.paused_credentials.remove(&cred);
+        self.held_credentials.remove(&cred);
+        let st = &mut self.integrations[idx];
+        st.paused = false;
+        st.fresh_next = true;
+        if st.in_flight {
+            st.forced_pending = true;
+        } else {
+            st.next_due = Some(Instant::now());
+        }
+        st.changed = true;
+    }
+
+    fn start_due(&mut self) {
+        let now = Instant::now();
+        // One horizon per batch, so integrations sharing a grant share one fresh token (or one refusal).
+        let batch = std::time::Instant::now();
+        for idx in 0..self.integrations.len() {
+            let cred_name = &self.config.integrations[idx].credential;
+            let held = self
+                .held_credentials
+                .get(cred_name)
+                .is_some_and(|t| *t > now);
+            let st = &self.integrations[idx];
+            let due = st.next_due.is_some_and(|d| d <= now);
+            if st.in_flight || st.paused || !due || held {
+                continue;
+            }
+            if self.paused_credentials.contains(cred_name) {
+                let st = &mut self.integrations[idx];
+                st.paused = true;
+                st.next_due = None;
+                st.next_due_wall = None;
+                st.changed = true;
+                continue;
+            }
+            self.spawn_probe(idx, batch);
+        }
+    }
+
+    fn spawn_probe(&mut self, idx: usize, batch: std::time::Instant) {
+        let st = &mut self.integrations[idx];
+        st.in_flight = true;
+        st.changed = true;
+        let freshness = probe::Freshness {
+            token_since: std::mem::take(&mut st.fresh_next).then_some(batch),
+            batch,
+        };
+        let config = self.config.clone();
+        let prober = self.prober.clone();
+        let cache = self.cache.clone();
+        let semaphore = self.semaphore.clone();
+        let tx = self.results_tx.clone();
+        let generation = self.generation;
+        let name = config.integrations[idx].name.clone();
+        let _ = self.events.send(EngineEvent::ProbeStarted {
+            integration: name,
+            at: Utc::now(),
+        });
+        tokio::spawn(async move {
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                return;
+            };
+            let integration = &config.integrations[idx];
+            let Some(credential) = config.credential(&integration.credential) else {
+                return;
+            };
+            let timeout = config.settings.secret_command_timeout;
+            let secret = probe::secret_source(&credential.client_secret, timeout);
+            let target = ProbeTarget {
+                integration,
+                credential,
+            };
+            let result = probe::probe(&prober, &cache, target, &secret, freshness).await;
+            let _ = tx.send((generation, idx, result));
+        });
+    }
+
+    fn apply(&mut self, (generation, idx, result): ResultMsg) {
+        if generation != self.generation || idx >= self.integrations.len() {
+            return;
+        }
+        let settings = self.config.settings.clone();
+        let integration = self.config.integrations[idx].clone();
+        let now_i = Instant::now();
+        let mut rng_unit = rand::random::<f64>();
+        let st = &mut self.integrations[idx];
+        st.in_flight = false;
+        st.changed = true;
+        let result = match result {
+            Ok(r) => r,
+            Err(NotProbed::Secret(msg)) => {
+                st.secret_error = Some(msg);
+                st.next_due = Some(now_i + settings.probe_interval);
+                st.next_due_wall = Some(Utc::now() + chrono_dur(settings.probe_interval));
+                return;
+            }
+        };
+        st.secret_error = None;
+        let at = result.at;
+        let outcome = result.outcome;
+        if outcome.is_ok() {
+            st.consecutive_auth = 0;
+            st.non_auth_streak = 0;
+            st.failing_since = None;
+            st.last_success = Some(at);
+        } else if outcome.is_auth_failure() {
+            st.consecutive_auth += 1;
+            st.non_auth_streak = 0;
+            st.failing_since.get_or_insert(at);
+        } else {
+            st.non_auth_streak += 1;
+        }
+        let mut next =
+            schedule::next_after(&result, st.consecutive_auth, st.non_auth_streak, &settings);
+        if st.forced_pending {
+            st.forced_pending = false;
+            st.fresh_next = true;
+            next = Next::After {
+                delay: Duration::ZERO,
+                fresh_token: true,
+            };
+            rng_unit = 0.5;
+        }
+        match next {
+            Next::After { delay, fresh_token } => {
+                let delay = schedule::jitter(delay, rng_unit);
+                st.paused = false;
+                st.fresh_next |= fresh_token;
+                st.next_due = Some(now_i + delay);
+                st.next_due_wall = Some(Utc::now() + chrono_dur(delay));
+            }
+            Next::Pause => {
+                st.paused = true;
+                st.next_due = None;
+                st.next_due_wall = None;
+            }
+        }
+        if let Some(status) = result.http_status.filter(|s| *s == 401 || *s == 403) {
+            let event = AuthEvent {
+                at,
+                integration: Some(integration.name.clone()),
+                http_status: status,
+                error: result
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| outcome.as_str().to_string()),
+                source: PROBE_SOURCE.to_string(),
+            };
+            self.record(Record::AuthEvent(event.clone()));
+            self.auth_log.push_front(event);
+            self.auth_log.truncate(AUTH_LOG_LEN);
+        }
+        self.record(Record::Probe {
+            integration: integration.name.clone(),
+            result: result.clone(),
+        });
+        // Throttling and refusals at the token endpoint concern every consumer of the credential.
+        if result.phase == crate::model::Phase::Token {
+            if matches!(outcome, Outcome::RateLimited | Outcome::ServerError)
+                && let Some(secs) = result.retry_after_secs
+            {
+                self.held_credentials.insert(
+                    integration.credential.clone(),
+                    now_i + Duration::from_secs(secs),
+                );
+            }
+            if outcome == Outcome::AuthRejected && self.integrations[idx].paused {
+                self.paused_credentials
+                    .insert(integration.credential.clone());
+            }
+        }
+        if outcome.is_ok() {
+            self.paused_credentials.remove(&integration.credential);
+            for (j, other) in self.config.integrations.iter().enumerate() {
+                let o = &mut self.integrations[j];
+                if other.credential == integration.credential
+                    && o.paused
+                    && j != idx
+                    && o.consecutive_auth < settings.failure_threshold
+                {
+                    o.paused = false;
+                    o.next_due = Some(now_i);
+                    o.changed = true;
+                }
+            }
+        }
+        let st = &mut self.integrations[idx];
+        let fresh_token = result.fresh_token;
+        st.history.push_back(result);
+        while st.history.len() > HISTORY_LEN {
+            st.history.pop_front();
+        }
+        let _ = self.events.send(EngineEvent::ProbeFinished {
+            integration: integration.name.clone(),
+            at,
+            outcome,
+            fresh_token,
+        });
+        if st.paused {
+            let _ = self.events.send(EngineEvent::Paused {
+                integration: integration.name.clone(),
+                at,
+                reason: format!("{} consecutive auth failures", st.consecutive_auth),
+            });
+        }
+    }
+
+    /// Rebuild the views that changed and publish one snapshot.
+    fn publish(&mut self, now: DateTime<Utc>) {
+        let thresholds = Thresholds::from(&self.config.settings);
+        let mut any = false;
+        for (idx, st) in self.integrations.iter_mut().enumerate() {
+            if !st.changed {
+                continue;
+            }
+            st.changed = false;
+            any = true;
+            let integration = &self.config.integrations[idx];
+            let secret_expires = self
+                .config
+                .credential(&integration.credential)
+                .and_then(|c| c.secret_expires);
+            let history: Vec<ProbeResult> = st.history.iter().cloned().collect();
+            let health = health::evaluate(
+                &Evidence {
+                    history: &history,
+                    consecutive_auth_failures: st.consecutive_auth,
+                    failing_since: st.failing_since,
+                    paused: st.paused,
+                    secret_expires,
+                    secret_error: st.secret_error.as_deref(),
+                },
+                now,
+                &thresholds,
+            );
+            if health.status != st.health.status {
+                let _ = self.events.send(EngineEvent::StatusChanged {
+                    integration: integration.name.clone(),
+                    at: now,
+                    from: st.health.status,
+                    to: health.status,
+                    reason: health.short_reason().to_string(),
+                });
+                if let Some(h) = &self.history {
+                    h.record(Record::Transition(Transition {
+                        integration: integration.name.clone(),
+                        at: now,
+                        from: st.health.status,
+                        to: health.status,
+                        reason: health.short_reason().to_string(),
+                    }));
+                }
+            }
+            st.health = health.clone();
+            st.view = Arc::new(IntegrationView {
+                health,
+                history,
+                consecutive_auth_failures: st.consecutive_auth,
+                failing_since: st.failing_since,
+                last_success: st.last_success,
+                next_probe_at: st.next_due_wall.filter(|_| !st.paused),
+                paused: st.paused,
+                probing: st.in_flight,
+                secret_expires,
+                ..placeholder_view(integration)
+            });
+        }
+        let history_error = self
+            .history
+            .as_ref()
+            .and_then(HistoryWriter::error)
+            .or_else(|| self.history_error.clone());
+        if !any && self.version > 0 && history_error == self.snapshots.borrow().history_error {
+            return;
+        }
+        let mut summary = Summary::default();
+        for st in &self.integrations {
+            summary.add(st.view.health.status);
+        }
+        let credentials = credential_views(&self.config, now, &self.paused_credentials);
+        let environments = environments(&self.config);
+        self.version += 1;
+        let snapshot = Snapshot {
+            version: self.version,
+            generated_at: now,
+            config_name: self.config.name.clone(),
+            environments,
+            integrations: self.integrations.iter().map(|s| s.view.clone()).collect(),
+            credentials,
+            auth_log: Arc::new(self.auth_log.iter().cloned().collect()),
+            summary,
+            history_error,
+            newest_data_at: self
+                .integrations
+                .iter()
+                .filter_map(|s| s.history.back().map(|r| r.at))
+                .max(),
+        };
+        self.snapshots.send_replace(Arc::new(snapshot));
+    }
+}
+
+/// Expiry views of every credential, for snapshots built by the engine and by one-shot sweeps.
+pub(crate) fn credential_views(
+    config: &Config,
+    now: DateTime<Utc>,
+    paused: &HashSet<String>,
+) -> Vec<Arc<CredentialView>> {
+    let thresholds = Thresholds::from(&config.settings);
+    config
+        .credentials
+        .iter()
+        .map(|c| {
+            Arc::new(CredentialView {
+                id: c.id.clone(),
+                owner: c.owner.clone(),
+                client_id: c.client_id.clone(),
+                secret_expires: c.secret_expires,
+                days_left: c.secret_expires.map(|e| health::days_left(e, now)),
+                expiry_status: health::expiry_status(c.secret_expires, now, &thresholds),
+                integrations: config
+                    .integrations
+                    .iter()
+                    .filter(|i| i.credential == c.id)
+                    .map(|i| i.name.clone())
+                    .collect(),
+                paused: paused.contains(&c.id),
+            })
+        })
+        .collect()
+}
+
+/// Distinct environments of the integrations, sorted.
+pub(crate) fn environments(config: &Config) -> Vec<String> {
+    let mut envs: Vec<String> = config
+        .integrations
+        .iter()
+        .filter_map(|i| i.environment.clone())
+        .collect();
+    envs.sort();
+    envs.dedup();
+    envs
+}
+
+pub(crate) fn placeholder_view(i: &crate::config::Integration) -> IntegrationView {
+    IntegrationView {
+        name: i.name.clone(),
+        credential: i.credential.clone(),
+        account_id: i.account_id.clone(),
+        business_unit: i.business_unit.clone(),
+        team: i.team.clone(),
+        environment: i.environment.clone(),
+        processes: i.processes.clone(),
+        required_scopes: i.scopes.clone(),
+        health: Health {
+            status: Status::Unknown,
+            reasons: vec!["probing...".to_string()],
+        },
+        history: Vec::new(),
+        consecutive_auth_failures: 0,
+        failing_since: None,
+        last_success: None,
+        next_probe_at: None,
+        paused: false,
+        probing: false,
+        secret_expires: None,
+    }
+}
+
+fn chrono_dur(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,91 @@
+//! The engine's link to the store: a writer thread that batches records, so SQLite never blocks probing, and
+//! a visible error when history cannot be saved (the in-memory state goes on regardless).
+
+use crate::store::{Record, Store};
+use chrono::Utc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct HistoryWriter {
+    tx: mpsc::Sender<Record>,
+    error: Arc<Mutex<Option<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HistoryWriter {
+    pub fn spawn(mut store: Store, retention: Duration) -> HistoryWriter {
+        let (tx, rx) = mpsc::channel::<Record>();
+        let error = Arc::new(Mutex::new(None));
+        let shared = error.clone();
+        let thread = std::thread::Builder::new()
+            .name("authwatch-history".into())
+            .spawn(move || {
+                let retention =
+                    chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+                let mut last_prune: Option<Instant> = None;
+                let mut pending: Vec<Record> = Vec::new();
+                loop {
+                    if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                        if let Err(e) = store.prune(Utc::now() - retention) {
+                            tracing::warn!("pruning history failed: {e}");
+                        }
+                        last_prune = Some(Instant::now());
+                    }
+                    match rx.recv_timeout(PRUNE_EVERY) {
+                        Ok(first) => pending.push(first),
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    pending.extend(rx.try_iter());
+                    match store.write(&pending) {
+                        Ok(()) => {
+                            pending.clear();
+                            *shared.lock().expect("history error lock") = None;
+                        }
+                        Err(e) => {
+                            tracing::error!("history not saved: {e}");
+                            *shared.lock().expect("history error lock") =
+                                Some(format!("history not saved: {e}"));
+                            // Keep what failed for the next attempt, bounded so a full disk cannot grow memory forever.
+                            if pending.len() > 10_000 {
+                                pending.drain(..pending.len() - 10_000);
+                            }
+                        }
+                    }
+                }
+                if !pending.is_empty()
+                    && let Err(e) = store.write(&pending)
+                {
+                    tracing::error!("history not saved at shutdown: {e}");
+                }
+            })
+            .expect("spawn history writer thread");
+        HistoryWriter {
+            tx,
+            error,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn record(&self, record: Record) {
+        // The thread only ends when this writer is dropped.
+        let _ = self.tx.send(record);
+    }
+
+    /// Why history is not being saved, if it is not.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().expect("history error lock").clone()
+    }
+
+    /// Finish pending writes (clean shutdown).
+    pub fn close(mut self) {
+        let (dead_tx, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.tx, dead_tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

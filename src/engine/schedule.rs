@@ -1,0 +1,181 @@
+//! When to probe next: pure decisions from an outcome and the settings.
+
+use crate::config::Settings;
+use crate::model::{Outcome, ProbeResult};
+use std::time::Duration;
+
+/// Longest wait the backoff may reach.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// What the scheduler should do after a probe result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Probe again after this delay (before jitter).
+    After { delay: Duration, fresh_token: bool },
+    /// Stop automatic probing until a human acts.
+    Pause,
+}
+
+/// Decide the next probe. `consecutive_auth` already counts this result; `non_auth_streak` counts consecutive
+/// cannot-verify results including this one.
+pub fn next_after(
+    result: &ProbeResult,
+    consecutive_auth: u32,
+    non_auth_streak: u32,
+    s: &Settings,
+) -> Next {
+    let retry_after = result
+        .retry_after_secs
+        .map(Duration::from_secs)
+        .unwrap_or_default();
+    match result.outcome {
+        Outcome::Ok => Next::After {
+            delay: s.probe_interval,
+            fresh_token: false,
+        },
+        o if o.is_auth_failure() => {
+            if consecutive_auth >= s.failure_threshold {
+                Next::Pause
+            } else {
+                // Confirm quickly, backing off: confirm_retry, 2x, 4x...
+                Next::After {
+                    delay: exp(s.confirm_retry, consecutive_auth)
+                        .min(s.probe_interval.max(s.confirm_retry)),
+                    fresh_token: true,
+                }
+            }
+        }
+        Outcome::RateLimited => Next::After {
+            // Throttled: back off from the normal interval, never sooner than Retry-After.
+            delay: exp(s.probe_interval, non_auth_streak)
+                .min(MAX_BACKOFF)
+                .max(retry_after),
+            fresh_token: false,
+        },
+        _ => Next::After {
+            // Cannot verify: look again soon, backing off up to the normal interval.
+            delay: exp(s.confirm_retry, non_auth_streak)
+                .min(s.probe_interval.max(s.confirm_retry))
+                .max(retry_after),
+            fresh_token: false,
+        },
+    }
+}
+
+/// base * 2^(n-1), saturating.
+fn exp(base: Duration, n: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(n.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
+    base.checked_mul(factor).unwrap_or(MAX_BACKOFF)
+}
+
+/// ±10% jitter so a thousand integrations do not probe in lockstep. `unit` is a random number in [0, 1).
+pub fn jitter(delay: Duration, unit: f64) -> Duration {
+    delay.mul_f64(0.9 + 0.2 * unit.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Phase;
+
+    fn result(outcome: Outcome, retry_after: Option<u64>) -> ProbeResult {
+        let mut r = ProbeResult::new(chrono::Utc::now(), outcome, Phase::Token);
+        r.retry_after_secs = retry_after;
+        r
+    }
+
+    #[test]
+    fn table_of_next_probe_decisions() {
+        let s = Settings::default(); // interval 5m, confirm 30s, threshold 3
+        let secs = Duration::from_secs;
+        let after = |d: u64, fresh| Next::After {
+            delay: secs(d),
+            fresh_token: fresh,
+        };
+        let cases = [
+            (
+                "ok waits an interval",
+                result(Outcome::Ok, None),
+                0,
+                0,
+                after(300, false),
+            ),
+            (
+                "first auth failure confirms soon",
+                result(Outcome::AuthRejected, None),
+                1,
+                0,
+                after(30, true),
+            ),
+            (
+                "second backs off",
+                result(Outcome::Forbidden, None),
+                2,
+                0,
+                after(60, true),
+            ),
+            (
+                "threshold pauses",
+                result(Outcome::ScopeMissing, None),
+                3,
+                0,
+                Next::Pause,
+            ),
+            (
+                "rate limited honours a long Retry-After",
+                result(Outcome::RateLimited, Some(900)),
+                0,
+                1,
+                after(900, false),
+            ),
+            (
+                "rate limited backs off exponentially",
+                result(Outcome::RateLimited, Some(5)),
+                0,
+                3,
+                after(1200, false),
+            ),
+            (
+                "backoff is capped",
+                result(Outcome::RateLimited, None),
+                0,
+                30,
+                after(3600, false),
+            ),
+            (
+                "timeout re-checks soon",
+                result(Outcome::Timeout, None),
+                0,
+                1,
+                after(30, false),
+            ),
+            (
+                "server error backs off to the interval",
+                result(Outcome::ServerError, None),
+                0,
+                6,
+                after(300, false),
+            ),
+            (
+                "503 Retry-After is honoured",
+                result(Outcome::ServerError, Some(120)),
+                0,
+                1,
+                after(120, false),
+            ),
+        ];
+        for (name, r, auth, streak, want) in cases {
+            assert_eq!(next_after(&r, auth, streak, &s), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let d = Duration::from_secs(100);
+        assert_eq!(jitter(d, 0.0), Duration::from_secs(90));
+        assert_eq!(jitter(d, 0.5), Duration::from_secs(100));
+        assert!(jitter(d, 0.999_999) <= Duration::from_secs(110));
+    }
+}

@@ -1,0 +1,158 @@
+//! The immutable state the engine publishes on every change. Consumers (console, agent, check) only read this.
+
+use crate::model::{AuthEvent, Outcome, ProbeResult, Status};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Health verdict with the reasons in words, worst first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Health {
+    pub status: Status,
+    pub reasons: Vec<String>,
+}
+
+impl Health {
+    /// The reason shown in one-line tables.
+    pub fn short_reason(&self) -> &str {
+        self.reasons.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IntegrationView {
+    pub name: String,
+    pub credential: String,
+    pub account_id: Option<String>,
+    pub business_unit: Option<String>,
+    pub team: Option<String>,
+    pub environment: Option<String>,
+    pub processes: Vec<String>,
+    pub required_scopes: Vec<String>,
+    pub health: Health,
+    /// Newest last; bounded (see `engine::HISTORY_LEN`).
+    pub history: Vec<ProbeResult>,
+    pub consecutive_auth_failures: u32,
+    /// When the current run of failures (auth or not) began.
+    pub failing_since: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub next_probe_at: Option<DateTime<Utc>>,
+    /// Automatic probing is paused after repeated auth failures until a human forces a probe or reloads.
+    pub paused: bool,
+    /// A probe is running right now.
+    pub probing: bool,
+    pub secret_expires: Option<DateTime<Utc>>,
+}
+
+impl IntegrationView {
+    pub fn last_probe(&self) -> Option<&ProbeResult> {
+        self.history.last()
+    }
+    pub fn last_outcome(&self) -> Option<Outcome> {
+        self.last_probe().map(|p| p.outcome)
+    }
+    /// Scopes from the newest probe that was granted a token.
+    pub fn granted_scopes(&self) -> Option<&[String]> {
+        self.history
+            .iter()
+            .rev()
+            .find_map(|p| p.granted_scopes.as_deref())
+    }
+    /// When the newest non-ok probe happened (for "sort by last failure").
+    pub fn last_failure_at(&self) -> Option<DateTime<Utc>> {
+        self.history
+            .iter()
+            .rev()
+            .find(|p| !p.outcome.is_ok())
+            .map(|p| p.at)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialView {
+    pub id: String,
+    pub owner: Option<String>,
+    pub client_id: String,
+    pub secret_expires: Option<DateTime<Utc>>,
+    /// Whole days until expiry (negative once expired).
+    pub days_left: Option<i64>,
+    /// Expiry-only verdict: ok / warn (within warn_before) / fail (expired or within critical_before).
+    pub expiry_status: Status,
+    pub integrations: Vec<String>,
+    pub paused: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub ok: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub unknown: usize,
+}
+
+impl Summary {
+    pub fn add(&mut self, s: Status) {
+        match s {
+            Status::Ok => self.ok += 1,
+            Status::Warn => self.warn += 1,
+            Status::Fail => self.fail += 1,
+            Status::Unknown => self.unknown += 1,
+        }
+    }
+    /// Worst status present (Nagios precedence: fail > warn > unknown > ok... except unknown exits 3).
+    pub fn worst(&self) -> Status {
+        if self.fail > 0 {
+            Status::Fail
+        } else if self.warn > 0 {
+            Status::Warn
+        } else if self.unknown > 0 {
+            Status::Unknown
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// Increments on every publish, so consumers can tell a change from a repeat.
+    pub version: u64,
+    pub generated_at: DateTime<Utc>,
+    /// Config name for the header.
+    pub config_name: String,
+    /// Distinct environments of the integrations, e.g. ["prod"].
+    pub environments: Vec<String>,
+    /// In config order; consumers sort as they like.
+    pub integrations: Vec<Arc<IntegrationView>>,
+    pub credentials: Vec<Arc<CredentialView>>,
+    /// Newest first; bounded (see `engine::AUTH_LOG_LEN`).
+    pub auth_log: Arc<Vec<AuthEvent>>,
+    pub summary: Summary,
+    /// Time of the newest probe result.
+    pub newest_data_at: Option<DateTime<Utc>>,
+    /// Set while history cannot be saved (disk full, read-only database): the screen must say so.
+    pub history_error: Option<String>,
+}
+
+impl Snapshot {
+    pub fn empty(config_name: impl Into<String>) -> Self {
+        Self {
+            version: 0,
+            generated_at: Utc::now(),
+            config_name: config_name.into(),
+            environments: Vec::new(),
+            integrations: Vec::new(),
+            credentials: Vec::new(),
+            auth_log: Arc::new(Vec::new()),
+            summary: Summary::default(),
+            newest_data_at: None,
+            history_error: None,
+        }
+    }
+    pub fn integration(&self, name: &str) -> Option<&Arc<IntegrationView>> {
+        self.integrations.iter().find(|i| i.name == name)
+    }
+    pub fn credential(&self, id: &str) -> Option<&Arc<CredentialView>> {
+        self.credentials.iter().find(|c| c.id == id)
+    }
+}

@@ -1,0 +1,1 @@
+//! Log ingestion (being written).

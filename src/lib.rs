@@ -1,0 +1,17 @@
+//! authwatch: watches the authentication health of Salesforce Marketing Cloud API integrations.
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod engine;
+pub mod health;
+pub mod ingest;
+pub mod logging;
+pub mod model;
+pub mod probe;
+pub mod report;
+pub mod secrets;
+pub mod sim;
+pub mod store;
+pub mod tui;

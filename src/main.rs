@@ -1,0 +1,39 @@
+use authwatch::cli::{self, Cli, EXIT_USAGE};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; usage errors exit 3 like every config error.
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE as u8 } else { 0 });
+        }
+    };
+    let _ = color_eyre::install();
+    let logging = authwatch::logging::init();
+    let log_path = logging.as_ref().map(|(_, p)| p.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_USAGE as u8);
+        }
+    };
+    let code = runtime.block_on(cli::run(cli, log_path));
+    // Don't wait for abandoned probes (e.g. a hanging secret command) on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    drop(logging);
+    match code {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("error: {e:?}");
+            ExitCode::from(EXIT_USAGE as u8)
+        }
+    }
+}

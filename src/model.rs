@@ -1,0 +1,330 @@
+//! The shared vocabulary: statuses, probe outcomes, auth events. Plain data, no I/O.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Health of an integration or credential. Ordered by severity so sorting "worst first" is `sort_by(|a, b| b.cmp(a))`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    #[default]
+    Unknown,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Unknown => "unknown",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+    /// The word shown on screen: status is never colour alone.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Unknown => "UNKNOWN",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+    /// Nagios-style exit code used by `authwatch check`.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Ok => 0,
+            Status::Warn => 1,
+            Status::Fail => 2,
+            Status::Unknown => 3,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The closed set of things a probe can find out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// The token request was refused (invalid_client, unsupported_grant_type, ...).
+    AuthRejected,
+    /// The representative call refused a fresh token (401).
+    TokenRejected,
+    /// 403: insufficient privileges, or a token for another tenant (40002).
+    Forbidden,
+    /// The token was granted without every required scope.
+    ScopeMissing,
+    /// The token is for another business unit than the configured account_id.
+    WrongAccount,
+    /// 404: wrong tenant subdomain or wrong check path.
+    NotFound,
+    /// 429, with Retry-After.
+    RateLimited,
+    /// 5xx.
+    ServerError,
+    Timeout,
+    /// DNS, connect, TLS.
+    Network,
+    /// Malformed or oversized body, missing fields.
+    BadResponse,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 12] = [
+        Outcome::Ok,
+        Outcome::AuthRejected,
+        Outcome::TokenRejected,
+        Outcome::Forbidden,
+        Outcome::ScopeMissing,
+        Outcome::WrongAccount,
+        Outcome::NotFound,
+        Outcome::RateLimited,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::Network,
+        Outcome::BadResponse,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::AuthRejected => "auth_rejected",
+            Outcome::TokenRejected => "token_rejected",
+            Outcome::Forbidden => "forbidden",
+            Outcome::ScopeMissing => "scope_missing",
+            Outcome::WrongAccount => "wrong_account",
+            Outcome::NotFound => "not_found",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::ServerError => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::Network => "network",
+            Outcome::BadResponse => "bad_response",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// Auth-class outcomes say the credential or its grants are wrong; the others only say we could not verify.
+    pub fn is_auth_failure(self) -> bool {
+        matches!(
+            self,
+            Outcome::AuthRejected
+                | Outcome::TokenRejected
+                | Outcome::Forbidden
+                | Outcome::ScopeMissing
+                | Outcome::WrongAccount
+        )
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+
+    /// What an operator should do about it: shown in the detail view and the check output.
+    pub fn runbook(self) -> &'static str {
+        match self {
+            Outcome::Ok => "Nothing to do: the credential authenticates and the call works.",
+            Outcome::AuthRejected => {
+                "401 invalid_client: the client secret is wrong or expired, or the package was uninstalled or disabled. Check Setup > Installed Packages and rotate the secret."
+            }
+            Outcome::TokenRejected => {
+                "A fresh token was refused by the REST call: check the tenant (rest_instance_url) and whether the package is still enabled."
+            }
+            Outcome::Forbidden => {
+                "403: the installed package lacks a permission for this call, or the token is for another tenant/stack. Edit the package's API Integration scopes."
+            }
+            Outcome::ScopeMissing => {
+                "A required scope was not granted: add it to the installed package's API Integration component (changes take up to 5 minutes)."
+            }
+            Outcome::WrongAccount => {
+                "The token is for another business unit: check account_id (MID) and that the package has access to that business unit."
+            }
+            Outcome::NotFound => {
+                "404: check the tenant subdomain in auth_url (28 characters, starts with mc) and the check_path."
+            }
+            Outcome::RateLimited => {
+                "429: SFMC is throttling token or API requests. authwatch backs off and honours Retry-After; look for other consumers requesting tokens too often."
+            }
+            Outcome::ServerError => {
+                "5xx: SFMC is unavailable or degraded. Check status.salesforce.com; authwatch retries with backoff."
+            }
+            Outcome::Timeout => {
+                "No answer within the timeout: check network paths and proxies, and SFMC status."
+            }
+            Outcome::Network => {
+                "Could not connect (DNS, TCP or TLS): check the subdomain, proxy settings (HTTPS_PROXY/NO_PROXY) and ca_file."
+            }
+            Outcome::BadResponse => {
+                "The response was malformed or too large: a proxy or captive portal may be answering instead of SFMC."
+            }
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which phase of a probe an outcome belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Token,
+    Call,
+}
+
+/// Everything one probe found out. Never holds a secret or a token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub at: DateTime<Utc>,
+    pub outcome: Outcome,
+    /// The phase that decided the outcome.
+    pub phase: Phase,
+    pub http_status: Option<u16>,
+    /// Short machine-ish error: `invalid_client`, `40002`, `Insufficient privileges to complete this action.`
+    pub error: Option<String>,
+    /// Longer human detail (error_description, transport error chain).
+    pub detail: Option<String>,
+    pub token_ms: Option<u64>,
+    pub call_ms: Option<u64>,
+    /// A new token was requested for this probe (not served from the cache).
+    pub fresh_token: bool,
+    /// Scopes in the token response, when one was granted.
+    pub granted_scopes: Option<Vec<String>>,
+    pub missing_scopes: Vec<String>,
+    /// organization.id from tokenContext, when the call returned it.
+    pub mid: Option<String>,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ProbeResult {
+    pub fn new(at: DateTime<Utc>, outcome: Outcome, phase: Phase) -> Self {
+        Self {
+            at,
+            outcome,
+            phase,
+            http_status: None,
+            error: None,
+            detail: None,
+            token_ms: None,
+            call_ms: None,
+            fresh_token: false,
+            granted_scopes: None,
+            missing_scopes: Vec::new(),
+            mid: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// Total latency of the phases that ran.
+    pub fn latency_ms(&self) -> Option<u64> {
+        match (self.token_ms, self.call_ms) {
+            (None, None) => None,
+            (t, c) => Some(t.unwrap_or(0) + c.unwrap_or(0)),
+        }
+    }
+
+    /// One line for tables: "token request rejected: invalid_client (401)".
+    pub fn summary(&self) -> String {
+        let status = self
+            .http_status
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let err = self.error.as_deref().unwrap_or("");
+        match self.outcome {
+            Outcome::Ok => "ok".to_string(),
+            Outcome::AuthRejected => format!("token request rejected: {err}{status}"),
+            Outcome::TokenRejected => format!("call refused a fresh token: {err}{status}"),
+            Outcome::Forbidden => format!("forbidden: {err}{status}"),
+            Outcome::ScopeMissing => {
+                let names = self.missing_scopes.join(", ");
+                if self.missing_scopes.len() == 1 {
+                    format!("scope {names} missing")
+                } else {
+                    format!("scopes {names} missing")
+                }
+            }
+            Outcome::WrongAccount => format!(
+                "token is for MID {}, not the configured account",
+                self.mid.as_deref().unwrap_or("?")
+            ),
+            Outcome::NotFound => format!("not found{status}: check subdomain or path"),
+            Outcome::RateLimited => match self.retry_after_secs {
+                Some(s) => format!("rate limited{status}, retry after {s}s"),
+                None => format!("rate limited{status}"),
+            },
+            Outcome::ServerError => format!("server error{status}: {err}"),
+            Outcome::Timeout => "timed out".to_string(),
+            Outcome::Network => format!("network error: {err}"),
+            Outcome::BadResponse => format!("bad response{status}: {err}"),
+        }
+    }
+}
+
+/// A 401/403 seen by authwatch's probes or in an integration's own logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthEvent {
+    pub at: DateTime<Utc>,
+    /// None when a log line could not be matched to an integration.
+    pub integration: Option<String>,
+    pub http_status: u16,
+    pub error: String,
+    /// "probe" or the name of the log source.
+    pub source: String,
+}
+
+pub const PROBE_SOURCE: &str = "probe";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_sorts_last() {
+        let mut v = vec![Status::Fail, Status::Ok, Status::Warn, Status::Unknown];
+        v.sort();
+        assert_eq!(v, [Status::Ok, Status::Unknown, Status::Warn, Status::Fail]);
+    }
+
+    #[test]
+    fn outcome_names_round_trip() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+        }
+    }
+
+    #[test]
+    fn exactly_the_auth_class_outcomes_count_as_auth_failures() {
+        let auth: Vec<_> = Outcome::ALL
+            .into_iter()
+            .filter(|o| o.is_auth_failure())
+            .collect();
+        assert_eq!(
+            auth,
+            [
+                Outcome::AuthRejected,
+                Outcome::TokenRejected,
+                Outcome::Forbidden,
+                Outcome::ScopeMissing,
+                Outcome::WrongAccount
+            ]
+        );
+    }
+}

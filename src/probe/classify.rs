@@ -1,0 +1,385 @@
+//! Turning HTTP answers into outcomes. Pure: status codes, headers and bytes in, classification out.
+
+use crate::model::Outcome;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Responses larger than this are refused as `bad_response` (SFMC's answers are a few hundred bytes).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Why a phase did not succeed. Never carries a secret: bodies of error responses are reduced to their
+/// error code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub detail: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    pub fn new(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            http_status: None,
+            error: None,
+            detail: None,
+            retry_after: None,
+        }
+    }
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// The error fields SFMC services use, read leniently (`message`/`Message`, `errorcode`/`ErrorCode`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// OAuth error code: `invalid_client`, `unsupported_grant_type`, ...
+    pub error: Option<String>,
+    pub description: Option<String>,
+    pub message: Option<String>,
+    pub code: Option<i64>,
+    pub retry_after: Option<u64>,
+}
+
+fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
+    obj.iter()
+        .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        .map(|(_, v)| v)
+}
+
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(truncate(s.trim(), 200)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+impl ErrorInfo {
+    pub fn parse(body: &[u8]) -> ErrorInfo {
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+            return ErrorInfo::default();
+        };
+        ErrorInfo {
+            error: field(&obj, &["error"]).and_then(as_text),
+            description: field(&obj, &["error_description"]).and_then(as_text),
+            message: field(&obj, &["message"]).and_then(as_text),
+            code: field(&obj, &["errorcode", "error_code"]).and_then(as_int),
+            retry_after: field(&obj, &["retryAfter"])
+                .and_then(as_int)
+                .map(|n| n.max(0) as u64),
+        }
+    }
+
+    /// The short error shown in tables: the OAuth code, else the message.
+    pub fn headline(&self) -> Option<String> {
+        self.error.clone().or_else(|| self.message.clone())
+    }
+
+    /// The longer explanation: description and the SFMC error code.
+    pub fn detail(&self) -> Option<String> {
+        let code = self
+            .code
+            .filter(|c| *c != 0)
+            .map(|c| format!("errorcode {c}"));
+        match (self.description.clone(), code) {
+            (Some(d), Some(c)) => Some(format!("{d} ({c})")),
+            (d, c) => d.or(c),
+        }
+    }
+}
+
+/// Parse a `Retry-After` header value (delta-seconds; HTTP dates are rare from SFMC and treated as absent).
+pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Classify a non-2xx answer. `phase_is_token` distinguishes a refused token request from a refused call.
+pub fn classify_error_status(
+    status: u16,
+    body: &[u8],
+    retry_after_header: Option<Duration>,
+    phase_is_token: bool,
+) -> Failure {
+    let info = ErrorInfo::parse(body);
+    let outcome = match status {
+        401 if phase_is_token => Outcome::AuthRejected,
+        401 => Outcome::TokenRejected,
+        // The token endpoint answers 400 for bad grant types and malformed requests: the credential setup is wrong.
+        400 if phase_is_token => Outcome::AuthRejected,
+        403 => Outcome::Forbidden,
+        404 => Outcome::NotFound,
+        429 => Outcome::RateLimited,
+        500..=599 => Outcome::ServerError,
+        _ => Outcome::BadResponse,
+    };
+    let retry_after = retry_after_header.or_else(|| info.retry_after.map(Duration::from_secs));
+    let error = info.headline().or_else(|| {
+        // Not JSON, e.g. an HTML error page from a proxy: say so without echoing it.
+        (!body.is_empty()).then(|| format!("HTTP {status} with a non-JSON body"))
+    });
+    Failure {
+        outcome,
+        http_status: Some(status),
+        error,
+        detail: info.detail(),
+        retry_after: matches!(outcome, Outcome::RateLimited | Outcome::ServerError)
+            .then_some(retry_after)
+            .flatten(),
+    }
+}
+
+/// A successful token response, validated. The token itself goes straight into a `SecretString` by the caller.
+#[derive(Debug)]
+pub struct TokenFields {
+    pub access_token: zeroize::Zeroizing<String>,
+    pub expires_in: Option<u64>,
+    pub scope: Option<Vec<String>>,
+    pub rest_instance_url: Option<url::Url>,
+}
+
+/// Parse a 200 token response. Lenient where SFMC varies (expires_in as string, instance URLs without scheme).
+pub fn parse_token_response(body: &[u8]) -> Result<TokenFields, Failure> {
+    let bad = |why: &str| {
+        let mut f = Failure::new(Outcome::BadResponse).with_error(why.to_string());
+        f.http_status = Some(200);
+        f
+    };
+    let value: Value =
+        serde_json::from_slice(body).map_err(|_| bad("token response is not valid JSON"))?;
+    let Value::Object(obj) = value else {
+        return Err(bad("token response is not a JSON object"));
+    };
+    let token = match field(&obj, &["access_token"]) {
+        Some(Value::String(s)) if !s.is_empty() => zeroize::Zeroizing::new(s.clone()),
+        _ => return Err(bad("token response lacks access_token")),
+    };
+    let expires_in = field(&obj, &["expires_in"])
+        .and_then(as_int)
+        .map(|n| n.max(0) as u64);
+    let scope = match field(&obj, &["scope"]) {
+        Some(Value::String(s)) => Some(s.split_whitespace().map(str::to_string).collect()),
+        _ => None,
+    };
+    let rest_instance_url = match field(&obj, &["rest_instance_url", "instance_url"]) {
+        Some(Value::String(s)) => {
+            Some(parse_instance_url(s).ok_or_else(|| bad("rest_instance_url is not a URL"))?)
+        }
+        _ => None,
+    };
+    Ok(TokenFields {
+        access_token: token,
+        expires_in,
+        scope,
+        rest_instance_url,
+    })
+}
+
+/// Old docs show instance URLs without a scheme; normalise to `https://host/` with a trailing slash.
+pub fn parse_instance_url(s: &str) -> Option<url::Url> {
+    let s = s.trim();
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("https://{s}")
+    };
+    let with_slash = if with_scheme.ends_with('/') {
+        with_scheme
+    } else {
+        format!("{with_scheme}/")
+    };
+    url::Url::parse(&with_slash).ok().filter(|u| u.has_host())
+}
+
+/// `organization.id` of a tokenContext answer, as a string (SFMC sends numbers; be lenient).
+pub fn token_context_mid(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let org = v.get("organization")?.get("id")?;
+    as_text(org)
+}
+
+/// Required scopes that the grant lacks, in the order they were required.
+pub fn missing_scopes(required: &[String], granted: &[String]) -> Vec<String> {
+    required
+        .iter()
+        .filter(|r| !granted.iter().any(|g| g == *r))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVALID_CLIENT: &str = r#"{"error":"invalid_client","error_description":"Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled.","error_uri":"https://developer.salesforce.com/docs"}"#;
+
+    #[test]
+    fn table_of_error_answers() {
+        let cases: Vec<(u16, &str, bool, Outcome, Option<&str>)> = vec![
+            (
+                401,
+                INVALID_CLIENT,
+                true,
+                Outcome::AuthRejected,
+                Some("invalid_client"),
+            ),
+            (
+                400,
+                r#"{"error":"unsupported_grant_type","error_description":"Use ..."}"#,
+                true,
+                Outcome::AuthRejected,
+                Some("unsupported_grant_type"),
+            ),
+            (
+                401,
+                r#"{"documentation":"https://developer.salesforce.com/docs/atlas.en-us.mc-apis.meta/mc-apis/error-handling.htm","errorcode":0,"message":"Not Authorized"}"#,
+                false,
+                Outcome::TokenRejected,
+                Some("Not Authorized"),
+            ),
+            (
+                403,
+                r#"{"Message":"Authorization token invalid on this endpoint","ErrorCode":40002}"#,
+                false,
+                Outcome::Forbidden,
+                Some("Authorization token invalid on this endpoint"),
+            ),
+            (
+                403,
+                r#"{"message":"Insufficient privileges to complete this action.","errorcode":20002}"#,
+                false,
+                Outcome::Forbidden,
+                Some("Insufficient privileges to complete this action."),
+            ),
+            (
+                404,
+                "<html>nope</html>",
+                true,
+                Outcome::NotFound,
+                Some("HTTP 404 with a non-JSON body"),
+            ),
+            (
+                429,
+                r#"{"message":"Rate limit exceeded","errorcode":50100,"retryAfter":5}"#,
+                true,
+                Outcome::RateLimited,
+                Some("Rate limit exceeded"),
+            ),
+            (
+                503,
+                r#"{"message":"Service Unavailable","errorcode":50300}"#,
+                false,
+                Outcome::ServerError,
+                Some("Service Unavailable"),
+            ),
+            (418, "", false, Outcome::BadResponse, None),
+        ];
+        for (status, body, token, want, error) in cases {
+            let f = classify_error_status(status, body.as_bytes(), None, token);
+            assert_eq!(f.outcome, want, "{status} {body}");
+            assert_eq!(f.error.as_deref(), error, "{status} {body}");
+            assert_eq!(f.http_status, Some(status));
+        }
+    }
+
+    #[test]
+    fn retry_after_comes_from_header_then_body() {
+        let body = br#"{"message":"Rate limit exceeded","errorcode":50100,"retryAfter":5}"#;
+        let f = classify_error_status(429, body, None, true);
+        assert_eq!(f.retry_after, Some(Duration::from_secs(5)));
+        let f = classify_error_status(429, body, Some(Duration::from_secs(9)), true);
+        assert_eq!(f.retry_after, Some(Duration::from_secs(9)));
+        assert_eq!(parse_retry_after(Some(" 7 ")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
+    }
+
+    #[test]
+    fn detail_names_description_and_code() {
+        let info = ErrorInfo::parse(INVALID_CLIENT.as_bytes());
+        assert!(
+            info.detail()
+                .unwrap()
+                .starts_with("Client authentication failed.")
+        );
+        let info = ErrorInfo::parse(br#"{"message":"x","errorcode":40002}"#);
+        assert_eq!(info.detail().as_deref(), Some("errorcode 40002"));
+    }
+
+    #[test]
+    fn token_response_variants() {
+        let t = parse_token_response(
+            br#"{"access_token":"abc","token_type":"Bearer","expires_in":1079,"scope":"email_read data_extensions_read","soap_instance_url":"https://mc1.soap.marketingcloudapis.com/","rest_instance_url":"https://mc1.rest.marketingcloudapis.com/"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.expires_in, Some(1079));
+        assert_eq!(t.scope.unwrap(), ["email_read", "data_extensions_read"]);
+        assert_eq!(
+            t.rest_instance_url.unwrap().as_str(),
+            "https://mc1.rest.marketingcloudapis.com/"
+        );
+
+        let t = parse_token_response(br#"{"access_token":"abc","expires_in":"1080","rest_instance_url":"mc1.rest.marketingcloudapis.com"}"#).unwrap();
+        assert_eq!(t.expires_in, Some(1080));
+        assert_eq!(
+            t.rest_instance_url.unwrap().as_str(),
+            "https://mc1.rest.marketingcloudapis.com/"
+        );
+
+        for bad in [
+            &b"{\"access_token\":\"abc\""[..],
+            b"[]",
+            b"{\"token_type\":\"Bearer\"}",
+            b"{\"access_token\":\"\"}",
+        ] {
+            let f = parse_token_response(bad).unwrap_err();
+            assert_eq!(f.outcome, Outcome::BadResponse);
+        }
+    }
+
+    #[test]
+    fn mid_and_scopes() {
+        assert_eq!(
+            token_context_mid(
+                br#"{"enterprise":{"id":5100000},"organization":{"id":5100001},"user":{"id":7}}"#
+            )
+            .as_deref(),
+            Some("5100001")
+        );
+        assert_eq!(
+            token_context_mid(br#"{"organization":{"id":"5100002"}}"#).as_deref(),
+            Some("5100002")
+        );
+        assert_eq!(token_context_mid(b"{}"), None);
+        let req = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        assert_eq!(missing_scopes(&req, &["b".to_string()]), ["a", "c"]);
+    }
+}

@@ -1,0 +1,504 @@
+//! Secret references (`{ env = .. }`, `{ file = .. }`, `{ command = [..] }`) and their resolution.
+//! A resolved secret only ever lives in a `SecretString`; errors name the reference, never the value.
+//!
+//! A configuration never contains a secret itself: `client_secret = "..."` is rejected (without echoing the value)
+//! and must be one of the three reference forms. Loading a configuration never resolves references; probes resolve
+//! them each time they need a new token, so a rotated secret is picked up without a restart.
+
+use secrecy::SecretString;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+    /// argv, run without a shell; trimmed stdout is the secret.
+    Command(Vec<String>),
+}
+
+/// The three accepted forms, shown whenever a reference is malformed.
+pub const REFERENCE_FORMS_HELP: &str = "write a reference instead of the value: \
+`{ env = \"VAR_NAME\" }` (an environment variable), \
+`{ file = \"/run/secrets/name\" }` (a file holding only the secret), or \
+`{ command = [\"pass\", \"show\", \"sfmc/name\"] }` (a program, run without a shell, that prints it)";
+
+/// What is wrong with the shape of a secret reference (shared by the serde impl and the config loader, which
+/// reports each problem at its own position). No variant ever carries the secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefShapeError {
+    /// A plain string (or number, ...) where a reference belongs: the value itself must not be echoed.
+    Literal { found: &'static str },
+    /// `{}`
+    NoKind,
+    /// `{ env = .., file = .. }`
+    SeveralKinds,
+    /// `{ vault = .. }`
+    UnknownKind {
+        kind: String,
+        suggestion: Option<&'static str>,
+    },
+    /// `{ env = 5 }`, `{ command = "pass show x" }`
+    WrongType {
+        kind: &'static str,
+        expected: &'static str,
+    },
+    /// `{ env = "" }`, `{ file = "" }`, `{ command = [] }`, `{ command = ["", ..] }`
+    Empty { kind: &'static str },
+}
+
+impl RefShapeError {
+    /// One line, naming the field (e.g. `client_secret`); never contains a secret value.
+    pub fn message(&self, field: &str) -> String {
+        match self {
+            Self::Literal { found } if *found == "string" => format!(
+                "`{field}` must be a secret reference, not the secret itself (the value is not shown here)"
+            ),
+            Self::Literal { found } => {
+                format!(
+                    "`{field}` must be a secret reference table, found {found} (the value is not shown here)"
+                )
+            }
+            Self::NoKind => {
+                format!("`{field}` is an empty table; it needs one of `env`, `file` or `command`")
+            }
+            Self::SeveralKinds => {
+                format!(
+                    "`{field}` has more than one of `env`, `file` and `command`; use exactly one"
+                )
+            }
+            Self::UnknownKind { kind, .. } => {
+                format!("unknown secret reference kind `{kind}` in `{field}`")
+            }
+            Self::WrongType { kind, expected } => {
+                format!("`{kind}` in `{field}` must be {expected}")
+            }
+            Self::Empty { kind: "env" } => {
+                format!("`env` in `{field}` is empty; name an environment variable")
+            }
+            Self::Empty { kind: "file" } => {
+                format!("`file` in `{field}` is empty; give the path of a file")
+            }
+            Self::Empty { kind } => {
+                format!("`{kind}` in `{field}` is empty; give the program and its arguments")
+            }
+        }
+    }
+
+    pub fn help(&self) -> String {
+        match self {
+            Self::Literal { .. } => format!(
+                "{REFERENCE_FORMS_HELP}; then remove the secret from this file (and from its history/backups)"
+            ),
+            Self::UnknownKind {
+                suggestion: Some(s),
+                ..
+            } => format!("did you mean `{s}`? The kinds are `env`, `file` and `command`"),
+            Self::UnknownKind { suggestion: None, .. } | Self::NoKind | Self::SeveralKinds => {
+                REFERENCE_FORMS_HELP.to_string()
+            }
+            Self::WrongType { kind: "command", .. } => {
+                "list the program and each argument separately, e.g. `{ command = [\"pass\", \"show\", \"sfmc/crm\"] }`"
+                    .to_string()
+            }
+            Self::WrongType { .. } => REFERENCE_FORMS_HELP.to_string(),
+            Self::Empty { kind: "env" } => "e.g. `{ env = \"CRM_PACKAGE_SECRET\" }`".to_string(),
+            Self::Empty { kind: "file" } => "e.g. `{ file = \"/run/secrets/crm\" }`".to_string(),
+            Self::Empty { .. } => "e.g. `{ command = [\"pass\", \"show\", \"sfmc/crm\"] }`".to_string(),
+        }
+    }
+}
+
+/// The reference kinds, for "did you mean".
+pub const REFERENCE_KINDS: [&str; 3] = ["env", "file", "command"];
+
+/// Nearest reference kind to a misspelt one (`envv` -> `env`).
+pub fn suggest_kind(kind: &str) -> Option<&'static str> {
+    REFERENCE_KINDS
+        .iter()
+        .map(|k| (strsim::jaro_winkler(kind, k), *k))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+fn quote_arg(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "env:{name}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Command(argv) => {
+                let shown: Vec<String> = argv.iter().map(|a| quote_arg(a)).collect();
+                write!(f, "command:{}", shown.join(" "))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretRef({self})")
+    }
+}
+
+/// Why a reference could not be resolved. No message ever contains the secret (nor a command's stdout).
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {name} is not set")]
+    EnvUnset { name: String },
+    #[error("environment variable {name} is empty")]
+    EnvEmpty { name: String },
+    #[error("environment variable {name} is not valid UTF-8")]
+    EnvNotUnicode { name: String },
+    #[error("cannot read secret file {}: {}", path.display(), kind_text(*kind))]
+    FileRead { path: PathBuf, kind: io::ErrorKind },
+    #[error("secret file {} is empty", path.display())]
+    FileEmpty { path: PathBuf },
+    #[error("secret file {} is not valid UTF-8", path.display())]
+    FileNotUtf8 { path: PathBuf },
+    #[error("secret command is empty")]
+    CommandEmpty,
+    #[error("cannot run secret command `{command}`: {}", kind_text(*kind))]
+    CommandSpawn {
+        command: String,
+        kind: io::ErrorKind,
+    },
+    #[error("secret command `{command}` did not finish within {}", crate::duration::format_duration(*timeout))]
+    CommandTimeout { command: String, timeout: Duration },
+    #[error(
+        "secret command `{command}` failed ({status}){}",
+        stderr_suffix(stderr)
+    )]
+    CommandFailed {
+        command: String,
+        status: String,
+        /// First line of stderr, truncated to about 200 characters.
+        stderr: Option<String>,
+    },
+    #[error("secret command `{command}` printed nothing on stdout")]
+    CommandNoOutput { command: String },
+    #[error("secret command `{command}` printed something that is not valid UTF-8")]
+    CommandNotUtf8 { command: String },
+}
+
+fn stderr_suffix(stderr: &Option<String>) -> String {
+    match stderr {
+        Some(line) => format!(": {line}"),
+        None => String::new(),
+    }
+}
+
+/// Short, human wording for the io error kinds people hit with secret files and commands.
+fn kind_text(kind: io::ErrorKind) -> String {
+    match kind {
+        io::ErrorKind::NotFound => "not found".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        io::ErrorKind::IsADirectory => "is a directory".to_string(),
+        other => other.to_string(),
+    }
+}
+
+const STDERR_MAX_CHARS: usize = 200;
+
+fn first_line_truncated(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut out: String = line.chars().take(STDERR_MAX_CHARS).collect();
+    if line.chars().count() > STDERR_MAX_CHARS {
+        out.push('…');
+    }
+    Some(out)
+}
+
+impl SecretRef {
+    /// Resolve the reference. `timeout` bounds a `command` reference.
+    pub async fn resolve(&self, timeout: Duration) -> Result<SecretString, SecretError> {
+        match self {
+            Self::Env(name) => resolve_env(name),
+            Self::File(path) => resolve_file(path).await,
+            Self::Command(argv) => resolve_command(argv, timeout, &self.to_string()).await,
+        }
+    }
+
+    /// `env`, `file` or `command`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Env(_) => "env",
+            Self::File(_) => "file",
+            Self::Command(_) => "command",
+        }
+    }
+}
+
+fn resolve_env(name: &str) -> Result<SecretString, SecretError> {
+    match std::env::var(name) {
+        Ok(value) => {
+            let value = Zeroizing::new(value);
+            if value.is_empty() {
+                Err(SecretError::EnvEmpty { name: name.into() })
+            } else {
+                Ok(SecretString::from(value.as_str().to_owned()))
+            }
+        }
+        Err(std::env::VarError::NotPresent) => Err(SecretError::EnvUnset { name: name.into() }),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(SecretError::EnvNotUnicode { name: name.into() })
+        }
+    }
+}
+
+async fn resolve_file(path: &Path) -> Result<SecretString, SecretError> {
+    let bytes = Zeroizing::new(
+        tokio::fs::read(path)
+            .await
+            .map_err(|e| SecretError::FileRead {
+                path: path.to_path_buf(),
+                kind: e.kind(),
+            })?,
+    );
+    let text = std::str::from_utf8(&bytes).map_err(|_| SecretError::FileNotUtf8 {
+        path: path.to_path_buf(),
+    })?;
+    let secret = text.trim_end();
+    if secret.is_empty() {
+        return Err(SecretError::FileEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(SecretString::from(secret.to_owned()))
+}
+
+async fn resolve_command(
+    argv: &[String],
+    timeout: Duration,
+    shown: &str,
+) -> Result<SecretString, SecretError> {
+    let command = shown.strip_prefix("command:").unwrap_or(shown).to_string();
+    let (program, args) = match argv.split_first() {
+        Some((p, a)) if !p.is_empty() => (p, a),
+        _ => return Err(SecretError::CommandEmpty),
+    };
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| SecretError::CommandSpawn {
+            command: command.clone(),
+            kind: e.kind(),
+        })?;
+    // Dropping the future on timeout drops the child, which kills it (kill_on_drop).
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Err(_) => return Err(SecretError::CommandTimeout { command, timeout }),
+        Ok(Err(e)) => {
+            return Err(SecretError::CommandSpawn {
+                command,
+                kind: e.kind(),
+            });
+        }
+        Ok(Ok(output)) => output,
+    };
+    let stdout = Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        let status = match output.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => {
+                use std::os::unix::process::ExitStatusExt as _;
+                match output.status.signal() {
+                    Some(sig) => format!("killed by signal {sig}"),
+                    None => output.status.to_string(),
+                }
+            }
+        };
+        return Err(SecretError::CommandFailed {
+            command,
+            status,
+            stderr: first_line_truncated(&output.stderr),
+        });
+    }
+    let text = std::str::from_utf8(&stdout).map_err(|_| SecretError::CommandNotUtf8 {
+        command: command.clone(),
+    })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(SecretError::CommandNoOutput { command });
+    }
+    Ok(SecretString::from(secret.to_owned()))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// serde: the map form only. Every error path avoids serde's default messages, which would echo the value.
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RefVisitor)
+    }
+}
+
+struct RefVisitor;
+
+fn shape_err<E: de::Error>(e: RefShapeError) -> E {
+    E::custom(format!("{}; {}", e.message("client_secret"), e.help()))
+}
+
+impl<'de> Visitor<'de> for RefVisitor {
+    type Value = SecretRef;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a secret reference: { env = \"..\" }, { file = \"..\" } or { command = [\"..\"] }",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<SecretRef, E> {
+        Err(shape_err(RefShapeError::Literal { found: "string" }))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<SecretRef, E> {
+        Err(shape_err(RefShapeError::Literal { found: "string" }))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<SecretRef, E> {
+        Err(shape_err(RefShapeError::Literal { found: "a boolean" }))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretRef, E> {
+        Err(shape_err(RefShapeError::Literal { found: "a number" }))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretRef, E> {
+        Err(shape_err(RefShapeError::Literal { found: "a number" }))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretRef, E> {
+        Err(shape_err(RefShapeError::Literal { found: "a number" }))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<SecretRef, A::Error> {
+        Err(shape_err(RefShapeError::Literal { found: "an array" }))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretRef, A::Error> {
+        let mut found: Option<SecretRef> = None;
+        let mut several = false;
+        while let Some(key) = map.next_key::<String>()? {
+            let value = match key.as_str() {
+                "env" => {
+                    let name: String = map.next_value().map_err(|_: A::Error| {
+                        shape_err(RefShapeError::WrongType {
+                            kind: "env",
+                            expected: "a string",
+                        })
+                    })?;
+                    if name.trim().is_empty() {
+                        return Err(shape_err(RefShapeError::Empty { kind: "env" }));
+                    }
+                    SecretRef::Env(name)
+                }
+                "file" => {
+                    let path: String = map.next_value().map_err(|_: A::Error| {
+                        shape_err(RefShapeError::WrongType {
+                            kind: "file",
+                            expected: "a string",
+                        })
+                    })?;
+                    if path.trim().is_empty() {
+                        return Err(shape_err(RefShapeError::Empty { kind: "file" }));
+                    }
+                    SecretRef::File(PathBuf::from(path))
+                }
+                "command" => {
+                    let argv: Vec<String> = map.next_value().map_err(|_: A::Error| {
+                        shape_err(RefShapeError::WrongType {
+                            kind: "command",
+                            expected: "an array of strings",
+                        })
+                    })?;
+                    if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                        return Err(shape_err(RefShapeError::Empty { kind: "command" }));
+                    }
+                    SecretRef::Command(argv)
+                }
+                other => {
+                    let _: IgnoredAny = map.next_value()?;
+                    return Err(shape_err(RefShapeError::UnknownKind {
+                        kind: other.to_string(),
+                        suggestion: suggest_kind(other),
+                    }));
+                }
+            };
+            several |= found.is_some();
+            found = Some(value);
+        }
+        if several {
+            return Err(shape_err(RefShapeError::SeveralKinds));
+        }
+        found.ok_or_else(|| shape_err(RefShapeError::NoKind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_shows_only_the_reference() {
+        assert_eq!(SecretRef::Env("CRM".into()).to_string(), "env:CRM");
+        assert_eq!(
+            SecretRef::File("/run/secrets/crm".into()).to_string(),
+            "file:/run/secrets/crm"
+        );
+        let cmd = SecretRef::Command(vec!["pass".into(), "show".into(), "sfmc/crm".into()]);
+        assert_eq!(cmd.to_string(), "command:pass show sfmc/crm");
+        assert_eq!(format!("{cmd:?}"), "SecretRef(command:pass show sfmc/crm)");
+        let sh = SecretRef::Command(vec!["sh".into(), "-c".into(), "printf 'x'".into()]);
+        assert_eq!(sh.to_string(), r"command:sh -c 'printf '\''x'\'''");
+    }
+
+    #[test]
+    fn serde_rejects_a_literal_without_echoing_it() {
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            s: SecretRef,
+        }
+        let e = toml::from_str::<T>("s = \"SENTINEL-123\"").unwrap_err();
+        assert!(!e.message().contains("SENTINEL"), "{}", e.message());
+        assert!(e.message().contains("{ env ="), "{}", e.message());
+        let e = toml::from_str::<T>("s = 987654").unwrap_err();
+        assert!(!e.message().contains("987654"), "{}", e.message());
+        let e = toml::from_str::<T>("s = { vault = \"SENTINEL\" }").unwrap_err();
+        assert!(
+            e.message()
+                .contains("unknown secret reference kind `vault`"),
+            "{}",
+            e.message()
+        );
+        assert!(!e.message().contains("SENTINEL"));
+        let ok = toml::from_str::<T>("s = { command = [\"pass\", \"show\"] }").unwrap();
+        assert_eq!(ok.s.to_string(), "command:pass show");
+        assert!(toml::from_str::<T>("s = { command = [] }").is_err());
+        assert!(toml::from_str::<T>("s = { env = \"\" }").is_err());
+        assert!(toml::from_str::<T>("s = { env = \"A\", file = \"/b\" }").is_err());
+    }
+
+    #[test]
+    fn suggests_kinds() {
+        assert_eq!(suggest_kind("envv"), Some("env"));
+        assert_eq!(suggest_kind("files"), Some("file"));
+        assert_eq!(suggest_kind("vault"), None);
+    }
+}

@@ -1,0 +1,772 @@
+//! The axum server: SFMC token, REST and admin (Setup) endpoints over a shared [`State`].
+
+use super::bodies;
+use super::state::{Injected, State};
+use super::{Scenario, SimError};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// One request the simulator answered (admin calls are not recorded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordedRequest {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Token requests: the client_id sent; REST calls: the client_id the bearer token was issued to.
+    pub client_id: Option<String>,
+    /// The status sent (a `timeout` hang is recorded as the 504 it ends with).
+    pub status: u16,
+}
+
+pub(super) struct Shared {
+    pub state: Mutex<State>,
+    pub base_url: String,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Lock the state and apply due timeline events.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        g.tick();
+        g
+    }
+
+    /// Sleep, but wake at once when the server shuts down.
+    async fn sleep(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        let mut rx = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = rx.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+/// A running simulator.
+pub struct SimServer {
+    addr: SocketAddr,
+    pub(super) shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Drop for SimServer {
+    /// A server dropped without [`SimServer::shutdown`] still stops (without waiting).
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Start serving `scenario` on `listen` (port 0 picks a free port).
+pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<SimServer, SimError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the SFMC simulator listens on a non-loopback address");
+    }
+    let (stop, shutdown) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::new(scenario)),
+        base_url: base_url_for(addr),
+        shutdown: shutdown.clone(),
+    });
+    let app = router(shared.clone());
+    let mut rx = shutdown;
+    let task = tokio::spawn(async move {
+        let signal = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+        {
+            tracing::error!(error = %e, "simulator server stopped");
+        }
+    });
+    tracing::info!(%addr, "SFMC simulator listening");
+    Ok(SimServer {
+        addr,
+        shared,
+        stop,
+        task: Some(task),
+    })
+}
+
+fn base_url_for(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, addr.port()))
+}
+
+impl SimServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/` (with the trailing slash); also the rest/soap/auth instance URL.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// What the server answered, oldest first (the last 100 000).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.iter().cloned().collect()
+    }
+
+    /// How many token requests (`/v2/token` and `/oauth2/token`) named this client_id.
+    pub fn token_requests(&self, client_id: &str) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| {
+                (r.path == "/v2/token" || r.path == "/oauth2/token")
+                    && r.client_id.as_deref() == Some(client_id)
+            })
+            .count()
+    }
+
+    /// Setup "generate" for the scenario client `client_key`: returns the new STAGED secret.
+    pub fn generate_secret(&self, client_key: &str) -> Result<String, SimError> {
+        self.shared.lock().generate(client_key).map(|(s, _)| s)
+    }
+
+    /// Setup "activate": the staged secret becomes the only valid one at once.
+    pub fn activate_secret(&self, client_key: &str) -> Result<(), SimError> {
+        self.shared.lock().activate(client_key)
+    }
+
+    /// Write `dir/authwatch.toml` and `dir/secrets/<id>` (mode 0600) for this server; returns the config path.
+    pub fn write_config(&self, dir: &Path, now: DateTime<Utc>) -> Result<PathBuf, SimError> {
+        let (scenario, secrets) = {
+            let st = self.shared.lock();
+            let secrets: Vec<(String, String)> = st
+                .clients
+                .iter()
+                .map(|c| (c.spec.id.clone(), c.spec.secret.clone()))
+                .collect();
+            (st.scenario.clone(), secrets)
+        };
+        super::config_out::write(&scenario, &secrets, &self.shared.base_url, dir, now)
+    }
+
+    /// Stop accepting, wake held responses, and wait (at most 5s) for the server task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// `authwatch simulate`: start, print the address, optionally write the config, serve until Ctrl-C / SIGTERM.
+pub async fn serve_forever(
+    scenario: Scenario,
+    listen: SocketAddr,
+    print_config: Option<PathBuf>,
+) -> Result<(), SimError> {
+    let server = start(scenario, listen).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", server.base_url())?;
+        if let Some(dir) = print_config {
+            let path = server.write_config(&dir, Utc::now())?;
+            writeln!(out, "config written to {}", path.display())?;
+        }
+        out.flush()?;
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v2/token", post(sfmc_token))
+        .route("/oauth2/token", post(oauth2_token))
+        .route("/platform/v1/tokenContext", get(token_context))
+        .route("/platform/v1/endpoints", get(endpoints))
+        .route(
+            "/data/v1/customobjectdata/key/{key}/rowset",
+            get(de_rowset_read),
+        )
+        .route("/hub/v1/dataevents/{keyspec}/rowset", post(de_rowset_write))
+        .route("/asset/v1/content/assets", get(assets))
+        .route("/admin/clients/{id}/secrets/generate", post(admin_generate))
+        .route("/admin/clients/{id}/secrets/activate", post(admin_activate))
+        .route("/admin/requests", get(admin_requests))
+        .fallback(fallback)
+        .with_state(shared)
+}
+
+type Sh = AxState<Arc<Shared>>;
+
+/// What to send and how long to hold it.
+struct Reply {
+    response: Response,
+    client_id: Option<String>,
+    delay: Duration,
+}
+
+impl Reply {
+    fn now(response: Response, client_id: Option<String>) -> Reply {
+        Reply {
+            response,
+            client_id,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Record, wait out latency / hang, send.
+async fn deliver(sh: &Shared, method: &Method, uri: &Uri, reply: Reply) -> Response {
+    let status = reply.response.status().as_u16();
+    tracing::debug!(%method, path = uri.path(), status, "sim request");
+    sh.lock().record(RecordedRequest {
+        at: Utc::now(),
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        client_id: reply.client_id,
+        status,
+    });
+    sh.sleep(reply.delay).await;
+    reply.response
+}
+
+fn json_str(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Token endpoints.
+
+/// Credentials and parameters of one client_credentials request, whichever endpoint it came to.
+struct TokenAsk {
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+    account_id: Option<u64>,
+}
+
+enum Flavor {
+    Sfmc,
+    OAuth2 { basic: bool },
+}
+
+/// The shared part of both token endpoints, once the request is parsed.
+fn grant(sh: &Shared, ask: TokenAsk, flavor: Flavor) -> Reply {
+    let mut st = sh.lock();
+    let cid = Some(ask.client_id.clone());
+    let refuse = |basic: bool| {
+        let mut r = bodies::invalid_client();
+        if basic {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="authwatch-sim""#),
+            );
+        }
+        r
+    };
+    let basic = matches!(flavor, Flavor::OAuth2 { basic: true });
+    let Some(idx) = st.client_by_client_id(&ask.client_id) else {
+        return Reply::now(refuse(basic), cid);
+    };
+    let latency = st.clients[idx].spec.latency;
+    let hang = st.scenario.hang;
+    let reply = |response: Response, delay: Duration| Reply {
+        response,
+        client_id: cid.clone(),
+        delay,
+    };
+    match st.injected(idx) {
+        Injected::None => {}
+        Injected::RateLimited(s) => return reply(bodies::rate_limited(s), latency),
+        Injected::Unavailable(s) => return reply(bodies::unavailable(s), latency),
+        Injected::MalformedJson => return reply(bodies::malformed_json(), latency),
+        Injected::HugeBody => return reply(bodies::huge_body(), latency),
+        Injected::Hang => return reply(bodies::gateway_timeout(), latency + hang),
+        Injected::Flaky401 => return reply(bodies::not_authorized(false), latency),
+    }
+    if !st.secret_ok(idx, &ask.client_secret) {
+        return reply(refuse(basic), latency);
+    }
+    let (token, scopes) = st.issue(idx, ask.scope.as_deref(), ask.account_id);
+    let expires_in = st.scenario.expires_in;
+    let scope = json_str(&scopes.join(" "));
+    let body = match flavor {
+        Flavor::Sfmc => {
+            let base = json_str(&sh.base_url);
+            format!(
+                r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in},"scope":{scope},"soap_instance_url":{base},"rest_instance_url":{base}}}"#
+            )
+        }
+        Flavor::OAuth2 { .. } => format!(
+            r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in},"scope":{scope}}}"#
+        ),
+    };
+    let mut response = bodies::json(StatusCode::OK, body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply(response, latency)
+}
+
+/// `None` = carry on with client_credentials; `Some(response)` = refuse this grant_type.
+fn check_grant_type(grant_type: Option<&str>) -> Option<Response> {
+    match grant_type {
+        None | Some("") => Some(bodies::invalid_request("grant_type is required.")),
+        Some("client_credentials") => None,
+        Some(
+            "authorization_code" | "refresh_token" | "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ) => Some(bodies::invalid_grant()),
+        Some(_) => Some(bodies::unsupported_grant_type()),
+    }
+}
+
+/// MID from a JSON string or number; anything else that is not a MID of the client simply picks the default.
+/// `Err(())`: not a string or a number.
+fn parse_account_id(v: Option<&Value>) -> Result<Option<u64>, ()> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.trim().parse().unwrap_or(0))),
+        Some(Value::Number(n)) => Ok(Some(n.as_u64().unwrap_or(0))),
+        Some(_) => Err(()),
+    }
+}
+
+async fn sfmc_token(AxState(sh): Sh, method: Method, uri: Uri, body: Bytes) -> Response {
+    let reply = sfmc_token_reply(&sh, &body);
+    deliver(&sh, &method, &uri, reply).await
+}
+
+fn sfmc_token_reply(sh: &Shared, body: &[u8]) -> Reply {
+    let obj = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return Reply::now(
+                bodies::invalid_request("The request body must be a JSON object."),
+                None,
+            );
+        }
+        Err(_) => {
+            return Reply::now(
+                bodies::invalid_request("The request body is not valid JSON."),
+                None,
+            );
+        }
+    };
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    let client_id = text("client_id").filter(|s| !s.is_empty());
+    if let Some(r) = check_grant_type(obj.get("grant_type").and_then(Value::as_str)) {
+        return Reply::now(r, client_id);
+    }
+    let (Some(client_id), Some(client_secret)) = (
+        client_id.clone(),
+        text("client_secret").filter(|s| !s.is_empty()),
+    ) else {
+        return Reply::now(
+            bodies::invalid_request("client_id and client_secret are required."),
+            client_id,
+        );
+    };
+    let scope = match obj.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Reply::now(
+                bodies::invalid_request("scope must be a space-separated string."),
+                Some(client_id),
+            );
+        }
+    };
+    let account_id = match parse_account_id(obj.get("account_id")) {
+        Ok(a) => a,
+        Err(()) => {
+            return Reply::now(
+                bodies::invalid_request(
+                    "account_id must be the MID of a business unit (a string or a number).",
+                ),
+                Some(client_id),
+            );
+        }
+    };
+    grant(
+        sh,
+        TokenAsk {
+            client_id,
+            client_secret,
+            scope,
+            account_id,
+        },
+        Flavor::Sfmc,
+    )
+}
+
+async fn oauth2_token(
+    AxState(sh): Sh,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = oauth2_token_reply(&sh, &headers, &body);
+    deliver(&sh, &method, &uri, reply).await
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(base64_decode(rest.trim())?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((form_decode(id), form_decode(secret)))
+}
+
+fn oauth2_token_reply(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Reply {
+    let mut grant_type = None;
+    let mut scope = None;
+    let mut account_id = None;
+    let mut body_id = None;
+    let mut body_secret = None;
+    for (k, v) in url::form_urlencoded::parse(body) {
+        let v = v.into_owned();
+        match &*k {
+            "grant_type" => grant_type = Some(v),
+            "scope" => scope = Some(v),
+            "account_id" => account_id = Some(Value::String(v)),
+            "client_id" => body_id = Some(v),
+            "client_secret" => body_secret = Some(v),
+            _ => {}
+        }
+    }
+    let basic = basic_credentials(headers);
+    let is_basic = basic.is_some();
+    let (client_id, client_secret) = match basic {
+        Some((id, secret)) => (Some(id), Some(secret)),
+        None => (body_id, body_secret),
+    };
+    let client_id = client_id.filter(|s| !s.is_empty());
+    if let Some(r) = check_grant_type(grant_type.as_deref()) {
+        return Reply::now(r, client_id);
+    }
+    let (Some(client_id), Some(client_secret)) =
+        (client_id.clone(), client_secret.filter(|s| !s.is_empty()))
+    else {
+        return Reply::now(bodies::invalid_client(), client_id);
+    };
+    let account_id = parse_account_id(account_id.as_ref()).unwrap_or(None);
+    grant(
+        sh,
+        TokenAsk {
+            client_id,
+            client_secret,
+            scope,
+            account_id,
+        },
+        Flavor::OAuth2 { basic: is_basic },
+    )
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+            buf &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// REST endpoints.
+
+struct Caller {
+    client_id: String,
+    enterprise_id: u64,
+    user_id: u64,
+    mid: u64,
+    scopes: Vec<String>,
+    latency: Duration,
+}
+
+enum AuthFailure {
+    TokenInUrl,
+    NotAuthorized,
+}
+
+/// Bearer-token check shared by every REST route.
+fn authenticate(sh: &Shared, uri: &Uri, headers: &HeaderMap) -> Result<Caller, AuthFailure> {
+    let in_query = uri.query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, _)| k.eq_ignore_ascii_case("access_token"))
+    });
+    if in_query {
+        return Err(AuthFailure::TokenInUrl);
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let st = sh.lock();
+    let Some(info) = token.as_deref().and_then(|t| st.token(t)) else {
+        return Err(AuthFailure::NotAuthorized);
+    };
+    let c = &st.clients[info.client];
+    Ok(Caller {
+        client_id: c.spec.client_id.clone(),
+        enterprise_id: c.spec.enterprise_id,
+        user_id: 700_000_000 + info.client as u64,
+        mid: info.mid,
+        scopes: info.scopes.clone(),
+        latency: c.spec.latency,
+    })
+}
+
+/// Authenticate, check `scope`, then build the body.
+fn rest(
+    sh: &Shared,
+    uri: &Uri,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+    ok: impl FnOnce(&Caller) -> Response,
+) -> Reply {
+    let caller = match authenticate(sh, uri, headers) {
+        Ok(c) => c,
+        Err(AuthFailure::TokenInUrl) => return Reply::now(bodies::token_in_url(), None),
+        Err(AuthFailure::NotAuthorized) => return Reply::now(bodies::not_authorized(true), None),
+    };
+    let response = match scope {
+        Some(s) if !caller.scopes.iter().any(|x| x == s) => bodies::insufficient_privileges(),
+        _ => ok(&caller),
+    };
+    Reply {
+        response,
+        client_id: Some(caller.client_id),
+        delay: caller.latency,
+    }
+}
+
+async fn token_context(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let reply = rest(&sh, &uri, &headers, None, |c| {
+        bodies::json(
+            StatusCode::OK,
+            format!(
+                r#"{{"enterprise":{{"id":{}}},"organization":{{"id":{}}},"user":{{"id":{}}}}}"#,
+                c.enterprise_id, c.mid, c.user_id
+            ),
+        )
+    });
+    deliver(&sh, &method, &uri, reply).await
+}
+
+async fn endpoints(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let base = json_str(&sh.base_url);
+    let reply = rest(&sh, &uri, &headers, None, |_| {
+        bodies::json(
+            StatusCode::OK,
+            format!(
+                r#"{{"page":1,"pageSize":3,"count":3,"items":[{{"type":"rest","url":{base}}},{{"type":"soap","url":{base}}},{{"type":"auth","url":{base}}}]}}"#
+            ),
+        )
+    });
+    deliver(&sh, &method, &uri, reply).await
+}
+
+async fn de_rowset_read(
+    AxState(sh): Sh,
+    UrlPath(key): UrlPath<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let reply = rest(&sh, &uri, &headers, Some("data_extensions_read"), |_| {
+        bodies::json(
+            StatusCode::OK,
+            format!(
+                r#"{{"links":{{}},"customObjectKey":{},"pageSize":50,"page":1,"count":0,"items":[]}}"#,
+                json_str(&key)
+            ),
+        )
+    });
+    deliver(&sh, &method, &uri, reply).await
+}
+
+async fn de_rowset_write(
+    AxState(sh): Sh,
+    UrlPath(keyspec): UrlPath<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = if !keyspec.starts_with("key:") {
+        Reply::now(bodies::not_found(), None)
+    } else if !headers.contains_key(header::AUTHORIZATION)
+        && serde_json::from_slice::<Value>(&body)
+            .ok()
+            .is_some_and(|v| v.get("access_token").is_some())
+    {
+        Reply::now(bodies::token_in_body(), None)
+    } else {
+        rest(&sh, &uri, &headers, Some("data_extensions_write"), |_| {
+            // SFMC echoes the upserted rows.
+            let rows = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .filter(Value::is_array)
+                .unwrap_or(Value::Array(vec![]));
+            bodies::json(StatusCode::OK, rows.to_string())
+        })
+    };
+    deliver(&sh, &method, &uri, reply).await
+}
+
+async fn assets(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let reply = rest(
+        &sh,
+        &uri,
+        &headers,
+        Some("documents_and_images_read"),
+        |_| {
+            bodies::json(
+                StatusCode::OK,
+                r#"{"count":0,"page":1,"pageSize":50,"links":{},"items":[]}"#.to_string(),
+            )
+        },
+    );
+    deliver(&sh, &method, &uri, reply).await
+}
+
+async fn fallback(AxState(sh): Sh, method: Method, uri: Uri) -> Response {
+    deliver(&sh, &method, &uri, Reply::now(bodies::not_found(), None)).await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Admin (Setup > Installed Packages). Not recorded, so they do not disturb request counts.
+
+fn admin_failure(e: SimError) -> Response {
+    match e {
+        SimError::UnknownClient(_) => {
+            bodies::admin_error(StatusCode::NOT_FOUND, "not_found", &e.to_string())
+        }
+        SimError::Conflict(_) => {
+            bodies::admin_error(StatusCode::CONFLICT, "conflict", &e.to_string())
+        }
+        _ => bodies::admin_error(StatusCode::INTERNAL_SERVER_ERROR, "error", &e.to_string()),
+    }
+}
+
+async fn admin_generate(AxState(sh): Sh, UrlPath(id): UrlPath<String>) -> Response {
+    let result = sh.lock().generate(&id);
+    match result {
+        Ok((secret, accepted_after)) => bodies::json(
+            StatusCode::OK,
+            format!(
+                r#"{{"staged_secret":{},"accepted_after":{}}}"#,
+                json_str(&secret),
+                json_str(&accepted_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            ),
+        ),
+        Err(e) => admin_failure(e),
+    }
+}
+
+async fn admin_activate(AxState(sh): Sh, UrlPath(id): UrlPath<String>) -> Response {
+    let result = sh.lock().activate(&id);
+    match result {
+        Ok(()) => bodies::json(
+            StatusCode::OK,
+            format!(r#"{{"activated":true,"client":{}}}"#, json_str(&id)),
+        ),
+        Err(e) => admin_failure(e),
+    }
+}
+
+async fn admin_requests(AxState(sh): Sh) -> Response {
+    let list: Vec<RecordedRequest> = sh.lock().requests.iter().cloned().collect();
+    bodies::json(
+        StatusCode::OK,
+        serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_string()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip() {
+        assert_eq!(base64_decode("YWJjOmRlZg==").unwrap(), b"abc:def");
+        assert_eq!(base64_decode("YQ").unwrap(), b"a");
+        assert!(base64_decode("a b").is_none());
+    }
+
+    #[test]
+    fn base_url_uses_loopback_for_unspecified() {
+        assert_eq!(
+            base_url_for("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(base_url_for("[::1]:9".parse().unwrap()), "http://[::1]:9/");
+    }
+}

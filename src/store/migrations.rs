@@ -1,0 +1,95 @@
+//! Schema versions, applied in order; `PRAGMA user_version` says which ones a file has.
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Each entry upgrades from version `index` to `index + 1`. Append only: never edit a shipped step.
+pub(crate) const STEPS: &[&str] = &[
+    // 1: probe history, incidents, 401/403 events, acknowledgements, ingest offsets.
+    "CREATE TABLE probes (
+        id INTEGER PRIMARY KEY,
+        integration TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT,
+        detail TEXT,
+        token_ms INTEGER,
+        call_ms INTEGER,
+        fresh_token INTEGER NOT NULL DEFAULT 0,
+        granted_scopes TEXT,
+        missing_scopes TEXT NOT NULL DEFAULT '',
+        mid TEXT,
+        retry_after_secs INTEGER
+     );
+     CREATE INDEX probes_by_integration ON probes (integration, at);
+     CREATE INDEX probes_by_time ON probes (at);
+     CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        integration TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        from_status TEXT NOT NULL,
+        to_status TEXT NOT NULL,
+        reason TEXT NOT NULL
+     );
+     CREATE INDEX transitions_by_integration ON transitions (integration, at);
+     CREATE TABLE auth_events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        integration TEXT,
+        http_status INTEGER NOT NULL,
+        error TEXT NOT NULL,
+        source TEXT NOT NULL
+     );
+     CREATE INDEX auth_events_by_time ON auth_events (at);
+     CREATE TABLE acks (
+        id INTEGER PRIMARY KEY,
+        integration TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        note TEXT
+     );
+     CREATE TABLE ingest_offsets (
+        source TEXT NOT NULL,
+        path TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (source, path)
+     );",
+];
+
+pub const LATEST_VERSION: i64 = STEPS.len() as i64;
+
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let err = |e| StoreError::from_sqlite(path, e);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(err)?;
+    if version > LATEST_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known: LATEST_VERSION,
+        });
+    }
+    for (index, step) in STEPS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(step).map_err(err)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Bring an empty database to exactly `version` (for tests of upgrades from every earlier version).
+pub fn migrate_to(conn: &mut Connection, version: i64) -> rusqlite::Result<()> {
+    for (index, step) in STEPS.iter().enumerate().take(version as usize) {
+        conn.execute_batch(step)?;
+        conn.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The console: a live terminal UI over an engine handle.
+//!
+//! - [`App`] holds the state; keys and snapshots update it ([`App::handle_key`], [`App::apply_snapshot`]).
+//! - [`render`] draws it, purely, for a given `now` (snapshot tests pass a fixed time).
+//! - [`keymap::BINDINGS`] is the one action registry behind the key handler, the help overlay and the footer.
+//! - [`run`] is the thin async loop: it draws only when something changed, wraps every frame in synchronized
+//!   output, and exits on `q`, Ctrl-C, SIGTERM, SIGHUP, SIGINT, or when the terminal goes away.
+
+pub mod app;
+#[doc(hidden)]
+pub mod fixture;
+pub mod keymap;
+mod terminal;
+pub mod text;
+pub mod theme;
+mod views;
+
+pub use app::{App, AppOptions, Pane, SortKey, View};
+pub use views::{MIN_HEIGHT, MIN_WIDTH, render};
+
+use crate::engine::EngineHandle;
+use chrono::Utc;
+use color_eyre::eyre::WrapErr;
+use crossterm::event::{Event, EventStream};
+use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use futures::{FutureExt, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use std::io::{BufWriter, Stdout, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+
+pub struct TuiOptions {
+    pub read_only: bool,
+    /// false for --no-color or NO_COLOR set.
+    pub color: bool,
+    /// ASCII borders and symbols.
+    pub ascii: bool,
+    /// Clock tick, default 1s.
+    pub tick: Duration,
+    /// Shown in help.
+    pub log_path: Option<PathBuf>,
+    /// Fired right after the first frame is drawn (the engine waits for it before any network I/O).
+    pub first_frame: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Default for TuiOptions {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            color: true,
+            ascii: false,
+            tick: Duration::from_secs(1),
+            log_path: None,
+            first_frame: None,
+        }
+    }
+}
+
+/// A buffered stdout whose `flush` can be held back, so a whole frame (synchronized-update markers included)
+/// leaves in one write even though ratatui flushes inside `draw`.
+struct FrameWriter {
+    out: BufWriter<Stdout>,
+    hold: Arc<AtomicBool>,
+}
+
+impl Write for FrameWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.hold.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            self.out.flush()
+        }
+    }
+}
+
+type Term = Terminal<CrosstermBackend<FrameWriter>>;
+
+/// Draw one frame inside a synchronized update (DEC 2026) so terminals never show half a frame; one flush.
+fn draw(term: &mut Term, hold: &AtomicBool, app: &mut App) -> std::io::Result<()> {
+    if app.take_repaint() {
+        term.clear()?;
+    }
+    hold.store(true, Ordering::Relaxed);
+    crossterm::queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
+    let now = Utc::now();
+    let drawn = term.draw(|f| render(f, app, now)).map(|_| ());
+    let end = crossterm::queue!(term.backend_mut(), EndSynchronizedUpdate);
+    hold.store(false, Ordering::Relaxed);
+    let flushed = term.backend_mut().flush();
+    drawn.and(end).and(flushed)
+}
+
+/// Run the console until the user quits, a signal arrives or the terminal goes away.
+pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Result<()> {
+    let mut snapshots = handle.watch();
+    let first = snapshots.borrow_and_update().clone();
+    let mut app = App::new(
+        first,
+        AppOptions {
+            read_only: opts.read_only,
+            color: opts.color,
+            ascii: opts.ascii,
+            log_path: opts.log_path.clone(),
+        },
+    )
+    .with_handle(handle.clone());
+
+    let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
+    let mut sigint = signal(SignalKind::interrupt()).wrap_err("installing SIGINT handler")?;
+
+    let _guard = terminal::TerminalGuard::enter().wrap_err("entering raw mode")?;
+    let hold = Arc::new(AtomicBool::new(false));
+    let backend = CrosstermBackend::new(FrameWriter {
+        out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        hold: hold.clone(),
+    });
+    let mut term = Terminal::new(backend).wrap_err("opening the terminal")?;
+    term.clear()?;
+
+    // First frame right away (placeholders), then let the engine start probing.
+    draw(&mut term, &hold, &mut app)?;
+    if let Some(tx) = opts.first_frame.take() {
+        let _ = tx.send(());
+    }
+
+    let mut events = EventStream::new();
+    let tick = opts.tick.max(Duration::from_millis(100));
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    ticker.tick().await; // the first tick completes immediately
+    let mut engine_alive = true;
+
+    let result: color_eyre::Result<()> = loop {
+        let mut dirty = false;
+        // Sleep until the footer message expires (if any), else effectively forever.
+        let msg_wait = app
+            .message_deadline()
+            .and_then(|d| (d - Utc::now()).to_std().ok())
+            .unwrap_or(Duration::from_secs(3600));
+
+        tokio::select! {
+            ev = events.next() => match ev {
+                // EOF or an I/O error on the terminal: the session is gone (e.g. SSH dropped). Leave.
+                None | Some(Err(_)) => break Ok(()),
+                Some(Ok(ev)) => dirty |= handle_event(&mut app, ev),
+            },
+            changed = snapshots.changed(), if engine_alive => match changed {
+                Ok(()) => {
+                    app.apply_snapshot(snapshots.borrow_and_update().clone());
+                    dirty = true;
+                }
+                Err(_) => {
+                    engine_alive = false;
+                    app.engine_gone();
+                    dirty = true;
+                }
+            },
+            _ = ticker.tick() => dirty = true, // the clock and the ages are on screen
+            _ = tokio::time::sleep(msg_wait) => dirty |= app.expire_message(Utc::now()),
+            _ = sigterm.recv() => break Ok(()),
+            _ = sighup.recv() => break Ok(()),
+            _ = sigint.recv() => break Ok(()),
+        }
+
+        // Coalesce bursts: take every key already waiting and only the newest snapshot, then draw once.
+        for _ in 0..256 {
+            match events.next().now_or_never() {
+                Some(Some(Ok(ev))) => dirty |= handle_event(&mut app, ev),
+                Some(None | Some(Err(_))) => {
+                    app.perform(keymap::Action::Quit, Utc::now());
+                    break;
+                }
+                None => break,
+            }
+        }
+        if engine_alive && snapshots.has_changed().unwrap_or(false) {
+            app.apply_snapshot(snapshots.borrow_and_update().clone());
+            dirty = true;
+        }
+        if app.should_quit() {
+            break Ok(());
+        }
+        if dirty && let Err(e) = draw(&mut term, &hold, &mut app) {
+            break Err(e).wrap_err("drawing to the terminal");
+        }
+    };
+    drop(term);
+    terminal::restore();
+    result
+}
+
+fn handle_event(app: &mut App, ev: Event) -> bool {
+    match ev {
+        Event::Key(key) => app.handle_key(key, Utc::now()),
+        Event::Resize(_, _) => true,
+        Event::FocusGained | Event::FocusLost | Event::Mouse(_) | Event::Paste(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

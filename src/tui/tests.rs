@@ -1,0 +1,574 @@
+//! Key handling and state rules: key -> action -> state, commands read back from a real handle's channel.
+
+use super::app::{App, AppOptions, Pane, SortKey, View};
+use super::fixture::{self, now};
+use super::keymap::{BINDINGS, Context};
+use crate::engine::{Command, EngineHandle, Health, Snapshot};
+use crate::model::{AuthEvent, Status};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, watch};
+
+fn opts(read_only: bool) -> AppOptions {
+    AppOptions {
+        read_only,
+        color: true,
+        ascii: false,
+        log_path: Some("/var/log/authwatch.log".into()),
+    }
+}
+
+fn app() -> App {
+    App::new(Arc::new(fixture::snapshot()), opts(false))
+}
+
+/// An app wired to a real `EngineHandle` over plain channels; the receiver sees what the console sends.
+fn wired(read_only: bool) -> (App, mpsc::Receiver<Command>, watch::Sender<Arc<Snapshot>>) {
+    let snap = Arc::new(fixture::snapshot());
+    let (wtx, wrx) = watch::channel(snap.clone());
+    let (btx, _) = broadcast::channel(16);
+    let (ctx, crx) = mpsc::channel(16);
+    let handle = EngineHandle::from_channels(wrx, btx, ctx);
+    (
+        App::new(snap, opts(read_only)).with_handle(handle),
+        crx,
+        wtx,
+    )
+}
+
+fn key(app: &mut App, code: KeyCode) -> bool {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE), now())
+}
+
+fn ch(app: &mut App, c: char) -> bool {
+    key(app, KeyCode::Char(c))
+}
+
+fn typ(app: &mut App, s: &str) {
+    for c in s.chars() {
+        ch(app, c);
+    }
+}
+
+fn names(app: &App) -> Vec<String> {
+    app.visible_integrations().map(|i| i.name.clone()).collect()
+}
+
+fn selected(app: &App) -> String {
+    app.selected_integration().unwrap().name.clone()
+}
+
+#[test]
+fn failing_first_by_default() {
+    let a = app();
+    let statuses: Vec<Status> = a.visible_integrations().map(|i| i.health.status).collect();
+    let mut sorted = statuses.clone();
+    sorted.sort_by(|x, y| y.cmp(x));
+    assert_eq!(statuses, sorted);
+    assert_eq!(statuses[0], Status::Fail);
+    // Most consecutive auth failures first among the failing.
+    assert_eq!(selected(&a), "crm-sync");
+}
+
+#[test]
+fn focus_cycles_with_tab_backtab_and_digits() {
+    let mut a = app();
+    assert_eq!(a.focus(), Pane::Integrations);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::Expiry);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::Log);
+    key(&mut a, KeyCode::Tab);
+    assert_eq!(a.focus(), Pane::Integrations);
+    a.handle_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT), now());
+    assert_eq!(a.focus(), Pane::Log);
+    ch(&mut a, '2');
+    assert_eq!(a.focus(), Pane::Expiry);
+    ch(&mut a, '1');
+    assert_eq!(a.focus(), Pane::Integrations);
+    ch(&mut a, '3');
+    assert_eq!(a.focus(), Pane::Log);
+}
+
+#[test]
+fn movement_keys_move_the_selection_and_clamp() {
+    let mut a = app();
+    let all = names(&a);
+    ch(&mut a, 'j');
+    assert_eq!(selected(&a), all[1]);
+    key(&mut a, KeyCode::Down);
+    assert_eq!(selected(&a), all[2]);
+    ch(&mut a, 'k');
+    key(&mut a, KeyCode::Up);
+    assert_eq!(selected(&a), all[0]);
+    key(&mut a, KeyCode::Up);
+    assert_eq!(selected(&a), all[0], "clamped at the top");
+    ch(&mut a, 'G');
+    assert_eq!(selected(&a), *all.last().unwrap());
+    ch(&mut a, 'j');
+    assert_eq!(selected(&a), *all.last().unwrap(), "clamped at the bottom");
+    key(&mut a, KeyCode::Home);
+    assert_eq!(selected(&a), all[0]);
+    key(&mut a, KeyCode::End);
+    assert_eq!(selected(&a), *all.last().unwrap());
+    ch(&mut a, 'g');
+    key(&mut a, KeyCode::PageDown);
+    assert!(a.selected_integration().is_some());
+    assert_ne!(selected(&a), all[0]);
+    key(&mut a, KeyCode::PageUp);
+    assert_eq!(selected(&a), all[0]);
+}
+
+#[test]
+fn filter_typing_keeps_and_clears() {
+    let mut a = app();
+    ch(&mut a, '/');
+    assert_eq!(a.editing_filter(), Some(Pane::Integrations));
+    typ(&mut a, "CRM");
+    // Case-insensitive substring on name, business unit, team, credential, reason.
+    let got = names(&a);
+    assert!(got.contains(&"crm-sync".to_string()));
+    assert!(
+        got.contains(&"audience-sync".to_string()),
+        "team crm: {got:?}"
+    );
+    assert!(!got.contains(&"web-analytics".to_string()));
+    // 'q' while typing is text, not quit.
+    ch(&mut a, 'q');
+    assert!(!a.should_quit());
+    assert_eq!(a.filter(Pane::Integrations), "CRMq");
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.editing_filter(), None);
+    assert_eq!(a.filter(Pane::Integrations), "CRM");
+    let kept = names(&a);
+    // Esc outside typing clears the kept filter.
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.filter(Pane::Integrations), "");
+    assert!(names(&a).len() > kept.len());
+    // Esc while typing clears too.
+    ch(&mut a, '/');
+    typ(&mut a, "eu");
+    assert_eq!(names(&a).len(), 3, "{:?}", names(&a));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.filter(Pane::Integrations), "");
+    assert_eq!(a.editing_filter(), None);
+}
+
+#[test]
+fn reason_filter_matches() {
+    let mut a = app();
+    ch(&mut a, '/');
+    typ(&mut a, "invalid_client");
+    assert_eq!(names(&a), ["crm-sync"]);
+}
+
+#[test]
+fn sort_cycles_through_four_orders() {
+    let mut a = app();
+    assert_eq!(a.sort(), SortKey::Status);
+    ch(&mut a, 's');
+    assert_eq!(a.sort(), SortKey::Name);
+    let n = names(&a);
+    let mut sorted = n.clone();
+    sorted.sort();
+    assert_eq!(n, sorted);
+    assert_eq!(a.message_text(), Some("sorted by name"));
+    ch(&mut a, 's');
+    assert_eq!(a.sort(), SortKey::Expiry);
+    // crm-prod expired first.
+    assert_eq!(names(&a)[0], "crm-sync");
+    ch(&mut a, 's');
+    assert_eq!(a.sort(), SortKey::LastFailure);
+    // Newest failure first: data-extract (12s ago).
+    assert_eq!(names(&a)[0], "data-extract");
+    ch(&mut a, 's');
+    assert_eq!(a.sort(), SortKey::Status);
+}
+
+#[test]
+fn sorting_keeps_the_selected_integration() {
+    let mut a = app();
+    ch(&mut a, 'j');
+    ch(&mut a, 'j');
+    let before = selected(&a);
+    ch(&mut a, 's');
+    assert_eq!(selected(&a), before);
+}
+
+#[test]
+fn enter_opens_detail_and_esc_goes_back() {
+    let mut a = app();
+    ch(&mut a, 'j');
+    let name = selected(&a);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view(), &View::Detail(name));
+    assert_eq!(a.context(), Context::Detail);
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.view(), &View::Main);
+}
+
+#[test]
+fn help_opens_and_closes() {
+    let mut a = app();
+    ch(&mut a, '?');
+    assert!(a.help_open());
+    ch(&mut a, 'j'); // scrolls help, does not move the list
+    assert_eq!(selected(&a), "crm-sync");
+    key(&mut a, KeyCode::Esc);
+    assert!(!a.help_open());
+    ch(&mut a, '?');
+    ch(&mut a, '?');
+    assert!(!a.help_open());
+}
+
+#[test]
+fn quit_keys() {
+    let mut a = app();
+    ch(&mut a, 'q');
+    assert!(a.should_quit());
+    let mut a = app();
+    a.handle_key(
+        KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+        now(),
+    );
+    assert!(a.should_quit());
+}
+
+#[test]
+fn ctrl_l_requests_a_repaint() {
+    let mut a = app();
+    assert!(!a.take_repaint());
+    a.handle_key(
+        KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL),
+        now(),
+    );
+    assert!(a.take_repaint());
+    assert!(!a.take_repaint());
+}
+
+#[test]
+fn p_probes_the_selected_row() {
+    let (mut a, mut rx, _tx) = wired(false);
+    ch(&mut a, 'j');
+    ch(&mut a, 'j');
+    let name = selected(&a);
+    assert!(ch(&mut a, 'p'));
+    match rx.try_recv() {
+        Ok(Command::ProbeNow { integration }) => assert_eq!(integration, name),
+        other => panic!("expected ProbeNow, got {other:?}"),
+    }
+    assert_eq!(
+        a.message_text(),
+        Some(format!("probe queued for {name}").as_str())
+    );
+    ch(&mut a, 'P');
+    assert!(matches!(rx.try_recv(), Ok(Command::ProbeAll)));
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn p_in_detail_probes_that_integration() {
+    let (mut a, mut rx, _tx) = wired(false);
+    ch(&mut a, 'G');
+    let name = selected(&a);
+    key(&mut a, KeyCode::Enter);
+    ch(&mut a, 'p');
+    match rx.try_recv() {
+        Ok(Command::ProbeNow { integration }) => assert_eq!(integration, name),
+        other => panic!("expected ProbeNow, got {other:?}"),
+    }
+}
+
+#[test]
+fn read_only_refuses_probes_everywhere() {
+    let (mut a, mut rx, _tx) = wired(true);
+    assert!(!ch(&mut a, 'p'));
+    assert!(!ch(&mut a, 'P'));
+    key(&mut a, KeyCode::Enter);
+    ch(&mut a, 'p');
+    assert!(rx.try_recv().is_err(), "no command in read-only mode");
+    assert_eq!(a.message_text(), None);
+    // Absent from help and footer.
+    key(&mut a, KeyCode::Esc);
+    let help_keys: Vec<_> = a.keymap.available().map(|b| b.description).collect();
+    assert!(
+        help_keys.iter().all(|d| !d.contains("probe")),
+        "{help_keys:?}"
+    );
+    ch(&mut a, '?');
+    let screen = fixture::render_text(&a, 100, 40, now());
+    assert!(!screen.contains("probe selected"), "{screen}");
+    assert!(screen.contains("read-only"));
+    key(&mut a, KeyCode::Esc);
+    let screen = fixture::render_text(&a, 200, 50, now());
+    let footer = screen.lines().nth(49).unwrap();
+    assert!(!footer.contains("probe"), "{footer}");
+    assert!(footer.contains("freeze"), "{footer}");
+    assert!(screen.lines().next().unwrap().contains("READ-ONLY"));
+}
+
+#[test]
+fn footer_hints_come_from_the_registry() {
+    let a = app();
+    let screen = fixture::render_text(&a, 200, 50, now());
+    let footer = screen.lines().nth(49).unwrap();
+    for (k, label) in a.keymap.hints(Context::Integrations) {
+        assert!(
+            footer.contains(&format!("{k} {label}")),
+            "{k} {label} missing: {footer}"
+        );
+    }
+    assert!(footer.contains("p probe"));
+    assert!(BINDINGS.iter().any(|b| b.hint == Some("probe")));
+}
+
+#[test]
+fn freeze_holds_updates_and_counts_them() {
+    let mut a = app();
+    ch(&mut a, 'f');
+    assert!(a.is_frozen());
+    let mut changed = fixture::snapshot();
+    changed.config_name = "changed".into();
+    a.apply_snapshot(Arc::new(changed.clone()));
+    a.apply_snapshot(Arc::new(changed));
+    assert_eq!(a.snapshot().config_name, "acme-sfmc");
+    let header = fixture::render_text(&a, 120, 30, now());
+    assert!(
+        header.lines().next().unwrap().contains("FROZEN +2"),
+        "{header}"
+    );
+    ch(&mut a, 'f');
+    assert!(!a.is_frozen());
+    assert_eq!(a.snapshot().config_name, "changed");
+}
+
+/// The same snapshot with one integration's status changed (reorders rows under the status sort).
+fn with_status(base: &Snapshot, name: &str, status: Status) -> Snapshot {
+    let mut s = base.clone();
+    s.version += 1;
+    s.integrations = s
+        .integrations
+        .iter()
+        .map(|i| {
+            if i.name == name {
+                let mut j = (**i).clone();
+                j.health = Health {
+                    status,
+                    reasons: vec!["changed".into()],
+                };
+                Arc::new(j)
+            } else {
+                i.clone()
+            }
+        })
+        .collect();
+    s
+}
+
+#[test]
+fn selection_survives_a_reordering_update() {
+    let mut a = app();
+    // Select an OK row near the bottom.
+    while selected(&a) != "tx-messages" {
+        assert!(ch(&mut a, 'j'), "tx-messages not found");
+    }
+    let before_index = names(&a).iter().position(|n| n == "tx-messages").unwrap();
+    // It starts failing: it moves to the top, and the selection moves with it.
+    let snap = with_status(a.snapshot(), "tx-messages", Status::Fail);
+    a.apply_snapshot(Arc::new(snap));
+    let after_index = names(&a).iter().position(|n| n == "tx-messages").unwrap();
+    assert!(after_index < before_index);
+    assert_eq!(selected(&a), "tx-messages");
+    // Another row jumps above it: still selected.
+    let snap = with_status(a.snapshot(), "audience-sync", Status::Fail);
+    a.apply_snapshot(Arc::new(snap));
+    assert_eq!(selected(&a), "tx-messages");
+}
+
+#[test]
+fn selection_falls_back_when_the_row_disappears() {
+    let mut a = app();
+    ch(&mut a, 'j');
+    let mut snap = (**a.snapshot()).clone();
+    let gone = selected(&a);
+    snap.integrations.retain(|i| i.name != gone);
+    a.apply_snapshot(Arc::new(snap));
+    assert!(a.selected_integration().is_some());
+    assert_ne!(selected(&a), gone);
+}
+
+fn with_new_events(base: &Snapshot, n: usize) -> Snapshot {
+    let mut s = base.clone();
+    let mut log: Vec<AuthEvent> = (0..n)
+        .map(|k| AuthEvent {
+            at: now() + chrono::Duration::seconds(k as i64 + 1),
+            integration: Some("crm-sync".into()),
+            http_status: 401,
+            error: format!("invalid_client #{k}"),
+            source: "probe".into(),
+        })
+        .rev()
+        .collect();
+    log.extend(s.auth_log.iter().cloned());
+    s.auth_log = Arc::new(log);
+    s
+}
+
+#[test]
+fn log_follows_new_entries_at_the_top() {
+    let mut a = app();
+    ch(&mut a, '3');
+    a.apply_snapshot(Arc::new(with_new_events(a.snapshot(), 2)));
+    assert_eq!(a.selected_log().unwrap().error, "invalid_client #1");
+    assert_eq!(a.log_new, 0);
+}
+
+#[test]
+fn log_scrolled_away_keeps_its_place_and_counts_new_entries() {
+    let mut a = app();
+    ch(&mut a, '3');
+    ch(&mut a, 'j');
+    ch(&mut a, 'j');
+    let before = a.selected_log().unwrap().clone();
+    a.apply_snapshot(Arc::new(with_new_events(a.snapshot(), 2)));
+    assert_eq!(a.selected_log().unwrap(), &before);
+    assert_eq!(a.log_new, 2);
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.contains("2 new"), "{screen}");
+    a.apply_snapshot(Arc::new(with_new_events(a.snapshot(), 1)));
+    assert_eq!(a.log_new, 3);
+    // Back to the top: following again, counter reset.
+    ch(&mut a, 'g');
+    assert_eq!(a.log_new, 0);
+    assert!(!fixture::render_text(&a, 80, 24, now()).contains(" new"));
+}
+
+#[test]
+fn enter_on_a_log_entry_opens_its_integration() {
+    let mut a = app();
+    ch(&mut a, '3');
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view(), &View::Detail("crm-sync".into()));
+    // An unmatched entry says so.
+    let mut a = app();
+    ch(&mut a, '3');
+    while a.selected_log().unwrap().integration.is_some() {
+        ch(&mut a, 'j');
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view(), &View::Main);
+    assert!(a.message_text().unwrap().contains("matched no"));
+}
+
+#[test]
+fn credentials_sorted_by_days_left_and_calendar_follows_selection() {
+    let mut a = app();
+    ch(&mut a, '2');
+    assert_eq!(a.selected_credential().unwrap().id, "crm-prod");
+    assert_eq!(a.calendar_month(now()), (2026, 3));
+    // Walk down to "journeys" (August).
+    while a.selected_credential().unwrap().id != "journeys" {
+        assert!(ch(&mut a, 'j'));
+    }
+    assert_eq!(a.calendar_month(now()), (2026, 8));
+    ch(&mut a, ']');
+    assert_eq!(a.calendar_month(now()), (2026, 9));
+    ch(&mut a, 'h');
+    ch(&mut a, 'h');
+    key(&mut a, KeyCode::Left);
+    assert_eq!(a.calendar_month(now()), (2026, 6));
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.contains("June 2026"), "{screen}");
+}
+
+#[test]
+fn month_navigation_crosses_years() {
+    let mut a = app();
+    ch(&mut a, '2');
+    for _ in 0..3 {
+        ch(&mut a, '[');
+    }
+    assert_eq!(a.calendar_month(now()), (2025, 12));
+    for _ in 0..13 {
+        ch(&mut a, ']');
+    }
+    assert_eq!(a.calendar_month(now()), (2027, 1));
+}
+
+#[test]
+fn enter_on_a_credential_filters_its_integrations() {
+    let mut a = app();
+    ch(&mut a, '2');
+    while a.selected_credential().unwrap().id != "shared-ro" {
+        ch(&mut a, 'j');
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.focus(), Pane::Integrations);
+    let mut got = names(&a);
+    got.sort();
+    assert_eq!(got, ["audience-sync", "preference-center", "tx-messages"]);
+}
+
+#[test]
+fn messages_expire() {
+    let mut a = app();
+    ch(&mut a, 's');
+    assert!(a.message_text().is_some());
+    assert!(!a.expire_message(now()));
+    assert!(a.expire_message(now() + chrono::Duration::seconds(5)));
+    assert!(a.message_text().is_none());
+}
+
+#[test]
+fn unbound_keys_do_not_redraw() {
+    let mut a = app();
+    assert!(!ch(&mut a, 'z'));
+    assert!(!key(&mut a, KeyCode::F(5)));
+}
+
+#[test]
+fn never_panics_at_any_size() {
+    let mut apps = vec![app(), App::new(Arc::new(Snapshot::empty("x")), opts(true))];
+    let mut detail = app();
+    key(&mut detail, KeyCode::Enter);
+    apps.push(detail);
+    let mut help = app();
+    ch(&mut help, '?');
+    apps.push(help);
+    let mut filt = app();
+    ch(&mut filt, '/');
+    typ(&mut filt, "zzz");
+    apps.push(filt);
+    for a in &apps {
+        for (w, h) in [
+            (1, 1),
+            (0, 0),
+            (1, 0),
+            (0, 1),
+            (79, 24),
+            (80, 23),
+            (80, 24),
+            (81, 25),
+            (300, 100),
+        ] {
+            let _ = fixture::render_buffer(a, w, h, now());
+        }
+        for w in (0..=130).step_by(7) {
+            for h in (0..=60).step_by(5) {
+                let _ = fixture::render_buffer(a, w, h, now());
+            }
+        }
+    }
+}
+
+#[test]
+fn too_small_says_so() {
+    let a = app();
+    let s = fixture::render_text(&a, 79, 24, now());
+    assert!(s.contains("terminal too small: 79x24, need 80x24"), "{s}");
+    let s = fixture::render_text(&a, 80, 23, now());
+    assert!(s.contains("80x23"), "{s}");
+    let s = fixture::render_text(&a, 80, 24, now());
+    assert!(!s.contains("too small"));
+}

@@ -1,0 +1,104 @@
+//! The 401/403 log pane: newest first; follows new entries unless scrolled away, then counts them ("3 new").
+
+use super::super::app::{App, Pane};
+use super::super::text::{self, fit};
+use super::pane_block;
+use crate::model::Status;
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>, focused: bool) {
+    let theme = &app.theme;
+    let snap = app.snapshot();
+    let filter = app.filter(Pane::Log);
+    let shown = app.logs.len();
+
+    let mut right = Vec::new();
+    if app.log_new > 0 {
+        right.push(Span::styled(
+            format!(" {} new (g) ", app.log_new),
+            theme.flag(),
+        ));
+    }
+    if !filter.is_empty() {
+        right.push(Span::styled(format!(" /{filter} "), theme.bold()));
+    }
+    let pos = if shown == 0 { 0 } else { app.log.selected + 1 };
+    right.push(Span::raw(format!(" {pos}/{shown} ")));
+    let block = pane_block(app, "401/403 log", Line::from(right), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.width == 0 || inner.height == 0 {
+        return;
+    }
+    if shown == 0 {
+        let msg = if snap.auth_log.is_empty() {
+            "no 401/403 seen".to_string()
+        } else {
+            format!("no entry matches \"{filter}\"")
+        };
+        frame.render_widget(Paragraph::new(Span::styled(msg, theme.dim())), inner);
+        return;
+    }
+
+    let w = inner.width as usize;
+    let wide = w >= 72;
+    let ell = theme.ellipsis();
+    // time | integration | status | error | source
+    let time_w = if wide { 11 } else { 5 };
+    let integ_w = if wide { 20 } else { 10 };
+    let source_w = if w >= 100 {
+        16
+    } else if wide {
+        12
+    } else {
+        0
+    };
+    let fixed = time_w + 1 + integ_w + 1 + 3 + 1 + if wide { source_w + 1 } else { 0 };
+    let err_w = w.saturating_sub(fixed);
+
+    let h = inner.height as usize;
+    let off = app.log.window(h, shown);
+    let mut lines = Vec::with_capacity(h);
+    for (n, &ei) in app.logs.iter().enumerate().skip(off).take(h) {
+        let e = &snap.auth_log[ei];
+        let time = if wide {
+            text::clock_or_date(e.at, now)
+        } else if e.at.date_naive() == now.date_naive() {
+            e.at.format("%H:%M").to_string()
+        } else {
+            e.at.format("%m-%d").to_string()
+        };
+        let (integ, integ_style) = match &e.integration {
+            Some(name) => (name.as_str(), Style::new()),
+            None => ("unmatched", theme.dim()),
+        };
+        let status_style = if e.http_status == 401 {
+            theme.status(Status::Fail)
+        } else {
+            theme.status(Status::Warn)
+        };
+        let mut spans = vec![
+            Span::raw(format!("{} ", fit(&time, time_w, ell))),
+            Span::styled(format!("{} ", fit(integ, integ_w, ell)), integ_style),
+            Span::styled(format!("{:<3} ", e.http_status), status_style),
+            Span::raw(fit(&e.error, err_w, ell)),
+        ];
+        if wide {
+            spans.push(Span::styled(
+                format!(" {}", fit(&e.source, source_w, ell)),
+                theme.dim(),
+            ));
+        }
+        let mut line = Line::from(spans);
+        if focused && n == app.log.selected {
+            line = line.style(theme.selected());
+        }
+        lines.push(line);
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
