@@ -3,7 +3,7 @@
 use crate::config::{self, Config};
 use crate::duration::HumanDuration;
 use crate::report::StateReport;
-use crate::{check, engine, sim, tui};
+use crate::{check, engine, sim, store, tui};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use std::net::SocketAddr;
@@ -11,6 +11,9 @@ use std::path::PathBuf;
 
 /// Exit code for usage and configuration errors (Nagios "unknown").
 pub const EXIT_USAGE: i32 = 3;
+
+/// How long history is kept unless `[settings] retention` says otherwise.
+const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +28,10 @@ pub struct Cli {
     /// Configuration file (default: $AUTHWATCH_CONFIG, ./authwatch.toml, $XDG_CONFIG_HOME/authwatch/config.toml)
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+
+    /// History database (default: [settings] db, else $XDG_STATE_HOME/authwatch/authwatch.db)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
 
     #[command(flatten)]
     pub console: ConsoleArgs,
@@ -102,11 +109,19 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            console(config, &cli.console, log_path).await
+            let db = match cli.db.clone().or_else(store::default_path) {
+                Some(p) => p,
+                None => {
+                    eprintln!("error: no place for the history database: set XDG_STATE_HOME or HOME, or pass --db PATH");
+                    return Ok(EXIT_USAGE);
+                }
+            };
+            console(config, &cli.console, Some(&db), log_path).await
         }
         Some(Cmd::Demo) => {
             let demo = Demo::start().await?;
-            let code = console(demo.config.clone(), &cli.console, log_path).await;
+            let db = cli.db.clone().unwrap_or_else(|| demo._dir.path().join("authwatch.db"));
+            let code = console(demo.config.clone(), &cli.console, Some(&db), log_path).await;
             demo.stop().await;
             code
         }
@@ -185,13 +200,26 @@ async fn check(config: &Config, format: Format, only: &[String]) -> Result<i32> 
     Ok(snapshot.summary.worst().exit_code())
 }
 
-async fn console(config: Config, args: &ConsoleArgs, log_path: Option<PathBuf>) -> Result<i32> {
+async fn console(
+    config: Config,
+    args: &ConsoleArgs,
+    db: Option<&std::path::Path>,
+    log_path: Option<PathBuf>,
+) -> Result<i32> {
+    let store = match db.map(store::Store::open).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
     let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
     let running = engine::spawn(
         config,
         engine::EngineOptions {
             start_gate: Some(gate_rx),
-            ..Default::default()
+            store,
+            retention: DEFAULT_RETENTION,
         },
     )
     .wrap_err("cannot start the probe engine")?;

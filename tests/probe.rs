@@ -302,5 +302,13 @@ async fn cached_token_is_reused_and_a_revoked_one_retried_fresh() {
     let forced = probe_with(&config, &prober, &cache, Some(Instant::now())).await;
     assert!(forced.fresh_token);
     assert_eq!(sim.token_requests(CLIENT), 2);
+    // The server drops the cached token early: the 401 is retried once with a fresh token before it counts.
+    assert_eq!(sim.invalidate_tokens("pkg").unwrap(), 2);
+    let retried = probe_with(&config, &prober, &cache, None).await;
+    assert_eq!(retried.outcome, Outcome::Ok, "{retried:?}");
+    assert!(retried.fresh_token);
+    assert_eq!(sim.token_requests(CLIENT), 3);
+    let calls = sim.requests().iter().filter(|r| r.path.ends_with("tokenContext")).map(|r| r.status).collect::<Vec<_>>();
+    assert_eq!(calls, [200, 200, 200, 401, 200]);
     sim.shutdown().await;
 }

@@ -385,7 +385,8 @@ pub async fn probe(
     secret: SecretSource<'_, '_>,
     freshness: Freshness,
 ) -> Result<ProbeResult, NotProbed> {
-    let at = Utc::now();
+    // Millisecond precision: what is stored is exactly what was shown.
+    let at = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
     let key = TokenKey::for_integration(target.integration);
     let slot = cache.slot(&key);
 

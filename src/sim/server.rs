@@ -157,6 +157,16 @@ impl SimServer {
         self.shared.lock().generate(client_key).map(|(s, _)| s)
     }
 
+    /// Invalidate every token issued so far for `client_key` before its expiry, as when a cached token is shared
+    /// across cluster nodes or a package is reinstalled: REST calls with them get 401 "Not Authorized".
+    pub fn invalidate_tokens(&self, client_key: &str) -> Result<usize, SimError> {
+        let mut st = self.shared.lock();
+        let idx = st.client_by_key(client_key)?;
+        let before = st.tokens.len();
+        st.tokens.retain(|_, t| t.client != idx);
+        Ok(before - st.tokens.len())
+    }
+
     /// Setup "activate": the staged secret becomes the only valid one at once.
     pub fn activate_secret(&self, client_key: &str) -> Result<(), SimError> {
         self.shared.lock().activate(client_key)
