@@ -82,6 +82,13 @@ pub enum Cmd {
         #[command(subcommand)]
         command: ConfigCmd,
     },
+    /// Uptime, incidents, MTTR and 401/403 counts per integration from the history database
+    Report {
+        #[arg(long, value_enum, default_value = "24h")]
+        since: Since,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Run the SFMC simulator (a real HTTP server) until interrupted
     Simulate {
         /// Scenario file (default: the embedded demo scenario)
@@ -94,6 +101,26 @@ pub enum Cmd {
         #[arg(long, value_name = "DIR")]
         print_config: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Since {
+    #[value(name = "24h")]
+    Day,
+    #[value(name = "7d")]
+    Week,
+    #[value(name = "30d")]
+    Month,
+}
+
+impl Since {
+    fn duration(self) -> chrono::Duration {
+        match self {
+            Since::Day => chrono::Duration::hours(24),
+            Since::Week => chrono::Duration::days(7),
+            Since::Month => chrono::Duration::days(30),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +179,35 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             let (text, ok) = config::check_report(&config).await;
             print!("{text}");
             Ok(if ok { 0 } else { EXIT_USAGE })
+        }
+        Some(Cmd::Report { since, format }) => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let Some(db) = cli.db.clone().or_else(store::default_path) else {
+                eprintln!("error: no history database: pass --db PATH");
+                return Ok(EXIT_USAGE);
+            };
+            if !db.exists() {
+                eprintln!("error: no history at {}: run the console or agent first, or pass --db PATH", db.display());
+                return Ok(EXIT_USAGE);
+            }
+            let store = match store::Store::open(&db) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(EXIT_USAGE);
+                }
+            };
+            let now = chrono::Utc::now();
+            let names: Vec<String> = config.integrations.iter().map(|i| i.name.clone()).collect();
+            let report = crate::history_report::build(&store, &names, now - since.duration(), now)?;
+            match format {
+                Format::Text => print!("{}", report.to_text()),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
+            Ok(0)
         }
         Some(Cmd::Simulate {
             scenario,

@@ -15,3 +15,5 @@ pub mod secrets;
 pub mod sim;
 pub mod store;
 pub mod tui;
+pub mod uptime;
+pub mod history_report;

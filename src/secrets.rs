@@ -53,40 +53,23 @@ pub enum RefShapeError {
 }
 
 impl RefShapeError {
-    /// One line, naming the field (e.g. `client_secret`); never contains a secret value.
+    /// One line. `field` names where the reference is, e.g. "`client_secret` in [[credential]] \"crm\"".
+    /// Never contains a secret value.
     pub fn message(&self, field: &str) -> String {
         match self {
             Self::Literal { found } if *found == "string" => format!(
-                "`{field}` must be a secret reference, not the secret itself (the value is not shown here)"
+                "{field} must be a secret reference, not the secret itself (the value is not shown here)"
             ),
             Self::Literal { found } => {
-                format!(
-                    "`{field}` must be a secret reference table, found {found} (the value is not shown here)"
-                )
+                format!("{field} must be a secret reference table, found {found} (the value is not shown here)")
             }
-            Self::NoKind => {
-                format!("`{field}` is an empty table; it needs one of `env`, `file` or `command`")
-            }
-            Self::SeveralKinds => {
-                format!(
-                    "`{field}` has more than one of `env`, `file` and `command`; use exactly one"
-                )
-            }
-            Self::UnknownKind { kind, .. } => {
-                format!("unknown secret reference kind `{kind}` in `{field}`")
-            }
-            Self::WrongType { kind, expected } => {
-                format!("`{kind}` in `{field}` must be {expected}")
-            }
-            Self::Empty { kind: "env" } => {
-                format!("`env` in `{field}` is empty; name an environment variable")
-            }
-            Self::Empty { kind: "file" } => {
-                format!("`file` in `{field}` is empty; give the path of a file")
-            }
-            Self::Empty { kind } => {
-                format!("`{kind}` in `{field}` is empty; give the program and its arguments")
-            }
+            Self::NoKind => format!("{field} is an empty table; it needs one of `env`, `file` or `command`"),
+            Self::SeveralKinds => format!("{field} has more than one of `env`, `file` and `command`; use exactly one"),
+            Self::UnknownKind { kind, .. } => format!("unknown secret reference kind `{kind}` in {field}"),
+            Self::WrongType { kind, expected } => format!("`{kind}` in {field} must be {expected}"),
+            Self::Empty { kind: "env" } => format!("empty `env` in {field}: name an environment variable"),
+            Self::Empty { kind: "file" } => format!("empty `file` in {field}: give the path of a file"),
+            Self::Empty { kind } => format!("empty `{kind}` in {field}: give the program and its arguments"),
         }
     }
 
@@ -357,7 +340,7 @@ impl<'de> Deserialize<'de> for SecretRef {
 struct RefVisitor;
 
 fn shape_err<E: de::Error>(e: RefShapeError) -> E {
-    E::custom(format!("{}; {}", e.message("client_secret"), e.help()))
+    E::custom(format!("{}; {}", e.message("the secret reference"), e.help()))
 }
 
 impl<'de> Visitor<'de> for RefVisitor {
@@ -470,7 +453,7 @@ mod tests {
 
     #[test]
     fn serde_rejects_a_literal_without_echoing_it() {
-        #[derive(Deserialize, Debug)]
+        #[derive(serde::Deserialize, Debug)]
         #[allow(dead_code)]
         struct T {
             s: SecretRef,

@@ -32,7 +32,15 @@ async fn authwatch(args: &[&str], state: &Path) -> Run {
 
 /// A config with one integration per (name, secret, extra) on the same package.
 async fn setup(cases: &[(&str, &str, &str)], settings: &str) -> (authwatch::sim::SimServer, tempfile::TempDir, String) {
-    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    setup_with(cases, settings, "").await
+}
+
+async fn setup_with(
+    cases: &[(&str, &str, &str)],
+    settings: &str,
+    client_extra: &str,
+) -> (authwatch::sim::SimServer, tempfile::TempDir, String) {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, client_extra)).await;
     let dir = tempfile::tempdir().unwrap();
     let mut text = format!("[settings]\n{settings}\n\n");
     for (i, (name, secret, extra)) in cases.iter().enumerate() {
@@ -69,9 +77,10 @@ async fn all_ok_exits_0_with_the_documented_json() {
 
 #[tokio::test]
 async fn a_warning_exits_1_and_a_failure_exits_2_with_reasons() {
-    let (_sim, dir, config) = setup(
+    let (_sim, dir, config) = setup_with(
         &[("healthy", SENTINEL, ""), ("slow-to-answer", SENTINEL, "")],
-        "latency_warn = \"0ms\"",
+        "latency_warn = \"20ms\"",
+        "latency = \"30ms\"",
     )
     .await;
     let run = authwatch(&["check", "--config", &config, "--integration", "slow-to-answer"], dir.path()).await;

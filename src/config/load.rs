@@ -2,7 +2,7 @@
 //! cross-section checks. All problems are collected and reported together.
 
 use super::diag::{ConfigError, Diagnostic};
-use super::read::{Ctx, Span, TableReader, array_of_tables, did_you_mean, list, suggest};
+use super::read::{Ctx, Span, TableReader, array_of_tables, list, suggest};
 use super::{ClientAuth, Config, Credential, DEFAULT_CHECK_PATH, Integration, Provider, Settings};
 use crate::secrets::REFERENCE_FORMS_HELP;
 use serde_spanned::Spanned;
@@ -152,7 +152,7 @@ fn unknown_section(ctx: &mut Ctx<'_>, span: Span, name: &str) {
         format!("`{name}` belongs inside a [[credential]] or [[integration]] section")
     } else {
         match suggest(name, SECTIONS.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`? Valid sections: {}", list(SECTIONS)),
+            Some(s) => format!("did you mean `{s}`?"),
             None => format!("valid sections: {}", list(SECTIONS)),
         }
     };
@@ -395,10 +395,7 @@ fn normalise_auth_url(ctx: &mut Ctx<'_>, u: &mut Spanned<url::Url>, label: &str)
         ctx.error(
             &span,
             format!("`auth_url` in {label} is the token endpoint, not the base URL"),
-            format!(
-                "remove `{}` from the end (authwatch adds v2/token itself), e.g. auth_url = \"{SFMC_AUTH_URL_EXAMPLE}\"",
-                path.rsplitn(3, '/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/")
-            ),
+            format!("remove the token path from the end (authwatch adds v2/token itself), e.g. auth_url = \"{SFMC_AUTH_URL_EXAMPLE}\""),
         );
         return;
     }
@@ -453,10 +450,7 @@ fn read_integration(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: u
             ctx.error(
                 &p.span(),
                 format!("`check_path` in {} must be relative to the REST instance URL", r.label),
-                format!(
-                    "drop the leading `/` or scheme and host, e.g. check_path = \"{}\"",
-                    text.rsplit("://").next().unwrap_or(text).trim_start_matches('/').split_once('/').map_or(DEFAULT_CHECK_PATH, |(_, rest)| if text.contains("://") { rest } else { text.trim_start_matches('/') })
-                ),
+                format!("drop the leading `/` (and any scheme and host), e.g. check_path = \"{DEFAULT_CHECK_PATH}\""),
             );
         }
     }
@@ -595,6 +589,5 @@ fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integratio
             format!("{}: no [[integration]] sections: nothing to watch", ctx.path.display()),
         ));
     }
-    let _ = did_you_mean;
     integrations.into_iter().filter_map(|i| i.built).collect()
 }

@@ -3,6 +3,17 @@
 //! The public types below are the validated form every other module uses. Parsing keeps spans so that every
 //! error can point at the exact place in the file.
 
+mod diag;
+mod discover;
+mod load;
+mod read;
+mod report;
+
+pub use diag::{ConfigError, Diagnostic};
+pub use discover::{ConfigNotFound, DiscoverEnv, Searched, discover, discover_with};
+pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load, parse};
+pub use report::check_report;
+
 use crate::secrets::SecretRef;
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -139,6 +150,3 @@ pub struct Integration {
     pub environment: Option<String>,
     pub processes: Vec<String>,
 }
-
-mod interim;
-pub use interim::{ConfigError, ConfigNotFound, check_report, discover, load, parse};

@@ -81,7 +81,7 @@ pub(crate) fn suggest<'c>(input: &str, candidates: impl IntoIterator<Item = &'c 
 
 pub(crate) fn did_you_mean(input: &str, candidates: &[&str]) -> String {
     match suggest(input, candidates.iter().copied()) {
-        Some(s) => format!("did you mean `{s}`? Valid keys: {}", list(candidates)),
+        Some(s) => format!("did you mean `{s}`?"),
         None => format!("valid keys: {}", list(candidates)),
     }
 }
@@ -132,10 +132,6 @@ impl<'t, 'i> TableReader<'t, 'i> {
         Self { table, span, label }
     }
 
-    pub(crate) fn header_span(&self) -> Span {
-        self.span.clone()
-    }
-
     pub(crate) fn get(&self, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
         self.table.get(key)
     }
@@ -184,7 +180,7 @@ impl<'t, 'i> TableReader<'t, 'i> {
     pub(crate) fn string_or_integer(&self, ctx: &mut Ctx<'_>, key: &str, example: &str) -> Option<Spanned<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
-            DeValue::Integer(i) => match i.to_i64() {
+            DeValue::Integer(i) => match int_value(i) {
                 Some(n) if n >= 0 => Some(Spanned::new(v.span(), n.to_string())),
                 _ => {
                     ctx.error(
@@ -230,7 +226,7 @@ impl<'t, 'i> TableReader<'t, 'i> {
             self.wrong_type(ctx, key, v, "a whole number", example);
             return None;
         };
-        match i.to_i64() {
+        match int_value(i) {
             Some(n) if n >= 1 && n <= u32::MAX as i64 => Some(Spanned::new(v.span(), n as u64)),
             Some(n) if n < 1 => {
                 ctx.error(
@@ -246,17 +242,6 @@ impl<'t, 'i> TableReader<'t, 'i> {
                     format!("`{key}` in {} is too large", self.label),
                     format!("e.g. {key} = {example}"),
                 );
-                None
-            }
-        }
-    }
-
-    pub(crate) fn boolean(&self, ctx: &mut Ctx<'_>, key: &str) -> Option<Spanned<bool>> {
-        let v = self.get(key)?;
-        match v.get_ref().as_bool() {
-            Some(b) => Some(Spanned::new(v.span(), b)),
-            None => {
-                self.wrong_type(ctx, key, v, "true or false", "true");
                 None
             }
         }
@@ -368,7 +353,7 @@ impl<'t, 'i> TableReader<'t, 'i> {
             Err((span, e)) => {
                 ctx.error_with(
                     &span,
-                    format!("{} in {}", e.message(key), self.label),
+                    e.message(&format!("`{key}` in {}", self.label)),
                     Some(e.help()),
                     Excerpt::Never,
                 );
@@ -376,6 +361,17 @@ impl<'t, 'i> TableReader<'t, 'i> {
             }
         }
     }
+}
+
+/// The value of a TOML integer (any radix, `_` separators), None when it does not fit an i64.
+fn int_value(i: &toml::de::DeInteger<'_>) -> Option<i64> {
+    let digits = i.as_str().replace('_', "");
+    let radix = i.radix();
+    let body = match radix {
+        16 | 8 | 2 => digits.get(2..)?,
+        _ => digits.as_str(),
+    };
+    i64::from_str_radix(body, radix).ok()
 }
 
 fn is_loopback(url: &Url) -> bool {

@@ -398,6 +398,51 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// Newest ok probe of an integration, however old.
+    pub fn last_success(&self, integration: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(at) FROM probes WHERE integration = ?1 AND outcome = 'ok'",
+                params![integration],
+                |row| row.get::<_, Option<i64>>(0),
+            )
+            .map(|v| v.map(from_ms))
+            .map_err(|e| self.err(e))
+    }
+
+    /// 401/403 counts since `since`, per (integration, source, status); unmatched events have no integration.
+    pub fn auth_event_counts(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Option<String>, String, u16, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT integration, source, http_status, COUNT(*) FROM auth_events WHERE at >= ?1
+                 GROUP BY integration, source, http_status ORDER BY integration, source, http_status",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![ms(since)], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The status an integration was in at `at` (the newest transition before it).
+    pub fn status_at(&self, integration: &str, at: DateTime<Utc>) -> Result<Option<Status>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT to_status FROM transitions WHERE integration = ?1 AND at < ?2 ORDER BY at DESC, id DESC LIMIT 1",
+                params![integration, ms(at)],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()
+            .map(|v| v.map(|s| parse_status(&s)))
+            .map_err(|e| self.err(e))
+    }
+
     /// Stored offset of a followed file: (identity, offset).
     pub fn offset(&self, source: &str, path: &str) -> Result<Option<(String, u64)>, StoreError> {
         self.conn

@@ -144,6 +144,14 @@ pub fn days_left(days: Option<i64>) -> String {
     }
 }
 
+/// Expiry wording for sentences: "expired 3d ago", "expires today", "expires in 5d".
+pub fn expires_in(days: Option<i64>) -> String {
+    match days {
+        Some(d) if d > 0 => format!("expires in {d}d"),
+        other => days_left(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,7 +143,7 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
                 vec![
                     Span::raw(format!("{} ", exp.format("%Y-%m-%d"))),
                     Span::styled(
-                        format!("{} {}", theme.symbol(st), text::days_left(days)),
+                        format!("{} {}", theme.symbol(st), text::expires_in(days)),
                         theme.status(st),
                     ),
                 ],
@@ -215,7 +215,7 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
     }
     out.push(Line::from(line));
     let granted_text = match granted {
-        Some(g) if g.is_empty() => "(none)".to_string(),
+        Some([]) => "(none)".to_string(),
         Some(g) => g.join(" "),
         None => "unknown (no token granted yet)".to_string(),
     };
@@ -271,7 +271,11 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         } else {
             Status::Warn
         };
-        let err = p.error.clone().unwrap_or_default();
+        let err = match (&p.error, p.outcome.is_ok()) {
+            (Some(e), _) => e.clone(),
+            (None, true) => String::new(),
+            (None, false) => p.summary(),
+        };
         out.push(Line::from(vec![
             Span::raw(format!(
                 "{} ",

@@ -198,7 +198,7 @@ fn summary_line<'a>(app: &App, c: &CredentialView) -> Line<'a> {
         Some(exp) => {
             spans.push(Span::raw(format!(" {}", exp.format("%Y-%m-%d"))));
             spans.push(Span::styled(
-                format!(" ({})", text::days_left(c.days_left)),
+                format!(" ({})", text::expires_in(c.days_left)),
                 theme.status(c.expiry_status),
             ));
         }

@@ -1,0 +1,112 @@
+//! `authwatch report`: uptime, incidents, MTTR and 401/403 counts per integration over a window.
+
+use crate::store::{Store, StoreError};
+use crate::uptime;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Serialize)]
+pub struct HistoryReport {
+    pub since: DateTime<Utc>,
+    pub integrations: Vec<IntegrationHistory>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntegrationHistory {
+    pub name: String,
+    /// None when nothing was probed in the window.
+    pub uptime_pct: Option<f64>,
+    pub incidents: usize,
+    pub mttr_seconds: Option<i64>,
+    pub longest_outage_seconds: Option<i64>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// 401/403 counts over every source.
+    pub auth_events: StatusCounts,
+    /// The same, per source ("probe" or a log source name).
+    pub auth_events_by_source: BTreeMap<String, StatusCounts>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    #[serde(rename = "401")]
+    pub unauthorized: u64,
+    #[serde(rename = "403")]
+    pub forbidden: u64,
+}
+
+impl StatusCounts {
+    fn add(&mut self, status: u16, n: u64) {
+        match status {
+            401 => self.unauthorized += n,
+            403 => self.forbidden += n,
+            _ => {}
+        }
+    }
+}
+
+pub fn build(store: &Store, names: &[String], since: DateTime<Utc>, now: DateTime<Utc>) -> Result<HistoryReport, StoreError> {
+    let counts = store.auth_event_counts(since)?;
+    let mut integrations = Vec::new();
+    for name in names {
+        let probes = store.probes_since(name, since)?;
+        let mut transitions: Vec<_> = store
+            .transitions_since(name, since)?
+            .into_iter()
+            .map(|t| (t.at, t.to, t.reason))
+            .collect();
+        // An incident already open when the window starts counts from the window's start.
+        if let Some(before) = store.status_at(name, since)? {
+            transitions.insert(0, (since, before, "open at the start of the window".to_string()));
+        }
+        let incidents = uptime::incidents(&transitions);
+        let mut total = StatusCounts::default();
+        let mut by_source: BTreeMap<String, StatusCounts> = BTreeMap::new();
+        for (integration, source, status, n) in &counts {
+            if integration.as_deref() == Some(name.as_str()) {
+                total.add(*status, *n);
+                by_source.entry(source.clone()).or_default().add(*status, *n);
+            }
+        }
+        integrations.push(IntegrationHistory {
+            name: name.clone(),
+            uptime_pct: uptime::uptime_pct(&probes, now),
+            incidents: incidents.len(),
+            mttr_seconds: uptime::mttr_seconds(&incidents),
+            longest_outage_seconds: uptime::longest_seconds(&incidents, now),
+            last_success: store.last_success(name)?,
+            auth_events: total,
+            auth_events_by_source: by_source,
+        });
+    }
+    Ok(HistoryReport { since, integrations })
+}
+
+impl HistoryReport {
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let w = self.integrations.iter().map(|i| i.name.len()).max().unwrap_or(0).max(11);
+        let mut out = format!("since {}\n", self.since.format("%Y-%m-%d %H:%M UTC"));
+        let _ = writeln!(
+            out,
+            "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
+            "INTEGRATION", "UPTIME", "INCIDENTS", "MTTR", "LONGEST", "401", "403"
+        );
+        let secs = |s: Option<i64>| s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s))).unwrap_or_else(|| "-".into());
+        for i in &self.integrations {
+            let _ = writeln!(
+                out,
+                "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  {}",
+                i.name,
+                i.uptime_pct.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "-".into()),
+                i.incidents,
+                secs(i.mttr_seconds),
+                secs(i.longest_outage_seconds),
+                i.auth_events.unauthorized,
+                i.auth_events.forbidden,
+                i.last_success.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into()),
+            );
+        }
+        out
+    }
+}

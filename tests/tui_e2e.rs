@@ -1,0 +1,237 @@
+//! End to end: the real binary (`authwatch demo`) in a real terminal (tmux), driven by keys and signals.
+//!
+//! Each test runs its own tmux server (`-L` socket name), so tests never collide with each other or with a
+//! developer's tmux. tmux is required: CI installs it; locally the tests fail with a clear message without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_authwatch");
+const PROMPT: &str = "aw-shell$";
+
+struct Tmux {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn new(test: &str) -> Tmux {
+        match Command::new("tmux").arg("-V").output() {
+            Ok(o) if o.status.success() => {}
+            _ => panic!(
+                "tmux is required for the console end-to-end tests (apt-get install tmux / brew install tmux)"
+            ),
+        }
+        Tmux {
+            socket: format!("authwatch-e2e-{}-{test}", std::process::id()),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    fn ok(&self, args: &[&str]) {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A detached 100x30 session running `command` with a predictable, isolated environment.
+    fn start(&self, command: &str) {
+        let home = self.dir.path().display().to_string();
+        let env = [
+            format!("AW_BIN={BIN}"),
+            format!("AW_OUT={}", self.out_file().display()),
+            format!("HOME={home}"),
+            format!("XDG_CONFIG_HOME={home}/config"),
+            format!("XDG_STATE_HOME={home}/state"),
+            format!("XDG_DATA_HOME={home}/data"),
+            "TERM=xterm-256color".to_string(),
+        ];
+        let mut args: Vec<&str> = vec!["new-session", "-d", "-s", "aw", "-x", "100", "-y", "30"];
+        for e in &env {
+            args.push("-e");
+            args.push(e);
+        }
+        args.push(command);
+        self.ok(&args);
+        self.ok(&["set-option", "-g", "remain-on-exit", "on"]);
+    }
+
+    fn out_file(&self) -> PathBuf {
+        self.dir.path().join("exit-code")
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "aw"];
+        args.extend_from_slice(keys);
+        self.ok(&args);
+    }
+
+    fn capture(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "aw"]).stdout).into_owned()
+    }
+
+    fn display(&self, format: &str) -> String {
+        let out = self.cmd(&["display-message", "-p", "-t", "aw", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Poll the screen until `pred` holds; on timeout fail with what the screen showed.
+    fn wait_screen(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.capture();
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the screen shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn wait_file(path: &Path, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(path)
+            && s.ends_with('\n')
+        {
+            return Some(s.trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn has_panes(s: &str) -> bool {
+    s.contains("Integrations") && s.contains("Secret expiry") && s.contains("401/403 log")
+}
+
+/// Is `pid` still running (a zombie counts as ended)?
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // "pid (comm) S ..." -- the state follows the last ')'.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn demo_shows_the_panes_help_and_quits_cleanly() {
+    let t = Tmux::new("quit");
+    t.start("sh");
+    t.wait_screen("a shell", Duration::from_secs(10), |s| !s.trim().is_empty());
+    // Shells pick their own default prompt (root's is "# "): set a recognisable one.
+    t.send(&[&format!("PS1='{PROMPT} '"), "Enter"]);
+    t.wait_screen("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains(PROMPT)
+    });
+    t.send(&[r#""$AW_BIN" demo; echo "exit=$?" > "$AW_OUT""#, "Enter"]);
+
+    let screen = t.wait_screen("the three panes", Duration::from_secs(30), has_panes);
+    assert!(screen.contains("authwatch"), "{screen}");
+
+    t.send(&["?"]);
+    let screen = t.wait_screen("the help overlay", Duration::from_secs(10), |s| {
+        s.contains("Help") && s.contains("show / hide this help")
+    });
+    assert!(screen.contains("Log file"), "{screen}");
+    t.send(&["Escape"]);
+    t.wait_screen("help to close", Duration::from_secs(10), |s| {
+        !s.contains("show / hide this help") && has_panes(s)
+    });
+
+    t.send(&["q"]);
+    let code = wait_file(&t.out_file(), Duration::from_secs(15));
+    assert_eq!(
+        code.as_deref(),
+        Some("exit=0"),
+        "authwatch did not exit 0 after q; the screen shows:\n{}",
+        t.capture()
+    );
+
+    // The terminal is restored: the primary screen with the shell is back, and the tty is in cooked mode again
+    // (in raw mode the shell would never see the Enter that ends this line).
+    t.send(&["echo restored-$((20+22))", "Enter"]);
+    let screen = t.wait_screen("the shell to run a command", Duration::from_secs(10), |s| {
+        s.contains("restored-42")
+    });
+    assert!(
+        !has_panes(&screen),
+        "the alternate screen is still showing:\n{screen}"
+    );
+    assert!(screen.contains(PROMPT), "{screen}");
+}
+
+#[test]
+fn demo_exits_on_sighup_and_when_the_terminal_goes_away() {
+    // 1. SIGHUP to the process: it exits (and does not hang or panic).
+    let t = Tmux::new("hup");
+    t.start(r#"exec "$AW_BIN" demo"#);
+    t.wait_screen("the three panes", Duration::from_secs(30), has_panes);
+    let pid: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !alive(pid),
+        "authwatch (pid {pid}) still running 10s after SIGHUP"
+    );
+    // remain-on-exit keeps the pane so we can read how it ended: a clean exit, or death by the signal itself,
+    // but never a panic (101).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut dead = t.display("#{pane_dead} #{pane_dead_status} #{pane_dead_signal}");
+    while !dead.starts_with('1') && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        dead = t.display("#{pane_dead} #{pane_dead_status} #{pane_dead_signal}");
+    }
+    assert!(dead.starts_with('1'), "pane not dead: {dead}");
+    assert!(
+        !dead.contains(" 101"),
+        "authwatch panicked on SIGHUP: {dead}"
+    );
+    drop(t);
+
+    // 2. The terminal goes away (what a dropped SSH session looks like): kill the whole session.
+    let t = Tmux::new("gone");
+    t.start(r#"exec "$AW_BIN" demo"#);
+    t.wait_screen("the three panes", Duration::from_secs(30), has_panes);
+    let pid: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
+    t.ok(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !alive(pid),
+        "authwatch (pid {pid}) kept running after its terminal went away"
+    );
+}
