@@ -61,15 +61,29 @@ impl RefShapeError {
                 "{field} must be a secret reference, not the secret itself (the value is not shown here)"
             ),
             Self::Literal { found } => {
-                format!("{field} must be a secret reference table, found {found} (the value is not shown here)")
+                format!(
+                    "{field} must be a secret reference table, found {found} (the value is not shown here)"
+                )
             }
-            Self::NoKind => format!("{field} is an empty table; it needs one of `env`, `file` or `command`"),
-            Self::SeveralKinds => format!("{field} has more than one of `env`, `file` and `command`; use exactly one"),
-            Self::UnknownKind { kind, .. } => format!("unknown secret reference kind `{kind}` in {field}"),
+            Self::NoKind => {
+                format!("{field} is an empty table; it needs one of `env`, `file` or `command`")
+            }
+            Self::SeveralKinds => {
+                format!("{field} has more than one of `env`, `file` and `command`; use exactly one")
+            }
+            Self::UnknownKind { kind, .. } => {
+                format!("unknown secret reference kind `{kind}` in {field}")
+            }
             Self::WrongType { kind, expected } => format!("`{kind}` in {field} must be {expected}"),
-            Self::Empty { kind: "env" } => format!("empty `env` in {field}: name an environment variable"),
-            Self::Empty { kind: "file" } => format!("empty `file` in {field}: give the path of a file"),
-            Self::Empty { kind } => format!("empty `{kind}` in {field}: give the program and its arguments"),
+            Self::Empty { kind: "env" } => {
+                format!("empty `env` in {field}: name an environment variable")
+            }
+            Self::Empty { kind: "file" } => {
+                format!("empty `file` in {field}: give the path of a file")
+            }
+            Self::Empty { kind } => {
+                format!("empty `{kind}` in {field}: give the program and its arguments")
+            }
         }
     }
 
@@ -340,7 +354,11 @@ impl<'de> Deserialize<'de> for SecretRef {
 struct RefVisitor;
 
 fn shape_err<E: de::Error>(e: RefShapeError) -> E {
-    E::custom(format!("{}; {}", e.message("the secret reference"), e.help()))
+    E::custom(format!(
+        "{}; {}",
+        e.message("the secret reference"),
+        e.help()
+    ))
 }
 
 impl<'de> Visitor<'de> for RefVisitor {

@@ -19,7 +19,10 @@ pub struct Diagnostic {
 #[derive(Debug)]
 pub enum ConfigError {
     /// The file could not be read.
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file was read but is invalid; every problem found, in file order.
     Invalid {
         path: PathBuf,
@@ -57,7 +60,14 @@ impl fmt::Display for ConfigError {
                     if i > 0 {
                         writeln!(f)?;
                     }
-                    write!(f, "{}:{}:{}: {}", path.display(), d.line, d.column, d.message)?;
+                    write!(
+                        f,
+                        "{}:{}:{}: {}",
+                        path.display(),
+                        d.line,
+                        d.column,
+                        d.message
+                    )?;
                     if let Some(excerpt) = &d.excerpt {
                         let gutter = d.line.to_string();
                         write!(f, "\n {gutter} | {excerpt}")?;
@@ -103,7 +113,9 @@ pub(crate) struct Source<'a> {
     text: &'a str,
 }
 
-const UNSAFE_WORDS: [&str; 8] = ["secret", "token", "password", "passwd", "auth", "key", "://", "@"];
+const UNSAFE_WORDS: [&str; 8] = [
+    "secret", "token", "password", "passwd", "auth", "key", "://", "@",
+];
 
 impl<'a> Source<'a> {
     pub(crate) fn new(text: &'a str) -> Self {

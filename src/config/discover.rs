@@ -47,7 +47,12 @@ impl fmt::Display for ConfigNotFound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.searched.as_slice() {
             [one] if one.via == "--config" || one.via == "$AUTHWATCH_CONFIG" => {
-                writeln!(f, "configuration file {} (from {}) does not exist", one.path.display(), one.via)?;
+                writeln!(
+                    f,
+                    "configuration file {} (from {}) does not exist",
+                    one.path.display(),
+                    one.via
+                )?;
             }
             all => {
                 writeln!(f, "no configuration file found; looked in:")?;
@@ -73,7 +78,10 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigNotFound> {
 }
 
 /// [`discover`] with the environment passed in.
-pub fn discover_with(explicit: Option<&Path>, env: &DiscoverEnv) -> Result<PathBuf, ConfigNotFound> {
+pub fn discover_with(
+    explicit: Option<&Path>,
+    env: &DiscoverEnv,
+) -> Result<PathBuf, ConfigNotFound> {
     let nonempty = |v: &Option<OsString>| v.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
 
     // Asked for by name: no fallback, a typo should not silently load another file.
@@ -113,6 +121,8 @@ pub fn discover_with(explicit: Option<&Path>, env: &DiscoverEnv) -> Result<PathB
     }
     match candidates.iter().find(|c| c.path.is_file()) {
         Some(found) => Ok(found.path.clone()),
-        None => Err(ConfigNotFound { searched: candidates }),
+        None => Err(ConfigNotFound {
+            searched: candidates,
+        }),
     }
 }

@@ -53,7 +53,8 @@ pub const INTEGRATION_KEYS: &[&str] = &[
     "processes",
 ];
 
-const SFMC_AUTH_URL_EXAMPLE: &str = "https://mcxxxxxxxxxxxxxxxxxxxxxxxxxx.auth.marketingcloudapis.com/";
+const SFMC_AUTH_URL_EXAMPLE: &str =
+    "https://mcxxxxxxxxxxxxxxxxxxxxxxxxxx.auth.marketingcloudapis.com/";
 const OAUTH2_TOKEN_URL_EXAMPLE: &str = "https://example.my.salesforce.com/services/oauth2/token";
 
 /// Read and validate a configuration file. Never resolves secret references.
@@ -77,7 +78,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             ctx.error_with(
                 &span,
                 format!("TOML syntax error: {}", e.message().trim()),
-                Some("fix the TOML syntax here; strings need double quotes, e.g. key = \"value\"".into()),
+                Some(
+                    "fix the TOML syntax here; strings need double quotes, e.g. key = \"value\""
+                        .into(),
+                ),
                 super::read::Excerpt::Never,
             );
         }
@@ -91,7 +95,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     for (key, value) in doc.get_ref().iter() {
         match key.get_ref().as_ref() {
             "settings" => match value.get_ref() {
-                DeValue::Table(t) => (settings, settings_spans) = read_settings(&mut ctx, t, value.span()),
+                DeValue::Table(t) => {
+                    (settings, settings_spans) = read_settings(&mut ctx, t, value.span())
+                }
                 _ => ctx.error(
                     &key.span(),
                     "`settings` must be a table",
@@ -99,12 +105,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 ),
             },
             "credential" => {
-                for (i, (t, span)) in array_of_tables(&mut ctx, key, value).into_iter().enumerate() {
+                for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
+                    .into_iter()
+                    .enumerate()
+                {
                     credentials.push(read_credential(&mut ctx, t, span, i + 1));
                 }
             }
             "integration" => {
-                for (i, (t, span)) in array_of_tables(&mut ctx, key, value).into_iter().enumerate() {
+                for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
+                    .into_iter()
+                    .enumerate()
+                {
                     integrations.push(read_integration(&mut ctx, t, span, i + 1));
                 }
             }
@@ -181,7 +193,9 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
         header: Some(span),
         ..Default::default()
     };
-    s.name = r.string(ctx, "name", "\"acme-prod\"").map(Spanned::into_inner);
+    s.name = r
+        .string(ctx, "name", "\"acme-prod\"")
+        .map(Spanned::into_inner);
     let durations: [(&str, &mut std::time::Duration, &str, bool); 8] = [
         ("probe_interval", &mut s.probe_interval, "5m", false),
         ("token_refresh", &mut s.token_refresh, "15m", false),
@@ -190,7 +204,12 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
         ("warn_before", &mut s.warn_before, "30d", true),
         ("critical_before", &mut s.critical_before, "7d", true),
         ("latency_warn", &mut s.latency_warn, "2s", false),
-        ("secret_command_timeout", &mut s.secret_command_timeout, "10s", false),
+        (
+            "secret_command_timeout",
+            &mut s.secret_command_timeout,
+            "10s",
+            false,
+        ),
     ];
     for (key, slot, example, allow_zero) in durations {
         if let Some(d) = r.duration(ctx, key, example, allow_zero) {
@@ -255,7 +274,12 @@ fn entry_label(section: &str, name: Option<&str>, index: usize) -> String {
     }
 }
 
-fn read_credential(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: usize) -> RawCredential {
+fn read_credential(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    span: Span,
+    index: usize,
+) -> RawCredential {
     let label = entry_label("credential", peek_str(table, "id"), index);
     let r = TableReader::new(ctx, table, span, label, CREDENTIAL_KEYS);
     let errors_before = ctx.diagnostics.len();
@@ -276,7 +300,11 @@ fn read_credential(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: us
                     Some(s) => format!("did you mean `{s}`? Use \"sfmc\" (Marketing Cloud /v2/token) or \"oauth2\" (RFC 6749 client credentials)"),
                     None => "use \"sfmc\" (Marketing Cloud /v2/token) or \"oauth2\" (RFC 6749 client credentials)".into(),
                 };
-                ctx.error(&p.span(), format!("unknown provider `{other}` in {}", r.label), help);
+                ctx.error(
+                    &p.span(),
+                    format!("unknown provider `{other}` in {}", r.label),
+                    help,
+                );
                 None
             }
         },
@@ -375,7 +403,11 @@ fn read_credential(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: us
     } else {
         None
     };
-    RawCredential { id, provider, built }
+    RawCredential {
+        id,
+        provider,
+        built,
+    }
 }
 
 /// sfmc: the base URL must end with `/`; a pasted token endpoint or a query is a mistake.
@@ -417,14 +449,23 @@ struct RawIntegration {
     built: Option<Integration>,
 }
 
-fn read_integration(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: usize) -> RawIntegration {
+fn read_integration(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    span: Span,
+    index: usize,
+) -> RawIntegration {
     let label = entry_label("integration", peek_str(table, "name"), index);
     let r = TableReader::new(ctx, table, span, label, INTEGRATION_KEYS);
     let errors_before = ctx.diagnostics.len();
 
     let name = r.string(ctx, "name", "\"crm-sync\"");
     if r.get("name").is_none() {
-        r.missing(ctx, "name", "give the integration a unique name, e.g. name = \"crm-sync\"");
+        r.missing(
+            ctx,
+            "name",
+            "give the integration a unique name, e.g. name = \"crm-sync\"",
+        );
     }
     let credential = r.string(ctx, "credential", "\"crm-package\"");
     if r.get("credential").is_none() {
@@ -432,7 +473,12 @@ fn read_integration(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: u
     }
     let account_id = r.string_or_integer(ctx, "account_id", "\"5100001\"");
     let scopes = r
-        .string_list(ctx, "scopes", "[\"data_extensions_read\", \"data_extensions_write\"]", "scope")
+        .string_list(
+            ctx,
+            "scopes",
+            "[\"data_extensions_read\", \"data_extensions_write\"]",
+            "scope",
+        )
         .unwrap_or_default();
     for scope in &scopes {
         if scope.get_ref().trim().contains(char::is_whitespace) {
@@ -454,12 +500,21 @@ fn read_integration(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: u
             );
         }
     }
-    let check_url = r.url(ctx, "check_url", "https://example.my.salesforce.com/services/oauth2/userinfo");
+    let check_url = r.url(
+        ctx,
+        "check_url",
+        "https://example.my.salesforce.com/services/oauth2/userinfo",
+    );
     let business_unit = r.string(ctx, "business_unit", "\"NA Retail\"");
     let team = r.string(ctx, "team", "\"crm-ops\"");
     let environment = r.string(ctx, "environment", "\"prod\"");
     let processes = r
-        .string_list(ctx, "processes", "[\"Welcome journey\", \"Nightly DE sync\"]", "process")
+        .string_list(
+            ctx,
+            "processes",
+            "[\"Welcome journey\", \"Nightly DE sync\"]",
+            "process",
+        )
         .unwrap_or_default();
 
     let check_path_span = check_path.as_ref().map(Spanned::span);
@@ -469,8 +524,12 @@ fn read_integration(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: u
             name: n.get_ref().clone(),
             credential: c.get_ref().clone(),
             account_id: account_id.map(Spanned::into_inner),
-            scopes: scopes.into_iter().map(|s| s.into_inner().trim().to_string()).collect(),
-            check_path: check_path.map_or_else(|| DEFAULT_CHECK_PATH.to_string(), Spanned::into_inner),
+            scopes: scopes
+                .into_iter()
+                .map(|s| s.into_inner().trim().to_string())
+                .collect(),
+            check_path: check_path
+                .map_or_else(|| DEFAULT_CHECK_PATH.to_string(), Spanned::into_inner),
             check_url: check_url.map(Spanned::into_inner),
             business_unit: business_unit.map(Spanned::into_inner),
             team: team.map(Spanned::into_inner),
@@ -491,7 +550,11 @@ fn read_integration(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span, index: u
 // ---------------------------------------------------------------------------------------------------------------
 // Cross-section checks
 
-fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integrations: Vec<RawIntegration>) -> Vec<Integration> {
+fn check_references(
+    ctx: &mut Ctx<'_>,
+    credentials: &[RawCredential],
+    integrations: Vec<RawIntegration>,
+) -> Vec<Integration> {
     // Duplicate credential ids (point at the second, mention the first's line).
     let mut ids: HashMap<&str, (usize, Option<Provider>)> = HashMap::new();
     for c in credentials {
@@ -500,7 +563,10 @@ fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integratio
         if let Some((first, _)) = ids.get(id.get_ref().as_str()) {
             ctx.error(
                 &id.span(),
-                format!("duplicate credential id `{}` (first defined on line {first})", id.get_ref()),
+                format!(
+                    "duplicate credential id `{}` (first defined on line {first})",
+                    id.get_ref()
+                ),
                 "give each [[credential]] a unique id",
             );
         } else {
@@ -516,7 +582,10 @@ fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integratio
             if let Some(first) = names.get(name.get_ref().as_str()) {
                 ctx.error(
                     &name.span(),
-                    format!("duplicate integration name `{}` (first defined on line {first})", name.get_ref()),
+                    format!(
+                        "duplicate integration name `{}` (first defined on line {first})",
+                        name.get_ref()
+                    ),
                     "give each [[integration]] a unique name",
                 );
             } else {
@@ -525,7 +594,11 @@ fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integratio
         }
         let Some(cred) = &i.credential else { continue };
         used.insert(cred.get_ref());
-        let label = entry_label("integration", i.name.as_ref().map(|n| n.get_ref().as_str()), 0);
+        let label = entry_label(
+            "integration",
+            i.name.as_ref().map(|n| n.get_ref().as_str()),
+            0,
+        );
         match ids.get(cred.get_ref().as_str()) {
             None => {
                 let known: Vec<&str> = {
@@ -534,7 +607,10 @@ fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integratio
                     k
                 };
                 let help = match suggest(cred.get_ref(), known.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? Defined credential ids: {}", list(&known)),
+                    Some(s) => format!(
+                        "did you mean `{s}`? Defined credential ids: {}",
+                        list(&known)
+                    ),
                     None if known.is_empty() => format!(
                         "add a [[credential]] section with id = {:?}",
                         cred.get_ref()
@@ -579,14 +655,20 @@ fn check_references(ctx: &mut Ctx<'_>, credentials: &[RawCredential], integratio
         {
             ctx.warn(
                 &id.span(),
-                format_args!("credential `{}` is not used by any [[integration]]", id.get_ref()),
+                format_args!(
+                    "credential `{}` is not used by any [[integration]]",
+                    id.get_ref()
+                ),
             );
         }
     }
     if integrations.is_empty() && ctx.diagnostics.is_empty() {
         ctx.warnings.push((
             usize::MAX,
-            format!("{}: no [[integration]] sections: nothing to watch", ctx.path.display()),
+            format!(
+                "{}: no [[integration]] sections: nothing to watch",
+                ctx.path.display()
+            ),
         ));
     }
     integrations.into_iter().filter_map(|i| i.built).collect()

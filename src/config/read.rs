@@ -43,7 +43,13 @@ impl<'a> Ctx<'a> {
         self.source.position(span.start).0
     }
 
-    pub(crate) fn error_with(&mut self, span: &Span, message: impl Into<String>, help: Option<String>, excerpt: Excerpt) {
+    pub(crate) fn error_with(
+        &mut self,
+        span: &Span,
+        message: impl Into<String>,
+        help: Option<String>,
+        excerpt: Excerpt,
+    ) {
         let (line, column) = self.source.position(span.start);
         let excerpt = match excerpt {
             Excerpt::IfSafe => self.source.safe_excerpt(line),
@@ -58,19 +64,29 @@ impl<'a> Ctx<'a> {
         });
     }
 
-    pub(crate) fn error(&mut self, span: &Span, message: impl Into<String>, help: impl Into<String>) {
+    pub(crate) fn error(
+        &mut self,
+        span: &Span,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.error_with(span, message, Some(help.into()), Excerpt::IfSafe);
     }
 
     pub(crate) fn warn(&mut self, span: &Span, message: impl std::fmt::Display) {
         let (line, column) = self.source.position(span.start);
-        self.warnings
-            .push((span.start, format!("{}:{line}:{column}: {message}", self.path.display())));
+        self.warnings.push((
+            span.start,
+            format!("{}:{line}:{column}: {message}", self.path.display()),
+        ));
     }
 }
 
 /// Nearest candidate by Jaro-Winkler similarity, if close enough to be a plausible typo.
-pub(crate) fn suggest<'c>(input: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn suggest<'c>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(input, c), c))
@@ -87,7 +103,11 @@ pub(crate) fn did_you_mean(input: &str, candidates: &[&str]) -> String {
 }
 
 pub(crate) fn list(items: &[&str]) -> String {
-    items.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn type_name(v: &DeValue<'_>) -> &'static str {
@@ -145,7 +165,14 @@ impl<'t, 'i> TableReader<'t, 'i> {
         );
     }
 
-    fn wrong_type(&self, ctx: &mut Ctx<'_>, key: &str, v: &Spanned<DeValue<'_>>, expected: &str, example: &str) {
+    fn wrong_type(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        expected: &str,
+        example: &str,
+    ) {
         ctx.error(
             &v.span(),
             format!(
@@ -157,7 +184,12 @@ impl<'t, 'i> TableReader<'t, 'i> {
         );
     }
 
-    pub(crate) fn string(&self, ctx: &mut Ctx<'_>, key: &str, example: &str) -> Option<Spanned<String>> {
+    pub(crate) fn string(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        example: &str,
+    ) -> Option<Spanned<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
             DeValue::String(s) if s.trim().is_empty() => {
@@ -177,7 +209,12 @@ impl<'t, 'i> TableReader<'t, 'i> {
     }
 
     /// A string, or an integer stored as its decimal text (e.g. an MID).
-    pub(crate) fn string_or_integer(&self, ctx: &mut Ctx<'_>, key: &str, example: &str) -> Option<Spanned<String>> {
+    pub(crate) fn string_or_integer(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        example: &str,
+    ) -> Option<Spanned<String>> {
         let v = self.get(key)?;
         match v.get_ref() {
             DeValue::Integer(i) => match int_value(i) {
@@ -195,7 +232,13 @@ impl<'t, 'i> TableReader<'t, 'i> {
         }
     }
 
-    pub(crate) fn string_list(&self, ctx: &mut Ctx<'_>, key: &str, example: &str, what: &str) -> Option<Vec<Spanned<String>>> {
+    pub(crate) fn string_list(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        example: &str,
+        what: &str,
+    ) -> Option<Vec<Spanned<String>>> {
         let v = self.get(key)?;
         let Some(items) = v.get_ref().as_array() else {
             self.wrong_type(ctx, key, v, "an array of strings", example);
@@ -212,7 +255,11 @@ impl<'t, 'i> TableReader<'t, 'i> {
                 DeValue::String(s) => out.push(Spanned::new(item.span(), s.to_string())),
                 other => ctx.error(
                     &item.span(),
-                    format!("`{key}` in {} must contain only strings, found {}", self.label, type_name(other)),
+                    format!(
+                        "`{key}` in {} must contain only strings, found {}",
+                        self.label,
+                        type_name(other)
+                    ),
                     format!("e.g. {key} = {example}"),
                 ),
             }
@@ -220,7 +267,12 @@ impl<'t, 'i> TableReader<'t, 'i> {
         Some(out)
     }
 
-    pub(crate) fn positive_integer(&self, ctx: &mut Ctx<'_>, key: &str, example: &str) -> Option<Spanned<u64>> {
+    pub(crate) fn positive_integer(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        example: &str,
+    ) -> Option<Spanned<u64>> {
         let v = self.get(key)?;
         let Some(i) = v.get_ref().as_integer() else {
             self.wrong_type(ctx, key, v, "a whole number", example);
@@ -248,7 +300,13 @@ impl<'t, 'i> TableReader<'t, 'i> {
     }
 
     /// A human duration (`"30s"`); zero is rejected unless `allow_zero`.
-    pub(crate) fn duration(&self, ctx: &mut Ctx<'_>, key: &str, example: &str, allow_zero: bool) -> Option<Spanned<Duration>> {
+    pub(crate) fn duration(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        example: &str,
+        allow_zero: bool,
+    ) -> Option<Spanned<Duration>> {
         let v = self.get(key)?;
         let Some(s) = v.get_ref().as_str() else {
             self.wrong_type(ctx, key, v, "a duration string", &format!("\"{example}\""));
@@ -268,7 +326,9 @@ impl<'t, 'i> TableReader<'t, 'i> {
                 ctx.error(
                     &v.span(),
                     format!("bad duration for `{key}` in {}: {s:?}", self.label),
-                    format!("write a number and a unit (ms, s, m, h or d), e.g. {key} = \"{example}\""),
+                    format!(
+                        "write a number and a unit (ms, s, m, h or d), e.g. {key} = \"{example}\""
+                    ),
                 );
                 None
             }
@@ -278,9 +338,11 @@ impl<'t, 'i> TableReader<'t, 'i> {
     /// A TOML date/datetime or a string holding one; a date means midnight UTC, a local datetime is taken as UTC.
     pub(crate) fn date(&self, ctx: &mut Ctx<'_>, key: &str) -> Option<Spanned<DateTime<Utc>>> {
         let v = self.get(key)?;
-        let help = format!("write a date like {key} = 2027-03-01 (or a datetime like 2027-03-01T09:00:00Z)");
+        let help = format!(
+            "write a date like {key} = 2027-03-01 (or a datetime like 2027-03-01T09:00:00Z)"
+        );
         let parsed = match v.get_ref() {
-            DeValue::Datetime(dt) => Ok(dt.clone()),
+            DeValue::Datetime(dt) => Ok(*dt),
             DeValue::String(s) => s.trim().parse::<toml::value::Datetime>().map_err(|_| ()),
             _ => {
                 self.wrong_type(ctx, key, v, "a date", "2027-03-01");
@@ -290,7 +352,11 @@ impl<'t, 'i> TableReader<'t, 'i> {
         match parsed.ok().and_then(|dt| datetime_to_utc(&dt)) {
             Some(t) => Some(Spanned::new(v.span(), t)),
             None => {
-                ctx.error(&v.span(), format!("bad date for `{key}` in {}", self.label), help);
+                ctx.error(
+                    &v.span(),
+                    format!("bad date for `{key}` in {}", self.label),
+                    help,
+                );
                 None
             }
         }
@@ -307,20 +373,32 @@ impl<'t, 'i> TableReader<'t, 'i> {
         let url = match Url::parse(s.trim()) {
             Ok(u) => u,
             Err(e) => {
-                ctx.error(&v.span(), format!("`{key}` in {} is not a valid URL: {e}", self.label), help);
+                ctx.error(
+                    &v.span(),
+                    format!("`{key}` in {} is not a valid URL: {e}", self.label),
+                    help,
+                );
                 return None;
             }
         };
         if url.scheme() != "https" && url.scheme() != "http" {
             ctx.error(
                 &v.span(),
-                format!("`{key}` in {} must be an http or https URL, found scheme `{}`", self.label, url.scheme()),
+                format!(
+                    "`{key}` in {} must be an http or https URL, found scheme `{}`",
+                    self.label,
+                    url.scheme()
+                ),
                 help,
             );
             return None;
         }
         if url.host().is_none() {
-            ctx.error(&v.span(), format!("`{key}` in {} has no host", self.label), help);
+            ctx.error(
+                &v.span(),
+                format!("`{key}` in {} has no host", self.label),
+                help,
+            );
             return None;
         }
         if !url.username().is_empty() || url.password().is_some() {
@@ -376,7 +454,9 @@ fn int_value(i: &toml::de::DeInteger<'_>) -> Option<i64> {
 
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost"),
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
@@ -430,7 +510,9 @@ fn read_secret_ref(v: &Spanned<DeValue<'_>>) -> Result<SecretRef, (Span, RefShap
     }
     let string = |kind: &'static str| -> Result<String, (Span, RefShapeError)> {
         match value.get_ref() {
-            DeValue::String(s) if s.trim().is_empty() => Err((value.span(), RefShapeError::Empty { kind })),
+            DeValue::String(s) if s.trim().is_empty() => {
+                Err((value.span(), RefShapeError::Empty { kind }))
+            }
             DeValue::String(s) => Ok(s.to_string()),
             _ => Err((
                 value.span(),

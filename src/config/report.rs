@@ -16,9 +16,17 @@ pub async fn check_report(config: &Config) -> (String, bool) {
         out,
         "{} credential{}, {} integration{}",
         config.credentials.len(),
-        if config.credentials.len() == 1 { "" } else { "s" },
+        if config.credentials.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         config.integrations.len(),
-        if config.integrations.len() == 1 { "" } else { "s" },
+        if config.integrations.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
     );
     if !config.warnings.is_empty() {
         let _ = writeln!(out, "warnings:");
@@ -60,7 +68,12 @@ pub async fn check_report(config: &Config) -> (String, bool) {
     if !results.is_empty() {
         let _ = writeln!(out, "credentials:");
     }
-    let id_width = config.credentials.iter().map(|c| c.id.len()).max().unwrap_or(0);
+    let id_width = config
+        .credentials
+        .iter()
+        .map(|c| c.id.len())
+        .max()
+        .unwrap_or(0);
     let mut failed = 0;
     for (c, result) in &results {
         let provider = match c.provider {
@@ -84,7 +97,11 @@ pub async fn check_report(config: &Config) -> (String, bool) {
     if failed == 0 {
         let _ = writeln!(out, "all {} secret references resolved", results.len());
     } else {
-        let _ = writeln!(out, "{failed} of {} secret references FAILED", results.len());
+        let _ = writeln!(
+            out,
+            "{failed} of {} secret references FAILED",
+            results.len()
+        );
     }
     (out, all_ok)
 }

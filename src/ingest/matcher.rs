@@ -41,7 +41,9 @@ impl Matcher {
             m.names.push(integ.name.clone());
             m.accounts.push(integ.account_id.clone());
             m.by_name.entry(integ.name.clone()).or_insert(i);
-            m.by_name_lower.entry(integ.name.to_ascii_lowercase()).or_insert(i);
+            m.by_name_lower
+                .entry(integ.name.to_ascii_lowercase())
+                .or_insert(i);
             if let Some(acc) = &integ.account_id {
                 m.by_account.entry(acc.trim().to_owned()).or_insert(i);
             }
@@ -57,7 +59,10 @@ impl Matcher {
             if users.is_empty() {
                 continue;
             }
-            add_all(m.by_client_id.entry(cred.client_id.clone()).or_default(), &users);
+            add_all(
+                m.by_client_id.entry(cred.client_id.clone()).or_default(),
+                &users,
+            );
             let mut hosts: Vec<String> = [&cred.auth_url, &cred.token_url]
                 .into_iter()
                 .flatten()

@@ -121,7 +121,10 @@ impl LineParser {
         };
         match self.format {
             LogFormat::Jsonl => {
-                let last = line.iter().rposition(|b| !b.is_ascii_whitespace()).unwrap_or(first);
+                let last = line
+                    .iter()
+                    .rposition(|b| !b.is_ascii_whitespace())
+                    .unwrap_or(first);
                 if line[first] == b'{' && line[last] == b'}' {
                     Shape::Ok
                 } else {
@@ -309,13 +312,20 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a key")
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<KeyHit, E> {
-        let mut hit = KeyHit { ends: 0, cont: 0, exact: 0, summary: None };
+        let mut hit = KeyHit {
+            ends: 0,
+            cont: 0,
+            exact: 0,
+            summary: None,
+        };
         for (f, path) in self.paths.iter().enumerate() {
             let bit = 1u8 << f;
             if self.alive & bit == 0 {
                 continue;
             }
-            let Some(seg) = path.get(self.depth) else { continue };
+            let Some(seg) = path.get(self.depth) else {
+                continue;
+            };
             let exact = **seg == *key;
             if exact || seg.eq_ignore_ascii_case(key) {
                 if path.len() == self.depth + 1 {
@@ -329,7 +339,9 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
             }
         }
         if self.summary {
-            hit.summary = SUMMARY_KEYS.iter().position(|k| k.eq_ignore_ascii_case(key));
+            hit.summary = SUMMARY_KEYS
+                .iter()
+                .position(|k| k.eq_ignore_ascii_case(key));
         }
         Ok(hit)
     }
@@ -361,8 +373,20 @@ impl<'a> Visitor<'a> for MapSeed<'_, '_, 'a> {
         f.write_str("a JSON object")
     }
     fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<(), M::Error> {
-        let MapSeed { paths, depth, alive, exact, summary, slots } = self;
-        while let Some(hit) = map.next_key_seed(KeySeed { paths, depth, alive, summary })? {
+        let MapSeed {
+            paths,
+            depth,
+            alive,
+            exact,
+            summary,
+            slots,
+        } = self;
+        while let Some(hit) = map.next_key_seed(KeySeed {
+            paths,
+            depth,
+            alive,
+            summary,
+        })? {
             if hit.ends | hit.cont == 0 && hit.summary.is_none() {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -475,7 +499,8 @@ impl<'a> Visitor<'a> for ValueSeed<'_, '_, 'a> {
         if ends & (1 << ERROR) != 0 {
             self.slots.store(1 << ERROR, exact, &Val::Obj(found));
         }
-        self.slots.store(ends & !(1 << ERROR), exact, &Val::Obj(None));
+        self.slots
+            .store(ends & !(1 << ERROR), exact, &Val::Obj(None));
         Ok(())
     }
 }
@@ -572,9 +597,14 @@ pub fn parse_clf_time(b: &[u8]) -> Option<DateTime<Utc>> {
     let rest = &b[20..];
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);
     if rest.len() >= 5 && (rest[0] == b'+' || rest[0] == b'-') {
-        let d = |i: usize| -> Option<i64> { rest[i].is_ascii_digit().then(|| (rest[i] - b'0') as i64) };
+        let d =
+            |i: usize| -> Option<i64> { rest[i].is_ascii_digit().then(|| (rest[i] - b'0') as i64) };
         let mins = (d(1)? * 10 + d(2)?) * 60 + d(3)? * 10 + d(4)?;
-        offset_secs = if rest[0] == b'-' { -mins * 60 } else { mins * 60 };
+        offset_secs = if rest[0] == b'-' {
+            -mins * 60
+        } else {
+            mins * 60
+        };
     }
     Some(t.and_utc() - chrono::Duration::seconds(offset_secs))
 }
@@ -612,7 +642,8 @@ fn looks_like_host(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().any(|b| b.is_ascii_alphabetic())
         && (s.contains('.') || s.eq_ignore_ascii_case("localhost"))
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -644,7 +675,11 @@ fn combined_fields(line: &[u8]) -> Option<Option<RawEvent<'_>>> {
     p.skip_ws();
     p.token()?; // ident
     p.skip_ws();
-    let user = if p.peek()? == b'"' { p.quoted()? } else { p.token()? };
+    let user = if p.peek()? == b'"' {
+        p.quoted()?
+    } else {
+        p.token()?
+    };
     p.skip_ws();
     if p.peek()? != b'[' {
         return None;
@@ -676,9 +711,10 @@ fn combined_fields(line: &[u8]) -> Option<Option<RawEvent<'_>>> {
     if let (Some(method), Some(target)) = (method, target) {
         let target_s = lossy(target);
         let (h, path) = match &target_s {
-            Cow::Borrowed(t) if t.contains("://") => {
-                (host_of(t).map(Cow::Borrowed), &t[t.find("://").map(|i| i + 3).unwrap_or(0)..])
-            }
+            Cow::Borrowed(t) if t.contains("://") => (
+                host_of(t).map(Cow::Borrowed),
+                &t[t.find("://").map(|i| i + 3).unwrap_or(0)..],
+            ),
             _ => (None, ""),
         };
         host = h;
@@ -719,7 +755,12 @@ fn combined_fields(line: &[u8]) -> Option<Option<RawEvent<'_>>> {
     Some(Some(RawEvent {
         at: parse_clf_time(time),
         status,
-        keys: MatchKeys { integration: None, client_id: user, account_id: None, host },
+        keys: MatchKeys {
+            integration: None,
+            client_id: user,
+            account_id: None,
+            host,
+        },
         error,
     }))
 }
@@ -741,7 +782,8 @@ impl<'a> Cursor<'a> {
     /// Up to the next blank; None when empty.
     fn token(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
-        let end = memchr::memchr2(b' ', b'\t', &self.b[start..]).map_or(self.b.len(), |j| start + j);
+        let end =
+            memchr::memchr2(b' ', b'\t', &self.b[start..]).map_or(self.b.len(), |j| start + j);
         self.i = end;
         (end > start).then(|| &self.b[start..end])
     }
@@ -778,7 +820,10 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(host_of("https://u:p@Mc1.auth.x.com:443/v2/token?a=1"), Some("Mc1.auth.x.com"));
+        assert_eq!(
+            host_of("https://u:p@Mc1.auth.x.com:443/v2/token?a=1"),
+            Some("Mc1.auth.x.com")
+        );
         assert_eq!(host_of("mc1.rest.x.com/asset"), Some("mc1.rest.x.com"));
         assert_eq!(host_of("/v2/token"), None);
         assert_eq!(host_of("http://[::1]:8080/x"), Some("::1"));

@@ -128,7 +128,10 @@ impl LogSourceConfig {
             return Err("log_source.name must not be empty".into());
         }
         if self.path.trim().is_empty() {
-            return Err(format!("log_source {:?}: path must not be empty", self.name));
+            return Err(format!(
+                "log_source {:?}: path must not be empty",
+                self.name
+            ));
         }
         if let Err(e) = glob::Pattern::new(&self.path) {
             return Err(format!(
@@ -138,7 +141,10 @@ impl LogSourceConfig {
         }
         for (key, value) in self.field_keys() {
             if value.is_empty() {
-                return Err(format!("log_source {:?}: {key} must not be empty", self.name));
+                return Err(format!(
+                    "log_source {:?}: {key} must not be empty",
+                    self.name
+                ));
             }
             if value.split('.').any(str::is_empty) {
                 return Err(format!(
@@ -202,7 +208,10 @@ pub fn guess_format_bytes(head: &[u8]) -> LogFormat {
 
 /// The log source `authwatch scan FILE` uses: the first configured source whose glob matches the file,
 /// else a source named after the file with default field names and the format from [`guess_format`].
-pub fn source_for_file(file: &Path, sources: &[LogSourceConfig]) -> std::io::Result<LogSourceConfig> {
+pub fn source_for_file(
+    file: &Path,
+    sources: &[LogSourceConfig],
+) -> std::io::Result<LogSourceConfig> {
     if let Some(s) = sources.iter().find(|s| s.matches(file)) {
         return Ok(s.clone());
     }
@@ -230,8 +239,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_formats_are_rejected() {
-        assert!(toml::from_str::<LogSourceConfig>("name=\"a\"\npath=\"x\"\nstatus=\"s\"\n").is_err());
-        assert!(toml::from_str::<LogSourceConfig>("name=\"a\"\npath=\"x\"\nformat=\"xml\"\n").is_err());
+        assert!(
+            toml::from_str::<LogSourceConfig>("name=\"a\"\npath=\"x\"\nstatus=\"s\"\n").is_err()
+        );
+        assert!(
+            toml::from_str::<LogSourceConfig>("name=\"a\"\npath=\"x\"\nformat=\"xml\"\n").is_err()
+        );
         let c: LogSourceConfig =
             toml::from_str("name=\"a\"\npath=\"x\"\nformat=\"combined\"\n").unwrap();
         assert_eq!(c.format, LogFormat::Combined);
@@ -256,7 +269,9 @@ mod tests {
         assert_eq!(guess_format_bytes(b"\n  {\"a\":1}\n"), LogFormat::Jsonl);
         assert_eq!(guess_format_bytes(b""), LogFormat::Jsonl);
         assert_eq!(
-            guess_format_bytes(b"127.0.0.1 - - [10/Oct/2026:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1"),
+            guess_format_bytes(
+                b"127.0.0.1 - - [10/Oct/2026:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1"
+            ),
             LogFormat::Combined
         );
     }

@@ -218,6 +218,9 @@ pub struct App {
     /// Indices into `snapshot.integrations`, filtered and sorted.
     pub(crate) rows: Vec<usize>,
     selected_name: Option<String>,
+    /// Until the user moves in the list, the selection stays on the top (worst) row; afterwards it follows
+    /// the selected integration by name, so an update can never swap the row under a pending `p`.
+    integ_touched: bool,
     pub(crate) integ: ListNav,
     /// Widest name, business unit, credential and reason among `rows` (column sizing).
     pub(crate) col_widths: [usize; 4],
@@ -261,6 +264,7 @@ impl App {
             editing: None,
             rows: Vec::new(),
             selected_name: None,
+            integ_touched: false,
             integ: ListNav::default(),
             col_widths: [0; 4],
             creds: Vec::new(),
@@ -597,6 +601,7 @@ impl App {
     fn move_in(&mut self, pane: Pane, action: Action) -> bool {
         match pane {
             Pane::Integrations => {
+                self.integ_touched = true;
                 let moved = self.integ.apply(action, self.rows.len());
                 self.selected_name = self.selected_integration().map(|i| i.name.clone());
                 moved
@@ -657,11 +662,17 @@ impl App {
             ]
         });
         self.rows = rows;
-        let found = self.selected_name.as_deref().and_then(|n| {
-            self.rows
-                .iter()
-                .position(|&i| snap.integrations[i].name == n)
-        });
+        let found = if self.integ_touched {
+            self.selected_name.as_deref().and_then(|n| {
+                self.rows
+                    .iter()
+                    .position(|&i| snap.integrations[i].name == n)
+            })
+        } else {
+            self.integ.selected = 0;
+            self.integ.offset.set(0);
+            None
+        };
         match found {
             Some(to) => self.integ.follow(prev_index, to),
             None => {

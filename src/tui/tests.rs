@@ -572,3 +572,37 @@ fn too_small_says_so() {
     let s = fixture::render_text(&a, 80, 24, now());
     assert!(!s.contains("too small"));
 }
+
+#[test]
+fn untouched_selection_stays_on_the_worst_row_as_results_arrive() {
+    // Startup: everything "probing...", sorted by name; then the first results reorder the list.
+    let mut a = App::new(Arc::new(fixture::startup_snapshot()), opts(false));
+    assert_eq!(selected(&a), "audience-sync");
+    a.apply_snapshot(Arc::new(fixture::snapshot()));
+    assert_eq!(
+        selected(&a),
+        "crm-sync",
+        "top row follows the worst until the user moves"
+    );
+    // Once the user has moved, the selection follows the name instead.
+    ch(&mut a, 'j');
+    ch(&mut a, 'k');
+    let snap = with_status(a.snapshot(), "tx-messages", Status::Fail);
+    let snap = Snapshot {
+        integrations: snap
+            .integrations
+            .iter()
+            .map(|i| {
+                let mut j = (**i).clone();
+                if j.name == "tx-messages" {
+                    j.consecutive_auth_failures = 99;
+                }
+                Arc::new(j)
+            })
+            .collect(),
+        ..snap
+    };
+    a.apply_snapshot(Arc::new(snap));
+    assert_eq!(names(&a)[0], "tx-messages");
+    assert_eq!(selected(&a), "crm-sync");
+}

@@ -14,6 +14,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 const LABEL_W: usize = 15;
+/// What to do when a client secret is expiring (SFMC has no API for it: Setup > Installed Packages only).
+const EXPIRY_RUNBOOK: &str = "Secret expiring or expired: in Setup > Installed Packages generate a new secret (staged), update \
+every consumer (SFMC accepts both secrets after 5 minutes), then activate it; activation disables the old secret \
+immediately and cannot be undone.";
 /// Probes listed in the detail view.
 const PROBES_SHOWN: usize = 10;
 
@@ -117,16 +121,26 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
             width,
         ));
     }
-    if let Some(p) = i.last_probe() {
+    // Runbook: what to do about the latest outcome, and about the secret when it is expiring.
+    let cred = snap.credential(&i.credential);
+    let mut runbook: Vec<String> = Vec::new();
+    if let Some(p) = i.last_probe()
+        && (!p.outcome.is_ok() || status == Status::Ok)
+    {
+        runbook.push(p.outcome.runbook().to_string());
+    }
+    if cred.is_some_and(|c| matches!(c.expiry_status, Status::Warn | Status::Fail)) {
+        runbook.push(EXPIRY_RUNBOOK.to_string());
+    }
+    for (n, r) in runbook.into_iter().enumerate() {
         out.extend(field(
-            "Runbook",
-            vec![Span::styled(p.outcome.runbook().to_string(), theme.bold())],
+            if n == 0 { "Runbook" } else { "" },
+            vec![Span::styled(r, theme.bold())],
             width,
         ));
     }
 
     // Identity.
-    let cred = snap.credential(&i.credential);
     let cred_text = match cred {
         Some(c) => format!("{} (client id {})", c.id, c.client_id),
         None => i.credential.clone(),

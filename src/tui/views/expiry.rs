@@ -149,12 +149,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         let used_h = cal_rows * (CAL_H + 1);
         if main.height > used_h {
             let legend = Line::from(vec![
-                Span::styled("12", theme.expiry_day(Status::Fail)),
-                Span::raw(" fail "),
-                Span::styled("12", theme.expiry_day(Status::Warn)),
-                Span::raw(" warn "),
-                Span::styled("12", theme.expiry_day(Status::Ok)),
-                Span::raw(" ok"),
+                Span::raw("days: "),
+                Span::styled("fail", theme.expiry_day(Status::Fail)),
+                Span::raw(" "),
+                Span::styled("warn", theme.expiry_day(Status::Warn)),
+                Span::raw(" "),
+                Span::styled("ok", theme.expiry_day(Status::Ok)),
             ]);
             let r = Rect {
                 x: main.x,

@@ -2,7 +2,7 @@
 
 use super::super::app::{App, Pane, reason};
 use super::super::text::{self, fit};
-use super::pane_block;
+use super::{bottom_note, pane_block};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Row, Table};
 
 const STATUS_W: usize = 9; // "? UNKNOWN"
 const LAST_W: usize = 4;
-const LAT_W: usize = 7;
+const LAT_W: usize = 5; // "999ms", "4.2s", "120s"
 
 /// "312ms", "4.2s", "12s"
 pub(super) fn latency(ms: Option<u64>) -> String {
@@ -31,10 +31,14 @@ fn flexible_widths(avail: usize, desired: [usize; 4]) -> [usize; 4] {
     let desired: Vec<usize> = (0..4).map(|i| desired[i].clamp(MIN[i], CAP[i])).collect();
     let mut w = MIN;
     let mut left = avail.saturating_sub(MIN.iter().sum());
-    // Round-robin in priority order: name, reason, credential, business unit.
+    // The name first (it is what people search for), then round-robin: reason, credential, business unit.
+    let name_cap = (avail * 2 / 5).clamp(14, 24);
+    let grow = desired[0].min(name_cap).saturating_sub(w[0]).min(left);
+    w[0] += grow;
+    left -= grow;
     'outer: while left > 0 {
         let mut gave = false;
-        for i in [0, 3, 2, 1] {
+        for i in [3, 2, 1, 0] {
             if left == 0 {
                 break 'outer;
             }
@@ -76,6 +80,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     };
     right.push(Span::raw(count));
     let block = pane_block(app, "Integrations", Line::from(right), focused);
+    let note = app
+        .selected_integration()
+        .filter(|_| focused)
+        .map(|i| format!("{}: {}", i.name, reason(i)));
+    let block = bottom_note(block, app, area, note);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
@@ -114,7 +123,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             ell,
         ),
         "LAST".into(),
-        "LATENCY".into(),
+        "LAT".into(),
         "REASON".into(),
     ])
     .style(theme.header_row());

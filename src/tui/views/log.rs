@@ -2,7 +2,7 @@
 
 use super::super::app::{App, Pane};
 use super::super::text::{self, fit};
-use super::pane_block;
+use super::{bottom_note, pane_block};
 use crate::model::Status;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -30,6 +30,16 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let pos = if shown == 0 { 0 } else { app.log.selected + 1 };
     right.push(Span::raw(format!(" {pos}/{shown} ")));
     let block = pane_block(app, "401/403 log", Line::from(right), focused);
+    let note = app.selected_log().filter(|_| focused).map(|e| {
+        format!(
+            "{} {} {} ({})",
+            e.integration.as_deref().unwrap_or("unmatched"),
+            e.http_status,
+            e.error,
+            e.source
+        )
+    });
+    let block = bottom_note(block, app, area, note);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.width == 0 || inner.height == 0 {
@@ -50,7 +60,21 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let ell = theme.ellipsis();
     // time | integration | status | error | source
     let time_w = if wide { 11 } else { 5 };
-    let integ_w = if wide { 20 } else { 10 };
+    let longest = app
+        .logs
+        .iter()
+        .take(200)
+        .map(|&i| {
+            snap.auth_log[i]
+                .integration
+                .as_deref()
+                .map_or(9, text::width)
+        })
+        .max()
+        .unwrap_or(9);
+    // The integration column as long as the names, but the error keeps at least 14 cells ("invalid_client").
+    let room = w.saturating_sub(time_w + 1 + 1 + 3 + 1 + 14 + if wide { 13 } else { 0 });
+    let integ_w = longest.min(28).min(room).max(9);
     let source_w = if w >= 100 {
         16
     } else if wide {

@@ -91,6 +91,23 @@ fn too_small(frame: &mut Frame, area: Rect) {
     frame.render_widget(para, rect);
 }
 
+/// The full text of the selected row on the bottom border (focused panes only), for when columns truncate it.
+pub(super) fn bottom_note<'a>(
+    block: Block<'a>,
+    app: &App,
+    area: Rect,
+    note: Option<String>,
+) -> Block<'a> {
+    match note {
+        Some(n) if area.width > 8 && !n.is_empty() => {
+            let max = area.width as usize - 4;
+            let t = format!(" {} ", text::truncate(&n, max - 2, app.theme.ellipsis()));
+            block.title_bottom(Line::styled(t, app.theme.bold()))
+        }
+        _ => block,
+    }
+}
+
 /// Intersect with the frame so no widget ever gets a Rect outside the buffer.
 pub(super) fn clamp(r: Rect, within: Rect) -> Rect {
     r.intersection(within)
