@@ -130,6 +130,7 @@ pub async fn sweep(config: &Config, only: &[String]) -> Result<Snapshot, CheckEr
                     paused: false,
                     secret_expires,
                     secret_error: a.secret_error.as_deref(),
+                    log_events: &[],
                 },
                 now,
                 &thresholds,

@@ -12,8 +12,6 @@ use std::path::PathBuf;
 /// Exit code for usage and configuration errors (Nagios "unknown").
 pub const EXIT_USAGE: i32 = 3;
 
-/// How long history is kept unless `[settings] retention` says otherwise.
-const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -136,7 +134,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let db = match cli.db.clone().or_else(store::default_path) {
+            let db = match cli.db.clone().or_else(|| config.settings.db.clone()).or_else(store::default_path) {
                 Some(p) => p,
                 None => {
                     eprintln!("error: no place for the history database: set XDG_STATE_HOME or HOME, or pass --db PATH");
@@ -185,7 +183,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let Some(db) = cli.db.clone().or_else(store::default_path) else {
+            let Some(db) = cli.db.clone().or_else(|| config.settings.db.clone()).or_else(store::default_path) else {
                 eprintln!("error: no history database: pass --db PATH");
                 return Ok(EXIT_USAGE);
             };
@@ -270,12 +268,13 @@ async fn console(
         }
     };
     let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
+    let retention = config.settings.retention;
     let running = engine::spawn(
         config,
         engine::EngineOptions {
             start_gate: Some(gate_rx),
             store,
-            retention: DEFAULT_RETENTION,
+            retention,
         },
     )
     .wrap_err("cannot start the probe engine")?;

@@ -13,6 +13,8 @@ pub struct Thresholds {
     pub warn_before: Duration,
     pub critical_before: Duration,
     pub latency_warn: Duration,
+    pub sustained_window: Duration,
+    pub log_fail_threshold: u32,
 }
 
 impl From<&Settings> for Thresholds {
@@ -22,8 +24,19 @@ impl From<&Settings> for Thresholds {
             warn_before: s.warn_before,
             critical_before: s.critical_before,
             latency_warn: s.latency_warn,
+            sustained_window: s.sustained_window,
+            log_fail_threshold: s.log_fail_threshold,
         }
     }
+}
+
+/// A 401/403 seen in an integration's own logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvidence {
+    pub at: DateTime<Utc>,
+    pub http_status: u16,
+    /// The log source's name.
+    pub source: String,
 }
 
 /// What the rules look at for one integration.
@@ -38,6 +51,8 @@ pub struct Evidence<'a> {
     pub secret_expires: Option<DateTime<Utc>>,
     /// The secret reference could not be resolved (message never contains the value).
     pub secret_error: Option<&'a str>,
+    /// 401/403s from the integration's own logs (any age; the rule keeps those inside `sustained_window`).
+    pub log_events: &'a [LogEvidence],
 }
 
 /// One finding; the verdict is the worst finding and the reasons are listed worst first.
@@ -67,12 +82,15 @@ pub fn evaluate(ev: &Evidence<'_>, now: DateTime<Utc>, t: &Thresholds) -> Health
     if let Some((status, reason)) = expiry_finding(ev.secret_expires, now, t) {
         findings.push((status, reason));
     }
+    if let Some(f) = log_finding(ev.log_events, now, t) {
+        findings.push(f);
+    }
     if ev.history.is_empty() && ev.secret_error.is_none() {
         findings.push((Status::Unknown, "not probed yet".to_string()));
     }
 
     // Stable sort keeps rule order among equals, so the most specific reason of a severity comes first.
-    findings.sort_by(|a, b| b.0.cmp(&a.0));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.0));
     let status = findings.first().map(|f| f.0).unwrap_or(Status::Ok);
     Health {
         status,
@@ -109,6 +127,38 @@ fn auth_finding(ev: &Evidence<'_>, t: &Thresholds) -> Option<Finding> {
                 t.failure_threshold
             ),
         ))
+    }
+}
+
+/// Log evidence: any 401/403 in the window warns; `log_fail_threshold` of them fail when they are sustained, i.e.
+/// spread over at least half the window (one retry storm of a few seconds is a burst, not an outage).
+fn log_finding(events: &[LogEvidence], now: DateTime<Utc>, t: &Thresholds) -> Option<Finding> {
+    let window = chrono::Duration::from_std(t.sustained_window).unwrap_or(chrono::Duration::MAX);
+    let recent: Vec<&LogEvidence> = events
+        .iter()
+        .filter(|e| e.at <= now && now - e.at <= window)
+        .collect();
+    let first = recent.iter().map(|e| e.at).min()?;
+    let last = recent.iter().map(|e| e.at).max()?;
+    let count = |code| recent.iter().filter(|e| e.http_status == code).count();
+    let mut sources: Vec<&str> = recent.iter().map(|e| e.source.as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    let codes = match (count(401), count(403)) {
+        (a, 0) => format!("{a}x 401"),
+        (0, b) => format!("{b}x 403"),
+        (a, b) => format!("{a}x 401, {b}x 403"),
+    };
+    let text = format!(
+        "{codes} in logs in the last {} ({})",
+        crate::duration::format_duration(t.sustained_window),
+        sources.join(", ")
+    );
+    let sustained = (last - first) * 2 >= window;
+    if recent.len() as u32 >= t.log_fail_threshold && sustained {
+        Some((Status::Fail, text))
+    } else {
+        Some((Status::Warn, text))
     }
 }
 
@@ -223,6 +273,7 @@ mod tests {
             paused: false,
             secret_expires: None,
             secret_error: None,
+            log_events: &[],
         }
     }
 
@@ -363,6 +414,44 @@ mod tests {
             h.reasons,
             ["cannot probe: environment variable CRM_SECRET is not set"]
         );
+    }
+
+    #[test]
+    fn table_of_log_evidence() {
+        let ok = [probe(Outcome::Ok, Some(200), None, 50)];
+        let ev_at = |secs_ago: i64, status: u16, source: &str| LogEvidence {
+            at: now() - chrono::Duration::seconds(secs_ago),
+            http_status: status,
+            source: source.into(),
+        };
+        // n events evenly over the last 9 minutes.
+        let spread = |n: i64| -> Vec<LogEvidence> { (0..n).map(|i| ev_at(i * 540 / (n - 1).max(1), 401, "mw")).collect() };
+        let cases: Vec<(&str, Vec<LogEvidence>, Status, &str)> = vec![
+            ("nothing", vec![], Status::Ok, ""),
+            ("old events do not count", vec![ev_at(660, 401, "mw")], Status::Ok, ""),
+            ("one recent 401 warns", vec![ev_at(120, 401, "mw")], Status::Warn, "1x 401 in logs in the last 10m (mw)"),
+            (
+                "both codes and sources are named",
+                vec![ev_at(60, 401, "mw"), ev_at(120, 403, "etl"), ev_at(180, 403, "mw")],
+                Status::Warn,
+                "1x 401, 2x 403 in logs in the last 10m (etl, mw)",
+            ),
+            ("nine spread over the window only warn", spread(9), Status::Warn, "9x 401 in logs in the last 10m (mw)"),
+            ("ten spread over the window fail", spread(10), Status::Fail, "10x 401 in logs in the last 10m (mw)"),
+            (
+                "ten in one burst warn",
+                (0..10).map(|i| ev_at(60 + i, 401, "mw")).collect(),
+                Status::Warn,
+                "10x 401 in logs in the last 10m (mw)",
+            ),
+        ];
+        for (name, events, want, reason) in cases {
+            let mut e = ev(&ok, 0);
+            e.log_events = &events;
+            let h = evaluate(&e, now(), &t());
+            assert_eq!(h.status, want, "{name}: {h:?}");
+            assert_eq!(h.short_reason(), reason, "{name}");
+        }
     }
 
     #[test]

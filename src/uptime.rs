@@ -57,11 +57,9 @@ pub fn incidents(transitions: &[(DateTime<Utc>, Status, String)]) -> Vec<Inciden
                     reason: reason.clone(),
                 })
             }
-            (Status::Warn | Status::Fail, Some(inc)) => {
-                if *to > inc.worst {
-                    inc.worst = *to;
-                    inc.reason = reason.clone();
-                }
+            (Status::Warn | Status::Fail, Some(inc)) if *to > inc.worst => {
+                inc.worst = *to;
+                inc.reason = reason.clone();
             }
             (Status::Ok, Some(_)) => {
                 let mut inc = open.take().expect("checked");
@@ -100,7 +98,8 @@ mod tests {
     #[test]
     fn uptime_is_time_weighted() {
         use Outcome::*;
-        let cases: Vec<(&str, Vec<(DateTime<Utc>, Outcome)>, DateTime<Utc>, Option<f64>)> = vec![
+        type Case = (&'static str, Vec<(DateTime<Utc>, Outcome)>, DateTime<Utc>, Option<f64>);
+        let cases: Vec<Case> = vec![
             ("nothing known", vec![], t(60), None),
             ("all ok", vec![(t(0), Ok), (t(30), Ok)], t(60), Some(100.0)),
             // ok 0-45, failing 45-60: 75%.

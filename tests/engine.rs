@@ -314,3 +314,39 @@ async fn a_thousand_integrations_are_held() {
     assert_eq!(f.sim.token_requests(CLIENT), 1);
     let _ = Duration::ZERO;
 }
+
+#[tokio::test]
+async fn log_401s_make_a_healthy_integration_warn_and_fill_the_auth_log() {
+    let mut f = fixture("", SENTINEL, "probe_interval = \"1h\"", &["crm-sync"]).await;
+    finished(&mut f.events, "crm-sync", 1).await;
+    let now = chrono::Utc::now();
+    let event = |status: u16, integration: Option<&str>| authwatch::model::AuthEvent {
+        at: now,
+        integration: integration.map(str::to_string),
+        http_status: status,
+        error: "invalid_client".into(),
+        source: "crm-middleware".into(),
+    };
+    f.handle
+        .send(Command::Ingest { events: vec![event(401, Some("crm-sync")), event(403, Some("crm-sync")), event(401, None)] })
+        .await
+        .unwrap();
+    let mut watch = f.handle.watch();
+    let snap = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let s = watch.borrow_and_update().clone();
+            if s.auth_log.len() == 3 && s.integration("crm-sync").unwrap().health.status == Status::Warn {
+                return s;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("log events shown");
+    assert_eq!(
+        snap.integration("crm-sync").unwrap().health.short_reason(),
+        "1x 401, 1x 403 in logs in the last 10m (crm-middleware)"
+    );
+    assert!(snap.auth_log.iter().all(|e| e.source == "crm-middleware"));
+    assert_eq!(snap.auth_log.iter().filter(|e| e.integration.is_none()).count(), 1);
+}

@@ -4,6 +4,7 @@
 use super::diag::{ConfigError, Diagnostic};
 use super::read::{Ctx, Span, TableReader, array_of_tables, list, suggest};
 use super::{ClientAuth, Config, Credential, DEFAULT_CHECK_PATH, Integration, Provider, Settings};
+use crate::ingest::source::{LogFormat, LogSourceConfig};
 use crate::secrets::REFERENCE_FORMS_HELP;
 use serde_spanned::Spanned;
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 /// Top-level sections. A new section = a name here plus a `read_*` function called from [`parse`].
-pub const SECTIONS: &[&str] = &["settings", "credential", "integration"];
+pub const SECTIONS: &[&str] = &["settings", "credential", "integration", "log_source"];
 
 pub const SETTINGS_KEYS: &[&str] = &[
     "name",
@@ -26,6 +27,23 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "max_concurrent_probes",
     "ca_file",
     "secret_command_timeout",
+    "db",
+    "retention",
+    "sustained_window",
+    "log_fail_threshold",
+];
+
+pub const LOG_SOURCE_KEYS: &[&str] = &[
+    "name",
+    "path",
+    "format",
+    "status_field",
+    "time_field",
+    "integration_field",
+    "client_id_field",
+    "account_id_field",
+    "url_field",
+    "error_field",
 ];
 
 pub const CREDENTIAL_KEYS: &[&str] = &[
@@ -92,6 +110,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut settings_spans = SettingsSpans::default();
     let mut credentials = Vec::new();
     let mut integrations = Vec::new();
+    let mut log_sources: Vec<LogSourceConfig> = Vec::new();
     for (key, value) in doc.get_ref().iter() {
         match key.get_ref().as_ref() {
             "settings" => match value.get_ref() {
@@ -120,6 +139,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     integrations.push(read_integration(&mut ctx, t, span, i + 1));
                 }
             }
+            "log_source" => {
+                for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(source) = read_log_source(&mut ctx, t, span, i + 1, &log_sources) {
+                        log_sources.push(source);
+                    }
+                }
+            }
             other => unknown_section(&mut ctx, key.span(), other),
         }
     }
@@ -144,6 +173,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         settings,
         credentials: credentials.into_iter().filter_map(|c| c.built).collect(),
         integrations,
+        log_sources,
         warnings: warnings.into_iter().map(|(_, w)| w).collect(),
     })
 }
@@ -196,7 +226,9 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
     s.name = r
         .string(ctx, "name", "\"acme-prod\"")
         .map(Spanned::into_inner);
-    let durations: [(&str, &mut std::time::Duration, &str, bool); 8] = [
+    let durations: [(&str, &mut std::time::Duration, &str, bool); 10] = [
+        ("retention", &mut s.retention, "30d", false),
+        ("sustained_window", &mut s.sustained_window, "10m", false),
         ("probe_interval", &mut s.probe_interval, "5m", false),
         ("token_refresh", &mut s.token_refresh, "15m", false),
         ("timeout", &mut s.timeout, "10s", false),
@@ -230,6 +262,12 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
     s.ca_file = r
         .string(ctx, "ca_file", "\"/etc/ssl/corp-ca.pem\"")
         .map(|p| PathBuf::from(p.into_inner()));
+    s.db = r
+        .string(ctx, "db", "\"/var/lib/authwatch/authwatch.db\"")
+        .map(|p| PathBuf::from(p.into_inner()));
+    if let Some(n) = r.positive_integer(ctx, "log_fail_threshold", "10") {
+        s.log_fail_threshold = n.into_inner() as u32;
+    }
     (s, spans)
 }
 
@@ -272,6 +310,59 @@ fn entry_label(section: &str, name: Option<&str>, index: usize) -> String {
         Some(n) if !n.trim().is_empty() => format!("[[{section}]] {n:?}"),
         _ => format!("[[{section}]] #{index}"),
     }
+}
+
+fn read_log_source(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    span: Span,
+    index: usize,
+    earlier: &[LogSourceConfig],
+) -> Option<LogSourceConfig> {
+    let label = entry_label("log_source", peek_str(table, "name"), index);
+    let r = TableReader::new(ctx, table, span.clone(), label, LOG_SOURCE_KEYS);
+    let errors_before = ctx.diagnostics.len();
+    let name = r.string(ctx, "name", "\"crm-middleware\"");
+    if name.is_none() && r.get("name").is_none() {
+        r.missing(ctx, "name", "name the source, e.g. name = \"crm-middleware\": it is shown in the 401/403 log");
+    }
+    let path = r.string(ctx, "path", "\"/var/log/middleware/sfmc-*.jsonl\"");
+    if path.is_none() && r.get("path").is_none() {
+        r.missing(ctx, "path", "give the file or a glob, e.g. path = \"/var/log/middleware/sfmc-*.jsonl\"");
+    }
+    let format = match r.string(ctx, "format", "\"jsonl\"") {
+        None => LogFormat::Jsonl,
+        Some(f) => match f.get_ref().parse::<LogFormat>() {
+            Ok(format) => format,
+            Err(_) => {
+                ctx.error(&f.span(), format!("unknown log format `{}`", f.get_ref()), "use \"jsonl\" (one JSON object per line) or \"combined\" (nginx/Apache access log)");
+                LogFormat::Jsonl
+            }
+        },
+    };
+    let (name, path) = (name?, path?);
+    if let Some(first) = earlier.iter().position(|s| s.name == *name.get_ref()) {
+        ctx.error(&name.span(), format!("duplicate log_source name `{}` (log source {} has it too)", name.get_ref(), first + 1), "give every [[log_source]] its own name");
+    }
+    let mut source = LogSourceConfig::new(name.into_inner(), path.get_ref().clone(), format);
+    let fields: [(&str, &mut String); 7] = [
+        ("status_field", &mut source.status_field),
+        ("time_field", &mut source.time_field),
+        ("integration_field", &mut source.integration_field),
+        ("client_id_field", &mut source.client_id_field),
+        ("account_id_field", &mut source.account_id_field),
+        ("url_field", &mut source.url_field),
+        ("error_field", &mut source.error_field),
+    ];
+    for (key, slot) in fields {
+        if let Some(v) = r.string(ctx, key, "\"response.status\"") {
+            *slot = v.into_inner();
+        }
+    }
+    if let Err(why) = source.validate() {
+        ctx.error(&path.span(), why, "fix the glob: * ? [..] and ** are supported");
+    }
+    (ctx.diagnostics.len() == errors_before).then_some(source)
 }
 
 fn read_credential(

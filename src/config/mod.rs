@@ -30,6 +30,8 @@ pub struct Config {
     pub settings: Settings,
     pub credentials: Vec<Credential>,
     pub integrations: Vec<Integration>,
+    /// Integrations' own logs to read 401/403s from.
+    pub log_sources: Vec<crate::ingest::source::LogSourceConfig>,
     /// Non-fatal findings, e.g. an http:// URL to a non-loopback host.
     pub warnings: Vec<String>,
 }
@@ -59,6 +61,14 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// How long a `{ command = [...] }` secret reference may run.
     pub secret_command_timeout: Duration,
+    /// History database (default under $XDG_STATE_HOME); `--db` overrides it.
+    pub db: Option<PathBuf>,
+    /// How long history is kept.
+    pub retention: Duration,
+    /// Window in which 401/403s from logs count as evidence.
+    pub sustained_window: Duration,
+    /// Log 401/403s within `sustained_window` that make an integration FAIL.
+    pub log_fail_threshold: u32,
 }
 
 impl Default for Settings {
@@ -76,6 +86,10 @@ impl Default for Settings {
             max_concurrent_probes: 16,
             ca_file: None,
             secret_command_timeout: Duration::from_secs(10),
+            db: None,
+            retention: Duration::from_secs(30 * 86_400),
+            sustained_window: Duration::from_secs(600),
+            log_fail_threshold: 10,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::schedule::{self, Next};
 use super::snapshot::{CredentialView, Health, IntegrationView, Snapshot, Summary};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
-use crate::health::{self, Evidence, Thresholds};
+use crate::health::{self, Evidence, LogEvidence, Thresholds};
 use crate::model::{AuthEvent, Outcome, PROBE_SOURCE, ProbeResult, Status};
 use crate::probe::{self, NotProbed, ProbeSetupError, ProbeTarget, Prober, TokenCache};
 use crate::store::{Recent, Record, Store, Transition};
@@ -18,8 +18,10 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// How often health is re-evaluated without new probe results (secret expiry moves with the clock).
+/// How often health is re-evaluated without new probe results (secret expiry and log windows move with the clock).
 const REEVALUATE_EVERY: Duration = Duration::from_secs(60);
+/// Log 401/403s kept per integration as evidence (within `sustained_window`).
+const LOG_EVIDENCE_LEN: usize = 10_000;
 
 #[derive(Default)]
 pub struct EngineOptions {
@@ -60,6 +62,7 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         results_tx,
         history: None,
         history_error: None,
+        log_changed: false,
     };
     engine.integrations = engine.fresh_states(&HashMap::new());
     engine.publish(Utc::now());
@@ -98,6 +101,8 @@ struct IntegrationState {
     /// A forced probe asked for while one was running.
     forced_pending: bool,
     secret_error: Option<String>,
+    /// 401/403s from logs, newest last, pruned to `sustained_window`.
+    log_events: VecDeque<LogEvidence>,
     health: Health,
     view: Arc<IntegrationView>,
     changed: bool,
@@ -125,6 +130,8 @@ struct Engine {
     history: Option<HistoryWriter>,
     /// Shown in snapshots while history cannot be saved.
     history_error: Option<String>,
+    /// The 401/403 log changed without any integration changing (unmatched log events).
+    log_changed: bool,
 }
 
 impl Engine {
@@ -149,6 +156,7 @@ impl Engine {
                     in_flight: false,
                     forced_pending: false,
                     secret_error: None,
+                    log_events: kept.map(|k| k.log_events.clone()).unwrap_or_default(),
                     health: Health::default(),
                     view: Arc::new(placeholder_view(i)),
                     changed: true,
@@ -230,6 +238,20 @@ impl Engine {
                     .insert(self.config.integrations[idx].credential.clone());
             }
         }
+        let window = chrono_dur(self.config.settings.sustained_window);
+        let now = Utc::now();
+        for event in recent.auth_events.iter().rev() {
+            if event.source == PROBE_SOURCE || now - event.at > window {
+                continue;
+            }
+            if let Some(idx) = event.integration.as_ref().and_then(|n| self.config.integrations.iter().position(|i| &i.name == n)) {
+                self.integrations[idx].log_events.push_back(LogEvidence {
+                    at: event.at,
+                    http_status: event.http_status,
+                    source: event.source.clone(),
+                });
+            }
+        }
         self.auth_log = recent.auth_events.into();
     }
 
@@ -306,6 +328,7 @@ impl Engine {
                     self.force(idx);
                 }
             }
+            Command::Ingest { events } => self.ingest(events),
             Command::ProbeAll => {
                 for idx in 0..self.integrations.len() {
                     self.force(idx);
@@ -336,6 +359,36 @@ impl Engine {
             }
             Command::Shutdown => {}
         }
+    }
+
+    /// 401/403s from logs: into the 401/403 log, the store, and the evidence of the integration they belong to.
+    fn ingest(&mut self, events: Vec<AuthEvent>) {
+        let window = chrono_dur(self.config.settings.sustained_window);
+        let now = Utc::now();
+        for event in events {
+            if let Some(idx) = event
+                .integration
+                .as_ref()
+                .and_then(|name| self.config.integrations.iter().position(|i| &i.name == name))
+            {
+                let st = &mut self.integrations[idx];
+                st.log_events.push_back(LogEvidence {
+                    at: event.at,
+                    http_status: event.http_status,
+                    source: event.source.clone(),
+                });
+                while st.log_events.front().is_some_and(|e| now - e.at > window) || st.log_events.len() > LOG_EVIDENCE_LEN {
+                    st.log_events.pop_front();
+                }
+                st.changed = true;
+            }
+            self.record(Record::AuthEvent(event.clone()));
+            // Newest first; log lines may arrive out of order across sources.
+            let pos = self.auth_log.iter().position(|e| e.at <= event.at).unwrap_or(self.auth_log.len());
+            self.auth_log.insert(pos, event);
+        }
+        self.auth_log.truncate(AUTH_LOG_LEN);
+        self.log_changed = true;
     }
 
     /// A human asked: probe now with a fresh token, lifting any pause.
@@ -573,6 +626,7 @@ impl Engine {
                     paused: st.paused,
                     secret_expires,
                     secret_error: st.secret_error.as_deref(),
+                    log_events: st.log_events.make_contiguous(),
                 },
                 now,
                 &thresholds,
@@ -614,9 +668,10 @@ impl Engine {
             .as_ref()
             .and_then(HistoryWriter::error)
             .or_else(|| self.history_error.clone());
-        if !any && self.version > 0 && history_error == self.snapshots.borrow().history_error {
+        if !any && !self.log_changed && self.version > 0 && history_error == self.snapshots.borrow().history_error {
             return;
         }
+        self.log_changed = false;
         let mut summary = Summary::default();
         for st in &self.integrations {
             summary.add(st.view.health.status);

@@ -14,6 +14,8 @@ pub enum Command {
     ProbeNow { integration: String },
     /// Probe every integration now with fresh tokens (also lifts pauses).
     ProbeAll,
+    /// 401/403s read from integrations' own logs (or posted to the agent).
+    Ingest { events: Vec<crate::model::AuthEvent> },
     /// Replace the configuration (clears pauses and cached tokens).
     Reload(Box<crate::config::Config>),
     /// Stop the scheduler; in-flight probes are abandoned.

@@ -414,7 +414,7 @@ impl Store {
     pub fn auth_event_counts(
         &self,
         since: DateTime<Utc>,
-    ) -> Result<Vec<(Option<String>, String, u16, u64)>, StoreError> {
+    ) -> Result<Vec<AuthEventCount>, StoreError> {
         let mut st = self
             .conn
             .prepare(
@@ -497,6 +497,9 @@ fn parse_status(s: &str) -> Status {
         _ => Status::Unknown,
     }
 }
+
+/// (integration or None when unmatched, source, HTTP status, count).
+pub type AuthEventCount = (Option<String>, String, u16, u64);
 
 /// One thing to append.
 #[derive(Debug, Clone)]
