@@ -45,21 +45,48 @@ impl StatusCounts {
     }
 }
 
+/// Incidents of one integration overlapping the window (one already open at `since` counts from `since`).
+pub fn incidents(store: &Store, name: &str, since: DateTime<Utc>) -> Result<Vec<uptime::Incident>, StoreError> {
+    let mut transitions: Vec<_> = store
+        .transitions_since(name, since)?
+        .into_iter()
+        .map(|t| (t.at, t.to, t.reason))
+        .collect();
+    if let Some(before) = store.status_at(name, since)? {
+        transitions.insert(0, (since, before, "open at the start of the window".to_string()));
+    }
+    Ok(uptime::incidents(&transitions))
+}
+
+/// What the console's detail view shows: uptime over 24 h and 7 days, and the last week's incidents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub uptime_24h: Option<f64>,
+    pub uptime_7d: Option<f64>,
+    /// Newest first.
+    pub incidents: Vec<uptime::Incident>,
+}
+
+pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summary, StoreError> {
+    let week = now - chrono::Duration::days(7);
+    let probes = store.probes_since(name, week)?;
+    let day = now - chrono::Duration::hours(24);
+    let from_day = probes.partition_point(|p| p.0 < day);
+    let mut incidents = incidents(store, name, week)?;
+    incidents.reverse();
+    Ok(Summary {
+        uptime_24h: uptime::uptime_pct(&probes[from_day..], now),
+        uptime_7d: uptime::uptime_pct(&probes, now),
+        incidents,
+    })
+}
+
 pub fn build(store: &Store, names: &[String], since: DateTime<Utc>, now: DateTime<Utc>) -> Result<HistoryReport, StoreError> {
     let counts = store.auth_event_counts(since)?;
     let mut integrations = Vec::new();
     for name in names {
         let probes = store.probes_since(name, since)?;
-        let mut transitions: Vec<_> = store
-            .transitions_since(name, since)?
-            .into_iter()
-            .map(|t| (t.at, t.to, t.reason))
-            .collect();
-        // An incident already open when the window starts counts from the window's start.
-        if let Some(before) = store.status_at(name, since)? {
-            transitions.insert(0, (since, before, "open at the start of the window".to_string()));
-        }
-        let incidents = uptime::incidents(&transitions);
+        let incidents = incidents(store, name, since)?;
         let mut total = StatusCounts::default();
         let mut by_source: BTreeMap<String, StatusCounts> = BTreeMap::new();
         for (integration, source, status, n) in &counts {

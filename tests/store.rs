@@ -216,6 +216,23 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         })
         .await
         .unwrap();
+        // Acknowledge the failing one; the healthy one has no incident to acknowledge.
+        for name in ["broken", "healthy"] {
+            running.handle.send(engine::Command::Ack { integration: name.into(), actor: "jane".into() }).await.unwrap();
+        }
+        let snap = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let s = watch.borrow_and_update().clone();
+                if s.integration("broken").unwrap().acked.is_some() {
+                    return s;
+                }
+                watch.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("ack shown");
+        assert_eq!(snap.integration("broken").unwrap().acked.as_ref().unwrap().actor, "jane");
+        assert!(snap.integration("healthy").unwrap().acked.is_none());
         running.handle.send(engine::Command::Shutdown).await.unwrap();
         running.task.await.unwrap();
         snap
@@ -233,7 +250,8 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
     let restored = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             let s = watch.borrow_and_update().clone();
-            if s.integration("broken").unwrap().consecutive_auth_failures > 0 {
+            let broken = s.integration("broken").unwrap();
+            if broken.consecutive_auth_failures > 0 && broken.uptime_24h.is_some() {
                 return s;
             }
             watch.changed().await.unwrap();
@@ -249,7 +267,16 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         assert_eq!(a.last_success, b.last_success, "{name}");
         assert_eq!(a.history.len(), b.history.len(), "{name}");
     }
-    assert!(restored.integration("broken").unwrap().paused);
+    let broken = restored.integration("broken").unwrap();
+    assert!(broken.paused);
+    assert_eq!(broken.acked, first.integration("broken").unwrap().acked, "the acknowledgement survives");
+    // From the history database: never ok, one incident still open; the healthy one fully up.
+    assert_eq!(broken.uptime_24h, Some(0.0));
+    assert_eq!(broken.incidents.len(), 1);
+    assert_eq!(broken.incidents[0].ended, None);
+    assert_eq!(broken.incidents[0].worst, Status::Fail);
+    assert_eq!(restored.integration("healthy").unwrap().uptime_24h, Some(100.0));
+    assert!(restored.integration("healthy").unwrap().incidents.is_empty());
     assert_eq!(first.auth_log.as_slice(), restored.auth_log.as_slice());
     assert!(!restored.auth_log.is_empty());
     assert_eq!(sim.requests().len(), requests_before, "no probing before the gate opens");

@@ -3,7 +3,8 @@
 use super::handle::{Command, EngineEvent, EngineHandle};
 use super::history::HistoryWriter;
 use super::schedule::{self, Next};
-use super::snapshot::{CredentialView, Health, IntegrationView, Snapshot, Summary};
+use super::snapshot::{Ack, CredentialView, Health, IncidentView, IntegrationView, Snapshot, Summary};
+use crate::history_report::{self, Summary as HistorySummary};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
@@ -46,6 +47,7 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
     let (events_tx, _) = broadcast::channel(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let (summaries_tx, summaries_rx) = mpsc::unbounded_channel();
     let mut engine = Engine {
         semaphore: Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1))),
         config: Arc::new(config),
@@ -63,6 +65,9 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         history: None,
         history_error: None,
         log_changed: false,
+        db_path: None,
+        summaries_tx,
+        summarizing: false,
     };
     engine.integrations = engine.fresh_states(&HashMap::new());
     engine.publish(Utc::now());
@@ -78,7 +83,7 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         if let Some(store) = store {
             engine.restore(store, retention).await;
         }
-        engine.run(cmd_rx, results_rx, options.start_gate).await;
+        engine.run(cmd_rx, results_rx, summaries_rx, options.start_gate).await;
         if let Some(history) = engine.history.take() {
             let _ = tokio::task::spawn_blocking(move || history.close()).await;
         }
@@ -103,6 +108,8 @@ struct IntegrationState {
     secret_error: Option<String>,
     /// 401/403s from logs, newest last, pruned to `sustained_window`.
     log_events: VecDeque<LogEvidence>,
+    acked: Option<Ack>,
+    summary: HistorySummary,
     health: Health,
     view: Arc<IntegrationView>,
     changed: bool,
@@ -132,6 +139,10 @@ struct Engine {
     history_error: Option<String>,
     /// The 401/403 log changed without any integration changing (unmatched log events).
     log_changed: bool,
+    /// The history database, read every minute for uptime and incidents.
+    db_path: Option<std::path::PathBuf>,
+    summaries_tx: mpsc::UnboundedSender<(u64, Vec<Option<HistorySummary>>)>,
+    summarizing: bool,
 }
 
 impl Engine {
@@ -157,6 +168,8 @@ impl Engine {
                     forced_pending: false,
                     secret_error: None,
                     log_events: kept.map(|k| k.log_events.clone()).unwrap_or_default(),
+                    acked: kept.and_then(|k| k.acked.clone()),
+                    summary: kept.map(|k| k.summary.clone()).unwrap_or_default(),
                     health: Health::default(),
                     view: Arc::new(placeholder_view(i)),
                     changed: true,
@@ -187,6 +200,7 @@ impl Engine {
                 self.history_error = Some(format!("history not loaded: {e}"));
             }
         }
+        self.db_path = Some(store.path().to_path_buf());
         self.history = Some(HistoryWriter::spawn(store, retention));
         self.publish(Utc::now());
     }
@@ -220,6 +234,9 @@ impl Engine {
                     st.next_due = None;
                     st.next_due_wall = None;
                 }
+            }
+            if let Some(ack) = recent.acks.remove(&integration.name) {
+                st.acked = Some(ack);
             }
             if let Some(status) = recent.statuses.get(&integration.name) {
                 // The verdict it had when we stopped: no "changed" event for a status that did not change.
@@ -255,6 +272,34 @@ impl Engine {
         self.auth_log = recent.auth_events.into();
     }
 
+    /// Read uptime and incidents from the history database off the engine's thread (one job at a time).
+    fn summarize(&mut self) {
+        let Some(path) = self.db_path.clone() else {
+            return;
+        };
+        if self.summarizing {
+            return;
+        }
+        self.summarizing = true;
+        let names: Vec<String> = self.config.integrations.iter().map(|i| i.name.clone()).collect();
+        let tx = self.summaries_tx.clone();
+        let generation = self.generation;
+        tokio::task::spawn_blocking(move || {
+            let now = Utc::now();
+            let list = match Store::open(&path) {
+                Ok(store) => names
+                    .iter()
+                    .map(|n| history_report::summarize(&store, n, now).ok())
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!("cannot read history for uptime: {e}");
+                    vec![None; names.len()]
+                }
+            };
+            let _ = tx.send((generation, list));
+        });
+    }
+
     fn record(&self, record: Record) {
         if let Some(h) = &self.history {
             h.record(record);
@@ -265,17 +310,19 @@ impl Engine {
         &mut self,
         mut commands: mpsc::Receiver<Command>,
         mut results: mpsc::UnboundedReceiver<ResultMsg>,
+        mut summaries: mpsc::UnboundedReceiver<(u64, Vec<Option<HistorySummary>>)>,
         start_gate: Option<oneshot::Receiver<()>>,
     ) {
-        if let Some(gate) = start_gate {
-            // A dropped sender also opens the gate: the consumer went away or does not care.
-            let _ = gate.await;
-        }
+        self.summarize();
+        // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
+        let mut gate = start_gate;
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
         loop {
-            let wake = self.next_wake();
+            let wake = if gate.is_some() { None } else { self.next_wake() };
             tokio::select! {
+                // A dropped sender also opens the gate: the consumer went away or does not care.
+                _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => gate = None,
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(cmd) => self.command(cmd),
@@ -292,9 +339,23 @@ impl Engine {
                     for st in &mut self.integrations {
                         st.changed = true;
                     }
+                    self.summarize();
+                }
+                Some((generation, list)) = summaries.recv() => {
+                    self.summarizing = false;
+                    if generation == self.generation {
+                        for (st, summary) in self.integrations.iter_mut().zip(list) {
+                            if let Some(summary) = summary.filter(|s| *s != st.summary) {
+                                st.summary = summary;
+                                st.changed = true;
+                            }
+                        }
+                    }
                 }
             }
-            self.start_due();
+            if gate.is_none() {
+                self.start_due();
+            }
             self.publish(Utc::now());
         }
     }
@@ -356,6 +417,26 @@ impl Engine {
                     at: Utc::now(),
                     integrations: self.integrations.len(),
                 });
+            }
+            Command::Ack { integration, actor } => {
+                if let Some(idx) = self.config.integrations.iter().position(|i| i.name == integration) {
+                    let st = &mut self.integrations[idx];
+                    if st.health.status != Status::Ok {
+                        let ack = Ack {
+                            at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 3),
+                            actor,
+                        };
+                        self.record(Record::Ack {
+                            integration,
+                            at: ack.at,
+                            actor: ack.actor.clone(),
+                            note: None,
+                        });
+                        let st = &mut self.integrations[idx];
+                        st.acked = Some(ack);
+                        st.changed = true;
+                    }
+                }
             }
             Command::Shutdown => {}
         }
@@ -649,6 +730,10 @@ impl Engine {
                     }));
                 }
             }
+            if health.status == Status::Ok {
+                // The incident is over: the next one needs its own acknowledgement.
+                st.acked = None;
+            }
             st.health = health.clone();
             st.view = Arc::new(IntegrationView {
                 health,
@@ -660,6 +745,20 @@ impl Engine {
                 paused: st.paused,
                 probing: st.in_flight,
                 secret_expires,
+                acked: st.acked.clone(),
+                uptime_24h: st.summary.uptime_24h,
+                uptime_7d: st.summary.uptime_7d,
+                incidents: st
+                    .summary
+                    .incidents
+                    .iter()
+                    .map(|i| IncidentView {
+                        started: i.started,
+                        ended: i.ended,
+                        worst: i.worst,
+                        reason: i.reason.clone(),
+                    })
+                    .collect(),
                 ..placeholder_view(integration)
             });
         }
@@ -763,6 +862,10 @@ pub(crate) fn placeholder_view(i: &crate::config::Integration) -> IntegrationVie
         paused: false,
         probing: false,
         secret_expires: None,
+        acked: None,
+        uptime_24h: None,
+        uptime_7d: None,
+        incidents: Vec::new(),
     }
 }
 

@@ -16,6 +16,8 @@ pub enum Command {
     ProbeAll,
     /// 401/403s read from integrations' own logs (or posted to the agent).
     Ingest { events: Vec<crate::model::AuthEvent> },
+    /// Acknowledge the integration's current incident: shown as ACK, mutes notifications, not the screen.
+    Ack { integration: String, actor: String },
     /// Replace the configuration (clears pauses and cached tokens).
     Reload(Box<crate::config::Config>),
     /// Stop the scheduler; in-flight probes are abandoned.

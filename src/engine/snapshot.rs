@@ -42,6 +42,29 @@ pub struct IntegrationView {
     /// A probe is running right now.
     pub probing: bool,
     pub secret_expires: Option<DateTime<Utc>>,
+    /// Someone acknowledged the current incident (cleared when the integration is OK again).
+    pub acked: Option<Ack>,
+    /// From the history database, refreshed every minute (None: no history or no store).
+    pub uptime_24h: Option<f64>,
+    pub uptime_7d: Option<f64>,
+    /// Incidents of the last 7 days, newest first.
+    pub incidents: Vec<IncidentView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Ack {
+    pub at: DateTime<Utc>,
+    /// OS user (console) or token name (agent).
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncidentView {
+    pub started: DateTime<Utc>,
+    /// None: still open.
+    pub ended: Option<DateTime<Utc>>,
+    pub worst: Status,
+    pub reason: String,
 }
 
 impl IntegrationView {

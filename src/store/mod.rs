@@ -100,6 +100,8 @@ pub struct Recent {
     pub auth_events: Vec<AuthEvent>,
     /// Per integration: the status it was last recorded in.
     pub statuses: std::collections::HashMap<String, Status>,
+    /// Acknowledgements of incidents still open (newer than the integration's last transition away from OK).
+    pub acks: std::collections::HashMap<String, crate::engine::Ack>,
 }
 
 impl Store {
@@ -316,6 +318,32 @@ impl Store {
         for row in rows {
             let (name, status) = row.map_err(|e| self.err(e))?;
             recent.statuses.insert(name, parse_status(&status));
+        }
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT a.integration, a.at, a.actor FROM acks a
+                 WHERE a.id = (SELECT MAX(id) FROM acks WHERE integration = a.integration)
+                   AND a.at >= COALESCE((SELECT MAX(at) FROM transitions t WHERE t.integration = a.integration
+                                           AND t.from_status = 'ok'), 0)
+                   AND NOT EXISTS (SELECT 1 FROM transitions t WHERE t.integration = a.integration AND t.at > a.at
+                                   AND t.to_status = 'ok')",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    crate::engine::Ack {
+                        at: from_ms(row.get(1)?),
+                        actor: row.get(2)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (name, ack) = row.map_err(|e| self.err(e))?;
+            recent.acks.insert(name, ack);
         }
         Ok(recent)
     }

@@ -286,6 +286,10 @@ fn integrations() -> Vec<IntegrationView> {
                 probing: s.history.is_empty(),
                 secret_expires: expiry_of(s.credential),
                 history: s.history,
+                acked: None,
+                uptime_24h: None,
+                uptime_7d: None,
+                incidents: Vec::new(),
             }
         })
         .collect()
