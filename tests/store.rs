@@ -205,11 +205,11 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         .await
         .expect("broken pauses");
         let mut watch = running.handle.watch();
-        let snap = tokio::time::timeout(Duration::from_secs(20), async {
+        tokio::time::timeout(Duration::from_secs(20), async {
             loop {
                 let s = watch.borrow_and_update().clone();
                 if s.integration("broken").unwrap().paused && s.integration("healthy").unwrap().health.status == Status::Ok {
-                    return s;
+                    return;
                 }
                 watch.changed().await.unwrap();
             }
