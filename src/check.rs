@@ -167,5 +167,6 @@ pub async fn sweep(config: &Config, only: &[String]) -> Result<Snapshot, CheckEr
         auth_log: Arc::new(Vec::new()),
         summary,
         history_error: None,
+        log_sources: Vec::new(),
     })
 }

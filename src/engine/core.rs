@@ -3,7 +3,9 @@
 use super::handle::{Command, EngineEvent, EngineHandle};
 use super::history::HistoryWriter;
 use super::schedule::{self, Next};
-use super::snapshot::{Ack, CredentialView, Health, IncidentView, IntegrationView, Snapshot, Summary};
+use super::snapshot::{
+    Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
+};
 use crate::history_report::{self, Summary as HistorySummary};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
@@ -65,6 +67,7 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         history: None,
         history_error: None,
         log_changed: false,
+        log_sources: Vec::new(),
         db_path: None,
         summaries_tx,
         summarizing: false,
@@ -139,6 +142,8 @@ struct Engine {
     history_error: Option<String>,
     /// The 401/403 log changed without any integration changing (unmatched log events).
     log_changed: bool,
+    /// Followed log sources, as last reported by their followers.
+    log_sources: Vec<LogSourceView>,
     /// The history database, read every minute for uptime and incidents.
     db_path: Option<std::path::PathBuf>,
     summaries_tx: mpsc::UnboundedSender<(u64, Vec<Option<HistorySummary>>)>,
@@ -788,6 +793,7 @@ impl Engine {
             auth_log: Arc::new(self.auth_log.iter().cloned().collect()),
             summary,
             history_error,
+            log_sources: self.log_sources.clone(),
             newest_data_at: self
                 .integrations
                 .iter()

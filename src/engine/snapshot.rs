@@ -155,6 +155,19 @@ pub struct Snapshot {
     pub newest_data_at: Option<DateTime<Utc>>,
     /// Set while history cannot be saved (disk full, read-only database): the screen must say so.
     pub history_error: Option<String>,
+    /// The followed log sources and how they are doing.
+    pub log_sources: Vec<LogSourceView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LogSourceView {
+    pub name: String,
+    /// "ok", "waiting for /var/log/x.jsonl", or an error in words.
+    pub status: String,
+    pub ok: bool,
+    /// 401/403 lines that matched no integration, and lines that could not be parsed, since start.
+    pub unmatched: u64,
+    pub malformed: u64,
 }
 
 impl Snapshot {
@@ -170,6 +183,7 @@ impl Snapshot {
             summary: Summary::default(),
             newest_data_at: None,
             history_error: None,
+            log_sources: Vec::new(),
         }
     }
     pub fn integration(&self, name: &str) -> Option<&Arc<IntegrationView>> {

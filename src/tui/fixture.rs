@@ -391,6 +391,7 @@ pub fn snapshot() -> Snapshot {
         auth_log: Arc::new(auth_log()),
         newest_data_at: Some(ago(8)),
         history_error: None,
+        log_sources: Vec::new(),
     }
 }
 
