@@ -3,9 +3,10 @@
 use crate::config::{self, Config};
 use crate::duration::HumanDuration;
 use crate::report::StateReport;
+use crate::demo::Demo;
 use crate::{check, engine, sim, store, tui};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use color_eyre::eyre::{Result, WrapErr, eyre};
+use color_eyre::eyre::{Result, WrapErr};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -144,8 +145,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             console(config, &cli.console, Some(&db), log_path).await
         }
         Some(Cmd::Demo) => {
-            let demo = Demo::start().await?;
-            let db = cli.db.clone().unwrap_or_else(|| demo._dir.path().join("authwatch.db"));
+            let demo = Demo::start(true).await?;
+            let db = cli.db.clone().unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
             let code = console(demo.config.clone(), &cli.console, Some(&db), log_path).await;
             demo.stop().await;
             code
@@ -156,7 +157,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             integrations,
         }) => {
             if demo {
-                let demo = Demo::start().await?;
+                let demo = Demo::start(false).await?;
                 let code = check(&demo.config, format, &integrations).await;
                 demo.stop().await;
                 code
@@ -291,37 +292,4 @@ async fn console(
     let _ = running.handle.send(engine::Command::Shutdown).await;
     let _ = running.task.await;
     result.map(|()| 0)
-}
-
-/// The built-in simulator with the demo scenario, and a config pointing at it in a temporary directory.
-struct Demo {
-    server: sim::SimServer,
-    config: Config,
-    _dir: tempfile::TempDir,
-}
-
-impl Demo {
-    async fn start() -> Result<Demo> {
-        let dir = tempfile::Builder::new()
-            .prefix("authwatch-demo-")
-            .tempdir()
-            .wrap_err("cannot create a temporary directory for the demo")?;
-        let server = sim::start(sim::Scenario::demo(), ([127, 0, 0, 1], 0).into())
-            .await
-            .map_err(|e| eyre!("cannot start the simulator: {e}"))?;
-        let path = server
-            .write_config(dir.path(), chrono::Utc::now())
-            .map_err(|e| eyre!("cannot write the demo config: {e}"))?;
-        let config =
-            config::load(&path).map_err(|e| eyre!("the demo config does not load: {e}"))?;
-        Ok(Demo {
-            server,
-            config,
-            _dir: dir,
-        })
-    }
-
-    async fn stop(self) {
-        self.server.shutdown().await;
-    }
 }

@@ -17,3 +17,4 @@ pub mod store;
 pub mod tui;
 pub mod uptime;
 pub mod history_report;
+pub mod demo;

@@ -7,6 +7,7 @@ use super::snapshot::{
     Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
 };
 use crate::history_report::{self, Summary as HistorySummary};
+use crate::ingest::{FollowUpdate, Follower, FollowerHandle, Matcher, SourceStatus};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
@@ -50,6 +51,7 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let (summaries_tx, summaries_rx) = mpsc::unbounded_channel();
+    let (follow_tx, follow_rx) = mpsc::channel(64);
     let mut engine = Engine {
         semaphore: Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1))),
         config: Arc::new(config),
@@ -68,6 +70,9 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         history_error: None,
         log_changed: false,
         log_sources: Vec::new(),
+        followers: Vec::new(),
+        follow_tx,
+        offsets: HashMap::new(),
         db_path: None,
         summaries_tx,
         summarizing: false,
@@ -86,7 +91,9 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         if let Some(store) = store {
             engine.restore(store, retention).await;
         }
-        engine.run(cmd_rx, results_rx, summaries_rx, options.start_gate).await;
+        engine.start_followers();
+        engine.run(cmd_rx, results_rx, summaries_rx, follow_rx, options.start_gate).await;
+        engine.followers.clear();
         if let Some(history) = engine.history.take() {
             let _ = tokio::task::spawn_blocking(move || history.close()).await;
         }
@@ -144,6 +151,10 @@ struct Engine {
     log_changed: bool,
     /// Followed log sources, as last reported by their followers.
     log_sources: Vec<LogSourceView>,
+    followers: Vec<FollowerHandle>,
+    follow_tx: mpsc::Sender<FollowUpdate>,
+    /// Newest offset of every followed file, per source (to resume after a reload).
+    offsets: HashMap<String, Vec<crate::ingest::Offsets>>,
     /// The history database, read every minute for uptime and incidents.
     db_path: Option<std::path::PathBuf>,
     summaries_tx: mpsc::UnboundedSender<(u64, Vec<Option<HistorySummary>>)>,
@@ -190,8 +201,25 @@ impl Engine {
 
     /// Continue where the last run stopped: histories, failure counts, pauses, statuses and the 401/403 log.
     async fn restore(&mut self, store: Store, retention: Duration) {
+        let sources: Vec<String> = self.config.log_sources.iter().map(|s| s.name.clone()).collect();
         let loaded = tokio::task::spawn_blocking(move || {
-            let recent = store.load_recent(HISTORY_LEN, AUTH_LOG_LEN);
+            let recent = store.load_recent(HISTORY_LEN, AUTH_LOG_LEN).and_then(|mut recent| {
+                for source in sources {
+                    let offsets = store
+                        .offsets(&source)?
+                        .into_iter()
+                        .filter_map(|(path, identity, offset)| {
+                            Some(crate::ingest::Offsets {
+                                path: path.into(),
+                                identity: serde_json::from_str(&identity).ok()?,
+                                offset,
+                            })
+                        })
+                        .collect();
+                    recent.offsets.insert(source, offsets);
+                }
+                Ok(recent)
+            });
             (store, recent)
         })
         .await;
@@ -260,6 +288,7 @@ impl Engine {
                     .insert(self.config.integrations[idx].credential.clone());
             }
         }
+        self.offsets = std::mem::take(&mut recent.offsets);
         let window = chrono_dur(self.config.settings.sustained_window);
         let now = Utc::now();
         for event in recent.auth_events.iter().rev() {
@@ -316,6 +345,7 @@ impl Engine {
         mut commands: mpsc::Receiver<Command>,
         mut results: mpsc::UnboundedReceiver<ResultMsg>,
         mut summaries: mpsc::UnboundedReceiver<(u64, Vec<Option<HistorySummary>>)>,
+        mut follow: mpsc::Receiver<FollowUpdate>,
         start_gate: Option<oneshot::Receiver<()>>,
     ) {
         self.summarize();
@@ -345,6 +375,12 @@ impl Engine {
                         st.changed = true;
                     }
                     self.summarize();
+                }
+                Some(update) = follow.recv() => {
+                    self.follow_update(update);
+                    while let Ok(update) = follow.try_recv() {
+                        self.follow_update(update);
+                    }
                 }
                 Some((generation, list)) = summaries.recv() => {
                     self.summarizing = false;
@@ -418,6 +454,7 @@ impl Engine {
                 self.paused_credentials.clear();
                 self.held_credentials.clear();
                 self.integrations = self.fresh_states(&old);
+                self.start_followers();
                 let _ = self.events.send(EngineEvent::ConfigReloaded {
                     at: Utc::now(),
                     integrations: self.integrations.len(),
@@ -447,8 +484,84 @@ impl Engine {
         }
     }
 
-    /// 401/403s from logs: into the 401/403 log, the store, and the evidence of the integration they belong to.
+    /// 401/403s posted to the engine (agent API): shown, kept as evidence and stored.
     fn ingest(&mut self, events: Vec<AuthEvent>) {
+        let records = self.take_events(events);
+        if let Some(h) = &self.history {
+            h.record_all(records);
+        }
+    }
+
+    /// What a log follower found: the events and the offset after them are stored in one transaction, so a
+    /// restart neither loses nor repeats a line.
+    fn follow_update(&mut self, update: FollowUpdate) {
+        match update {
+            FollowUpdate::Batch(batch) => {
+                let mut records = self.take_events(batch.events);
+                if let Some(offset) = batch.offset {
+                    records.push(Record::Offset {
+                        source: batch.source.clone(),
+                        path: offset.path.display().to_string(),
+                        identity: serde_json::to_string(&offset.identity).unwrap_or_default(),
+                        offset: offset.offset,
+                    });
+                    let kept = self.offsets.entry(batch.source.clone()).or_default();
+                    kept.retain(|o| o.path != offset.path);
+                    kept.push(offset);
+                }
+                if let Some(h) = &self.history {
+                    h.record_all(records);
+                }
+                if let Some(view) = self.log_sources.iter_mut().find(|v| v.name == batch.source) {
+                    view.unmatched += batch.unmatched;
+                    view.malformed += batch.malformed;
+                }
+                self.log_changed = true;
+            }
+            FollowUpdate::Status { source, status } => {
+                if let Some(view) = self.log_sources.iter_mut().find(|v| v.name == source) {
+                    view.ok = matches!(status, SourceStatus::Ok | SourceStatus::Starting);
+                    view.status = match &status {
+                        SourceStatus::WaitingForFile => {
+                            let path = self.config.log_sources.iter().find(|s| s.name == source).map(|s| s.path.as_str()).unwrap_or("");
+                            format!("waiting for {path}")
+                        }
+                        other => other.to_string(),
+                    };
+                    self.log_changed = true;
+                }
+            }
+        }
+    }
+
+    /// Start one follower per log source, resuming from the stored offsets.
+    fn start_followers(&mut self) {
+        self.followers.clear();
+        let matcher = Arc::new(Matcher::from_config(&self.config));
+        self.log_sources = self
+            .config
+            .log_sources
+            .iter()
+            .map(|s| LogSourceView {
+                name: s.name.clone(),
+                status: "starting".into(),
+                ok: true,
+                unmatched: 0,
+                malformed: 0,
+            })
+            .collect();
+        for source in &self.config.log_sources {
+            let offsets = self.offsets.get(&source.name).cloned().unwrap_or_default();
+            let handle = Follower::new(source.clone(), matcher.clone())
+                .with_offsets(offsets)
+                .spawn(self.follow_tx.clone());
+            self.followers.push(handle);
+        }
+    }
+
+    /// Events into the 401/403 log and the evidence of the integration they belong to; returns what to store.
+    fn take_events(&mut self, events: Vec<AuthEvent>) -> Vec<Record> {
+        let mut records = Vec::with_capacity(events.len() + 1);
         let window = chrono_dur(self.config.settings.sustained_window);
         let now = Utc::now();
         for event in events {
@@ -468,13 +581,16 @@ impl Engine {
                 }
                 st.changed = true;
             }
-            self.record(Record::AuthEvent(event.clone()));
+            records.push(Record::AuthEvent(event.clone()));
             // Newest first; log lines may arrive out of order across sources.
             let pos = self.auth_log.iter().position(|e| e.at <= event.at).unwrap_or(self.auth_log.len());
-            self.auth_log.insert(pos, event);
+            if pos < AUTH_LOG_LEN {
+                self.auth_log.insert(pos, event);
+            }
         }
         self.auth_log.truncate(AUTH_LOG_LEN);
         self.log_changed = true;
+        records
     }
 
     /// A human asked: probe now with a fresh token, lifting any pause.

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 pub struct HistoryWriter {
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<Vec<Record>>,
     error: Arc<Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl HistoryWriter {
     pub fn spawn(mut store: Store, retention: Duration) -> HistoryWriter {
-        let (tx, rx) = mpsc::channel::<Record>();
+        let (tx, rx) = mpsc::channel::<Vec<Record>>();
         let error = Arc::new(Mutex::new(None));
         let shared = error.clone();
         let thread = std::thread::Builder::new()
@@ -35,11 +35,11 @@ impl HistoryWriter {
                         last_prune = Some(Instant::now());
                     }
                     match rx.recv_timeout(PRUNE_EVERY) {
-                        Ok(first) => pending.push(first),
+                        Ok(first) => pending.extend(first),
                         Err(mpsc::RecvTimeoutError::Timeout) => continue,
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    pending.extend(rx.try_iter());
+                    pending.extend(rx.try_iter().flatten());
                     match store.write(&pending) {
                         Ok(()) => {
                             pending.clear();
@@ -71,8 +71,13 @@ impl HistoryWriter {
     }
 
     pub fn record(&self, record: Record) {
+        self.record_all(vec![record]);
+    }
+
+    /// Records that must land in the same transaction (log events and the file offset after them).
+    pub fn record_all(&self, records: Vec<Record>) {
         // The thread only ends when this writer is dropped.
-        let _ = self.tx.send(record);
+        let _ = self.tx.send(records);
     }
 
     /// Why history is not being saved, if it is not.

@@ -102,6 +102,8 @@ pub struct Recent {
     pub statuses: std::collections::HashMap<String, Status>,
     /// Acknowledgements of incidents still open (newer than the integration's last transition away from OK).
     pub acks: std::collections::HashMap<String, crate::engine::Ack>,
+    /// Where each followed log file was read up to, per source name.
+    pub offsets: std::collections::HashMap<String, Vec<crate::ingest::Offsets>>,
 }
 
 impl Store {
@@ -469,6 +471,20 @@ impl Store {
             .optional()
             .map(|v| v.map(|s| parse_status(&s)))
             .map_err(|e| self.err(e))
+    }
+
+    /// Every stored offset of a log source: (path, identity, offset).
+    pub fn offsets(&self, source: &str) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT path, identity, offset FROM ingest_offsets WHERE source = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(params![source], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Stored offset of a followed file: (identity, offset).
