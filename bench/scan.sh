@@ -85,8 +85,11 @@ if [[ -x "$BIN" ]] && "$BIN" scan --help > /dev/null 2>&1; then
   T_AW=$(best_of "$BIN" "${ARGS[@]}"); AW_OUT=$("$BIN" "${ARGS[@]}")
 else
   HOW="release test binary (tests/scan.rs bench_scan_file -> ingest::scan_files)"
-  (cd "$ROOT" && cargo test --release --test scan --no-run -q 2> /dev/null) || (cd "$ROOT" && cargo test --release --test scan --no-run)
-  LOG=$(cd "$ROOT" && AUTHWATCH_BENCH_FILE="$FILE" cargo test -q --release --test scan -- --ignored --nocapture --exact bench_scan_file 2>/dev/null)
+  ERR=$(mktemp)
+  if ! LOG=$(cd "$ROOT" && AUTHWATCH_BENCH_FILE="$FILE" cargo test -q --release --test scan -- --ignored --nocapture --exact bench_scan_file 2> "$ERR"); then
+    cat "$ERR" >&2; rm -f "$ERR"; echo "bench/scan.sh: building or running the release test binary failed" >&2; exit 1
+  fi
+  rm -f "$ERR"
   T_AW=$(echo "$LOG" | sed -n 's/.*authwatch-scan seconds=\([0-9.]*\).*/\1/p')
   AW_OUT=$(echo "$LOG" | sed -n 's/.*authwatch-scan report=//p')
 fi
