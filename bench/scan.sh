@@ -7,8 +7,7 @@
 #
 # The file is realistic middleware output (~270-byte lines, 2% 401/403, numbers elsewhere that often contain
 # "401"/"403", status sometimes a string). Both tools read it from the page cache (it is read once first).
-# Uses target/release/authwatch when it has the `scan` subcommand; otherwise the release-mode test
-# `tests/scan.rs::bench_scan_file`, which calls the same `authwatch::ingest::scan_files`.
+# Runs target/release/authwatch scan (cargo build --release first).
 # Target: authwatch at least half of grep's throughput.
 set -euo pipefail
 
@@ -78,21 +77,13 @@ OUT=""
 T_GREP_F=$(best_of env LC_ALL=C grep -c -F '"status":401' "$FILE"); C_GREP_F=$(LC_ALL=C grep -c -F '"status":401' "$FILE")
 T_GREP_E=$(best_of env LC_ALL=C grep -c -E '"status":"?40[13]"?,' "$FILE"); C_GREP_E=$(LC_ALL=C grep -c -E '"status":"?40[13]"?,' "$FILE")
 
-if [[ -x "$BIN" ]] && "$BIN" scan --help > /dev/null 2>&1; then
-  HOW="target/release/authwatch scan --format json"
-  ARGS=(scan "$FILE" --format json)
-  [[ -n "${AUTHWATCH_BENCH_CONFIG:-}" ]] && ARGS+=(--config "$AUTHWATCH_BENCH_CONFIG")
-  T_AW=$(best_of "$BIN" "${ARGS[@]}"); AW_OUT=$("$BIN" "${ARGS[@]}")
-else
-  HOW="release test binary (tests/scan.rs bench_scan_file -> ingest::scan_files)"
-  ERR=$(mktemp)
-  if ! LOG=$(cd "$ROOT" && AUTHWATCH_BENCH_FILE="$FILE" cargo test -q --release --test scan -- --ignored --nocapture --exact bench_scan_file 2> "$ERR"); then
-    cat "$ERR" >&2; rm -f "$ERR"; echo "bench/scan.sh: building or running the release test binary failed" >&2; exit 1
-  fi
-  rm -f "$ERR"
-  T_AW=$(echo "$LOG" | sed -n 's/.*authwatch-scan seconds=\([0-9.]*\).*/\1/p')
-  AW_OUT=$(echo "$LOG" | sed -n 's/.*authwatch-scan report=//p')
+if [[ ! -x "$BIN" ]]; then
+  echo "bench/scan.sh: build first: cargo build --release" >&2; exit 1
 fi
+HOW="target/release/authwatch scan --format json"
+ARGS=(scan "$FILE" --format json)
+[[ -n "${AUTHWATCH_BENCH_CONFIG:-}" ]] && ARGS+=(--config "$AUTHWATCH_BENCH_CONFIG")
+T_AW=$(best_of "$BIN" "${ARGS[@]}"); AW_OUT=$("$BIN" "${ARGS[@]}")
 
 printf 'file: %s (%d MB, %d lines)\n' "$FILE" $((BYTES / 1000000)) "$(echo "$AW_OUT" | sed -n 's/.*"lines":\([0-9]*\).*/\1/p')"
 printf '%-46s %8.3f s  %6d MB/s  count=%s\n' "LC_ALL=C grep -c -F '\"status\":401'" "$T_GREP_F" "$(mbps "$T_GREP_F")" "$C_GREP_F"

@@ -431,31 +431,3 @@ fn scan_source_choice() {
     let missing = scan_files(&[dir.path().join("nope")], &guessed, &m).unwrap_err();
     assert!(missing.to_string().contains("nope"), "{missing}");
 }
-
-/// Throughput on a big file: `AUTHWATCH_BENCH_FILE=/tmp/big.jsonl cargo test --release --test scan -- --ignored --nocapture`
-/// (bench/scan.sh does this when the `scan` subcommand is not wired yet).
-#[test]
-#[ignore]
-fn bench_scan_file() {
-    let Ok(path) = std::env::var("AUTHWATCH_BENCH_FILE") else {
-        eprintln!("set AUTHWATCH_BENCH_FILE");
-        return;
-    };
-    let path = PathBuf::from(path);
-    let src = source_for_file(&path, &[]).unwrap();
-    let m = Matcher::from_config(&test_config());
-    let size = std::fs::metadata(&path).unwrap().len() as f64;
-    let mut best = f64::MAX;
-    let mut report = None;
-    for _ in 0..3 {
-        let t0 = std::time::Instant::now();
-        report = Some(scan_files(std::slice::from_ref(&path), &src, &m).unwrap());
-        best = best.min(t0.elapsed().as_secs_f64());
-    }
-    let r = report.unwrap();
-    println!(
-        "authwatch-scan seconds={best:.3} mb_per_s={:.0}",
-        size / 1e6 / best
-    );
-    println!("authwatch-scan report={}", r.to_json());
-}

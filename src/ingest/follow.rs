@@ -155,7 +155,8 @@ pub enum StartAt {
     /// Read the whole file (backfill).
     #[default]
     Beginning,
-    /// Only lines appended from now on.
+    /// Only lines appended from now on (files with a stored row for their path are still read whole: they
+    /// appeared while authwatch was down).
     End,
 }
 
@@ -557,7 +558,12 @@ impl Worker {
         let offset = match stored {
             Some(o) if o.offset <= size => o.offset,
             Some(_) => 0, // truncated while we were away
-            None if self.first_poll && self.opts.start_at == StartAt::End => {
+            // "From the end" is for files we never saw; a path with a stored row holds a file created while
+            // we were down (rotation): it is read whole.
+            None if self.first_poll
+                && self.opts.start_at == StartAt::End
+                && !self.stored.iter().any(|o| o.path == path) =>
+            {
                 last_line_end(&file, size)?
             }
             None => 0,
@@ -640,8 +646,13 @@ impl Worker {
         loop {
             let f = &mut self.files[i];
             let size = f.file.metadata().map_err(ReadErr::Io)?.len();
-            if f.retiring_since.is_some() && size < f.offset {
-                return Ok(()); // truncated after rotation: nothing more of ours
+            let active = f.retiring_since.is_none();
+            if size < f.offset {
+                if !active {
+                    return Ok(()); // truncated after rotation: nothing more of ours
+                }
+                restart(f, &self.source.name).map_err(ReadErr::Io)?;
+                continue;
             }
             if size <= f.offset {
                 return Ok(());
@@ -662,6 +673,12 @@ impl Worker {
             }
             if n == 0 {
                 return Ok(());
+            }
+            // Copy-truncate between the poll's stat and this read: what we read belongs to a new file if the
+            // first line changed. (Checked after the read: a rewrite after it leaves our bytes valid.)
+            if active && f.offset > 0 && head_hash(&f.file).map_err(ReadErr::Io)? != f.id.head {
+                restart(f, &self.source.name).map_err(ReadErr::Io)?;
+                continue;
             }
             let data = &buf[..n];
             let end = match memchr::memrchr(b'\n', data) {
@@ -781,24 +798,29 @@ fn warn_malformed(source: &str, f: &mut Tracked, offset: u64, len: Option<usize>
 
 /// Copy-truncate and rewrite detection for a file still at its path.
 fn check_rewritten(f: &mut Tracked, size: u64, source: &str) -> std::io::Result<()> {
-    let mut restart = size < f.offset;
-    if !restart && size != f.last_size {
+    let mut rewritten = size < f.offset;
+    if !rewritten && size != f.last_size {
         let head = head_hash(&f.file)?;
         match (f.id.head, head) {
-            (Some(old), Some(new)) if old != new => restart = true,
+            (Some(old), Some(new)) if old != new => rewritten = true,
             (None, Some(new)) => f.id.head = Some(new),
             _ => {}
         }
     }
     f.last_size = size;
-    if restart {
-        tracing::info!(source, path = %f.path.display(), "file was truncated or rewritten; reading it from the start");
-        f.offset = 0;
-        f.line_no = 0;
-        f.line_base = 0;
-        f.skipping = false;
-        f.id.head = head_hash(&f.file)?;
+    if rewritten {
+        restart(f, source)?;
     }
+    Ok(())
+}
+
+fn restart(f: &mut Tracked, source: &str) -> std::io::Result<()> {
+    tracing::info!(source, path = %f.path.display(), "file was truncated or rewritten; reading it from the start");
+    f.offset = 0;
+    f.line_no = 0;
+    f.line_base = 0;
+    f.skipping = false;
+    f.id.head = head_hash(&f.file)?;
     Ok(())
 }
 

@@ -248,6 +248,11 @@ impl Store {
                 )
                 .map_err(|e| self.err(e))?;
         }
+        // Offsets of rotated-away files stop being updated; forget them with the rest of the old history.
+        n += self
+            .conn
+            .execute("DELETE FROM ingest_offsets WHERE updated_at < ?1", params![cutoff])
+            .map_err(|e| self.err(e))?;
         Ok(n)
     }
 
