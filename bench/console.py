@@ -95,10 +95,7 @@ def main():
         # 2. Idle: a config probed once an hour, so after the first sweep only the clock ticks.
         scen = os.path.join(tmp, "idle.toml")
         demo = open(os.path.join(ROOT, "assets", "scenarios", "demo.toml")).read()
-        demo = re.sub(r"(?m)^\[authwatch\]\s*$", "[authwatch]\nprobe_interval = \"1h\"", demo, count=1)
-        if "[authwatch]" not in demo:
-            demo = "[authwatch]\nprobe_interval = \"1h\"\n" + demo
-        demo = re.sub(r"(?m)^probe_interval = \"30s\"\s*$", "", demo)
+        demo = re.sub(r"(?m)^probe_interval = .*$", "", demo).replace("[authwatch]", "[authwatch]\nprobe_interval = \"1h\"", 1)
         open(scen, "w").write(demo)
         sim = subprocess.Popen([BIN, "simulate", "--scenario", scen, "--print-config", os.path.join(tmp, "cfg")],
                                stdout=subprocess.PIPE, text=True, env=env)

@@ -82,10 +82,17 @@ impl Write for FrameWriter {
 
 type Term = Terminal<CrosstermBackend<FrameWriter>>;
 
+/// Clear the screen and make the next frame redraw everything. Not `Terminal::clear`, which first asks the
+/// terminal for the cursor position and fails when no answer comes in time (a slow SSH link, a bare pty).
+fn clear_screen(term: &mut Term) -> std::io::Result<()> {
+    let size = term.size()?;
+    term.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
+}
+
 /// Draw one frame inside a synchronized update (DEC 2026) so terminals never show half a frame; one flush.
 fn draw(term: &mut Term, hold: &AtomicBool, app: &mut App) -> std::io::Result<()> {
     if app.take_repaint() {
-        term.clear()?;
+        clear_screen(term)?;
     }
     hold.store(true, Ordering::Relaxed);
     crossterm::queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
@@ -123,7 +130,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         hold: hold.clone(),
     });
     let mut term = Terminal::new(backend).wrap_err("opening the terminal")?;
-    term.clear()?;
+    clear_screen(&mut term)?;
 
     // First frame right away (placeholders), then let the engine start probing.
     draw(&mut term, &hold, &mut app)?;

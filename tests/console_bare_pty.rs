@@ -1,0 +1,54 @@
+//! The console in a bare pseudo-terminal where nothing answers terminal queries (like a slow SSH link that
+//! never replies in time): it must still draw, and quit cleanly on `q`.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn draws_and_quits_in_a_pty_that_answers_no_queries() {
+    let state = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_authwatch");
+    // util-linux `script` gives the program a pty of its own; we are its only reader and never answer.
+    let mut child = Command::new("script")
+        .args(["-qfec", &format!("stty cols 100 rows 30; {bin} demo"), "/dev/null"])
+        .env("XDG_STATE_HOME", state.path())
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` is installed");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut screen = Vec::new();
+    let titles = ["Integrations", "Secret expiry", "401/403 log"];
+    while !titles.iter().all(|t| String::from_utf8_lossy(&screen).contains(t)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => screen.extend(chunk),
+            Err(_) => panic!("no frame within 20 s:\n{}", String::from_utf8_lossy(&screen)),
+        }
+    }
+    child.stdin.as_mut().unwrap().write_all(b"q").unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    let status = done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("quits on q")
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+    let text = String::from_utf8_lossy(&screen);
+    assert!(!text.contains("cursor position could not be read"), "{text}");
+}
