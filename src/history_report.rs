@@ -27,23 +27,7 @@ pub struct IntegrationHistory {
     pub auth_events_by_source: BTreeMap<String, StatusCounts>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct StatusCounts {
-    #[serde(rename = "401")]
-    pub unauthorized: u64,
-    #[serde(rename = "403")]
-    pub forbidden: u64,
-}
-
-impl StatusCounts {
-    fn add(&mut self, status: u16, n: u64) {
-        match status {
-            401 => self.unauthorized += n,
-            403 => self.forbidden += n,
-            _ => {}
-        }
-    }
-}
+pub use crate::model::StatusCounts;
 
 /// Incidents of one integration overlapping the window (one already open at `since` counts from `since`).
 pub fn incidents(store: &Store, name: &str, since: DateTime<Utc>) -> Result<Vec<uptime::Incident>, StoreError> {
@@ -91,8 +75,8 @@ pub fn build(store: &Store, names: &[String], since: DateTime<Utc>, now: DateTim
         let mut by_source: BTreeMap<String, StatusCounts> = BTreeMap::new();
         for (integration, source, status, n) in &counts {
             if integration.as_deref() == Some(name.as_str()) {
-                total.add(*status, *n);
-                by_source.entry(source.clone()).or_default().add(*status, *n);
+                total.add_n(*status, *n);
+                by_source.entry(source.clone()).or_default().add_n(*status, *n);
             }
         }
         integrations.push(IntegrationHistory {

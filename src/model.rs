@@ -290,6 +290,34 @@ pub struct AuthEvent {
 
 pub const PROBE_SOURCE: &str = "probe";
 
+/// 401 and 403 counts; JSON `{"401": n, "403": m}` as `scan` and `report` print them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    #[serde(rename = "401")]
+    pub unauthorized: u64,
+    #[serde(rename = "403")]
+    pub forbidden: u64,
+}
+
+impl StatusCounts {
+    /// Count one event (any status other than 401 counts as 403: callers only pass the two).
+    pub fn add(&mut self, status: u16) {
+        self.add_n(status, 1);
+    }
+
+    pub fn add_n(&mut self, status: u16, n: u64) {
+        if status == 401 {
+            self.unauthorized += n;
+        } else {
+            self.forbidden += n;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.unauthorized + self.forbidden
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,27 +15,7 @@ use std::path::{Path, PathBuf};
 
 const CHUNK: usize = 4 << 20;
 
-/// 401 and 403 counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusCounts {
-    #[serde(rename = "401")]
-    pub unauthorized: u64,
-    #[serde(rename = "403")]
-    pub forbidden: u64,
-}
-
-impl StatusCounts {
-    fn add(&mut self, status: u16) {
-        if status == 401 {
-            self.unauthorized += 1;
-        } else {
-            self.forbidden += 1;
-        }
-    }
-    pub fn total(&self) -> u64 {
-        self.unauthorized + self.forbidden
-    }
-}
+pub use crate::model::StatusCounts;
 
 /// One row of [`ScanReport::integrations`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
