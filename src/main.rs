@@ -32,7 +32,9 @@ fn main() -> ExitCode {
     match code {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("error: {e:?}");
+            // Not eprintln!: it panics when stderr is gone (a dropped SSH session), and nothing may panic here.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {e:?}");
             ExitCode::from(EXIT_USAGE as u8)
         }
     }

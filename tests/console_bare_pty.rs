@@ -52,3 +52,46 @@ fn draws_and_quits_in_a_pty_that_answers_no_queries() {
     let text = String::from_utf8_lossy(&screen);
     assert!(!text.contains("cursor position could not be read"), "{text}");
 }
+
+/// The SSH session drops: the pty's other end closes. The console must end by itself, cleanly (the demo's
+/// temporary directory is removed on the way out, which an abort would skip).
+#[test]
+fn a_vanished_terminal_ends_the_console_cleanly() {
+    let state = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_authwatch");
+    let mut child = Command::new("script")
+        .args(["-qfec", &format!("stty cols 100 rows 30; exec {bin} demo"), "/dev/null"])
+        .env("XDG_STATE_HOME", state.path())
+        .env("TMPDIR", tmp.path())
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("util-linux `script` is installed");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    while !String::from_utf8_lossy(&screen).contains("401/403 log") {
+        screen.extend(rx.recv_timeout(Duration::from_secs(20)).expect("first frame"));
+    }
+    let demo_dirs = || std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(demo_dirs(), 1, "the demo's temporary directory exists while it runs");
+    // Kill the terminal side: the pty master closes, as when sshd goes away.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while demo_dirs() > 0 {
+        assert!(Instant::now() < deadline, "the console did not clean up and exit after its terminal went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

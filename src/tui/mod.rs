@@ -65,17 +65,49 @@ impl Default for TuiOptions {
 struct FrameWriter {
     out: BufWriter<Stdout>,
     hold: Arc<AtomicBool>,
+    /// Set at the first failed write: the terminal went away (SSH dropped, pty closed).
+    gone: Arc<AtomicBool>,
+}
+
+impl FrameWriter {
+    /// After the terminal is gone, writes are discarded instead of failing, so that nothing on the way out
+    /// (ratatui's Drop restoring the cursor, the terminal guard) reports an error to a stderr that is gone too.
+    fn note<T>(&self, r: std::io::Result<T>, discarded: T) -> std::io::Result<T> {
+        match r {
+            Err(e) if is_terminal_gone(&e) => {
+                tracing::info!("the terminal went away: {e}");
+                self.gone.store(true, Ordering::Relaxed);
+                Ok(discarded)
+            }
+            other => other,
+        }
+    }
+}
+
+/// The errors a vanished terminal gives: EIO on a closed pty, EPIPE/broken pipe, ENXIO.
+fn is_terminal_gone(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof)
+        || matches!(e.raw_os_error(), Some(5) | Some(6)) // EIO, ENXIO
 }
 
 impl Write for FrameWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write(buf)
+        if self.gone.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        let r = self.out.write(buf);
+        self.note(r, buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
+        if self.gone.load(Ordering::Relaxed) {
+            // What is still buffered is dropped with the writer (BufWriter ignores errors when dropped).
+            return Ok(());
+        }
         if self.hold.load(Ordering::Relaxed) {
             Ok(())
         } else {
-            self.out.flush()
+            let r = self.out.flush();
+            self.note(r, ())
         }
     }
 }
@@ -125,9 +157,11 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
 
     let _guard = terminal::TerminalGuard::enter().wrap_err("entering raw mode")?;
     let hold = Arc::new(AtomicBool::new(false));
+    let gone = Arc::new(AtomicBool::new(false));
     let backend = CrosstermBackend::new(FrameWriter {
         out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
         hold: hold.clone(),
+        gone: gone.clone(),
     });
     let mut term = Terminal::new(backend).wrap_err("opening the terminal")?;
     clear_screen(&mut term)?;
@@ -197,6 +231,9 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         }
         if dirty && let Err(e) = draw(&mut term, &hold, &mut app) {
             break Err(e).wrap_err("drawing to the terminal");
+        }
+        if gone.load(Ordering::Relaxed) {
+            break Ok(());
         }
     };
     drop(term);
