@@ -1,9 +1,9 @@
 //! Command-line interface: parsing and dispatch. Every subcommand returns its exit code.
 
 use crate::config::{self, Config};
+use crate::demo::Demo;
 use crate::duration::HumanDuration;
 use crate::report::StateReport;
-use crate::demo::Demo;
 use crate::{check, engine, sim, store, tui};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use color_eyre::eyre::{Result, WrapErr};
@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 /// Exit code for usage and configuration errors (Nagios "unknown").
 pub const EXIT_USAGE: i32 = 3;
-
 
 #[derive(Debug, Parser)]
 #[command(
@@ -143,10 +142,17 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let db = match cli.db.clone().or_else(|| config.settings.db.clone()).or_else(store::default_path) {
+            let db = match cli
+                .db
+                .clone()
+                .or_else(|| config.settings.db.clone())
+                .or_else(store::default_path)
+            {
                 Some(p) => p,
                 None => {
-                    eprintln!("error: no place for the history database: set XDG_STATE_HOME or HOME, or pass --db PATH");
+                    eprintln!(
+                        "error: no place for the history database: set XDG_STATE_HOME or HOME, or pass --db PATH"
+                    );
                     return Ok(EXIT_USAGE);
                 }
             };
@@ -154,7 +160,10 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         }
         Some(Cmd::Demo) => {
             let demo = Demo::start(true).await?;
-            let db = cli.db.clone().unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
+            let db = cli
+                .db
+                .clone()
+                .unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
             let code = console(demo.config.clone(), &cli.console, Some(&db), log_path).await;
             demo.stop().await;
             code
@@ -193,12 +202,20 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let Some(db) = cli.db.clone().or_else(|| config.settings.db.clone()).or_else(store::default_path) else {
+            let Some(db) = cli
+                .db
+                .clone()
+                .or_else(|| config.settings.db.clone())
+                .or_else(store::default_path)
+            else {
                 eprintln!("error: no history database: pass --db PATH");
                 return Ok(EXIT_USAGE);
             };
             if !db.exists() {
-                eprintln!("error: no history at {}: run the console or agent first, or pass --db PATH", db.display());
+                eprintln!(
+                    "error: no history at {}: run the console or agent first, or pass --db PATH",
+                    db.display()
+                );
                 return Ok(EXIT_USAGE);
             }
             let store = match store::Store::open(&db) {
@@ -261,7 +278,9 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
             }
         },
         Err(_) if explicit.is_none() => {
-            eprintln!("note: no configuration found: every event counts as unmatched (pass --config PATH)");
+            eprintln!(
+                "note: no configuration found: every event counts as unmatched (pass --config PATH)"
+            );
             None
         }
         Err(e) => {
@@ -269,8 +288,14 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
             return Ok(EXIT_USAGE);
         }
     };
-    let matcher = config.as_ref().map(Matcher::from_config).unwrap_or_else(Matcher::empty);
-    let sources = config.as_ref().map(|c| c.log_sources.as_slice()).unwrap_or(&[]);
+    let matcher = config
+        .as_ref()
+        .map(Matcher::from_config)
+        .unwrap_or_else(Matcher::empty);
+    let sources = config
+        .as_ref()
+        .map(|c| c.log_sources.as_slice())
+        .unwrap_or(&[]);
     let mut groups: Vec<(ingest::LogSourceConfig, Vec<PathBuf>)> = Vec::new();
     for file in files {
         let source = match ingest::source_for_file(file, sources) {

@@ -46,8 +46,12 @@ impl Demo {
         let path = server.write_config(dir.path(), Utc::now())?;
         let log = dir.path().join("logs").join("middleware.jsonl");
         if middleware {
-            std::fs::create_dir_all(log.parent().expect("has a parent")).map_err(DemoError::Write)?;
-            let mut file = std::fs::OpenOptions::new().append(true).open(&path).map_err(DemoError::Write)?;
+            std::fs::create_dir_all(log.parent().expect("has a parent"))
+                .map_err(DemoError::Write)?;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map_err(DemoError::Write)?;
             writeln!(
                 file,
                 "\n[[log_source]]\nname = \"{MIDDLEWARE_SOURCE}\"\npath = \"{}\"\nformat = \"jsonl\"",
@@ -137,26 +141,43 @@ async fn middleware_call(
     let status = answer.status().as_u16();
     let value: serde_json::Value = answer.json().await.unwrap_or_default();
     if status != 200 {
-        let error = value["error"].as_str().or(value["message"].as_str()).map(str::to_string);
+        let error = value["error"]
+            .as_str()
+            .or(value["message"].as_str())
+            .map(str::to_string);
         return Some(line("POST", token_url.as_str(), status, error));
     }
     let token = value["access_token"].as_str()?;
     let rest = value["rest_instance_url"].as_str()?;
     // Writers post rows; readers read the check path.
-    let (method, url) = if integration.scopes.iter().any(|s| s == "data_extensions_write") {
-        ("POST", format!("{rest}hub/v1/dataevents/key:{}/rowset", integration.name))
+    let (method, url) = if integration
+        .scopes
+        .iter()
+        .any(|s| s == "data_extensions_write")
+    {
+        (
+            "POST",
+            format!("{rest}hub/v1/dataevents/key:{}/rowset", integration.name),
+        )
     } else {
         ("GET", format!("{rest}{}", integration.check_path))
     };
     let request = match method {
-        "POST" => http.post(&url).json(&serde_json::json!([{"keys": {"id": 1}, "values": {"ok": true}}])),
+        "POST" => http
+            .post(&url)
+            .json(&serde_json::json!([{"keys": {"id": 1}, "values": {"ok": true}}])),
         _ => http.get(&url),
     };
     let answer = request.bearer_auth(token).send().await.ok()?;
     let status = answer.status().as_u16();
     let value: serde_json::Value = answer.json().await.unwrap_or_default();
     let error = (status >= 400)
-        .then(|| value["message"].as_str().or(value["error"].as_str()).map(str::to_string))
+        .then(|| {
+            value["message"]
+                .as_str()
+                .or(value["error"].as_str())
+                .map(str::to_string)
+        })
         .flatten();
     Some(line(method, &url, status, error))
 }
@@ -165,7 +186,10 @@ fn append(path: &Path, lines: &[String]) -> std::io::Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let mut text = lines.join("\n");
     text.push('\n');
     file.write_all(text.as_bytes())

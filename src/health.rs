@@ -425,19 +425,47 @@ mod tests {
             source: source.into(),
         };
         // n events evenly over the last 9 minutes.
-        let spread = |n: i64| -> Vec<LogEvidence> { (0..n).map(|i| ev_at(i * 540 / (n - 1).max(1), 401, "mw")).collect() };
+        let spread = |n: i64| -> Vec<LogEvidence> {
+            (0..n)
+                .map(|i| ev_at(i * 540 / (n - 1).max(1), 401, "mw"))
+                .collect()
+        };
         let cases: Vec<(&str, Vec<LogEvidence>, Status, &str)> = vec![
             ("nothing", vec![], Status::Ok, ""),
-            ("old events do not count", vec![ev_at(660, 401, "mw")], Status::Ok, ""),
-            ("one recent 401 warns", vec![ev_at(120, 401, "mw")], Status::Warn, "1x 401 in logs in the last 10m (mw)"),
+            (
+                "old events do not count",
+                vec![ev_at(660, 401, "mw")],
+                Status::Ok,
+                "",
+            ),
+            (
+                "one recent 401 warns",
+                vec![ev_at(120, 401, "mw")],
+                Status::Warn,
+                "1x 401 in logs in the last 10m (mw)",
+            ),
             (
                 "both codes and sources are named",
-                vec![ev_at(60, 401, "mw"), ev_at(120, 403, "etl"), ev_at(180, 403, "mw")],
+                vec![
+                    ev_at(60, 401, "mw"),
+                    ev_at(120, 403, "etl"),
+                    ev_at(180, 403, "mw"),
+                ],
                 Status::Warn,
                 "1x 401, 2x 403 in logs in the last 10m (etl, mw)",
             ),
-            ("nine spread over the window only warn", spread(9), Status::Warn, "9x 401 in logs in the last 10m (mw)"),
-            ("ten spread over the window fail", spread(10), Status::Fail, "10x 401 in logs in the last 10m (mw)"),
+            (
+                "nine spread over the window only warn",
+                spread(9),
+                Status::Warn,
+                "9x 401 in logs in the last 10m (mw)",
+            ),
+            (
+                "ten spread over the window fail",
+                spread(10),
+                Status::Fail,
+                "10x 401 in logs in the last 10m (mw)",
+            ),
             (
                 "ten in one burst warn",
                 (0..10).map(|i| ev_at(60 + i, 401, "mw")).collect(),

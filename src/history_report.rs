@@ -30,14 +30,21 @@ pub struct IntegrationHistory {
 pub use crate::model::StatusCounts;
 
 /// Incidents of one integration overlapping the window (one already open at `since` counts from `since`).
-pub fn incidents(store: &Store, name: &str, since: DateTime<Utc>) -> Result<Vec<uptime::Incident>, StoreError> {
+pub fn incidents(
+    store: &Store,
+    name: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<uptime::Incident>, StoreError> {
     let mut transitions: Vec<_> = store
         .transitions_since(name, since)?
         .into_iter()
         .map(|t| (t.at, t.to, t.reason))
         .collect();
     if let Some(before) = store.status_at(name, since)? {
-        transitions.insert(0, (since, before, "open at the start of the window".to_string()));
+        transitions.insert(
+            0,
+            (since, before, "open at the start of the window".to_string()),
+        );
     }
     Ok(uptime::incidents(&transitions))
 }
@@ -65,7 +72,12 @@ pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summar
     })
 }
 
-pub fn build(store: &Store, names: &[String], since: DateTime<Utc>, now: DateTime<Utc>) -> Result<HistoryReport, StoreError> {
+pub fn build(
+    store: &Store,
+    names: &[String],
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<HistoryReport, StoreError> {
     let counts = store.auth_event_counts(since)?;
     let mut integrations = Vec::new();
     for name in names {
@@ -76,7 +88,10 @@ pub fn build(store: &Store, names: &[String], since: DateTime<Utc>, now: DateTim
         for (integration, source, status, n) in &counts {
             if integration.as_deref() == Some(name.as_str()) {
                 total.add_n(*status, *n);
-                by_source.entry(source.clone()).or_default().add_n(*status, *n);
+                by_source
+                    .entry(source.clone())
+                    .or_default()
+                    .add_n(*status, *n);
             }
         }
         integrations.push(IntegrationHistory {
@@ -90,32 +105,48 @@ pub fn build(store: &Store, names: &[String], since: DateTime<Utc>, now: DateTim
             auth_events_by_source: by_source,
         });
     }
-    Ok(HistoryReport { since, integrations })
+    Ok(HistoryReport {
+        since,
+        integrations,
+    })
 }
 
 impl HistoryReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
-        let w = self.integrations.iter().map(|i| i.name.len()).max().unwrap_or(0).max(11);
+        let w = self
+            .integrations
+            .iter()
+            .map(|i| i.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(11);
         let mut out = format!("since {}\n", self.since.format("%Y-%m-%d %H:%M UTC"));
         let _ = writeln!(
             out,
             "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
             "INTEGRATION", "UPTIME", "INCIDENTS", "MTTR", "LONGEST", "401", "403"
         );
-        let secs = |s: Option<i64>| s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s))).unwrap_or_else(|| "-".into());
+        let secs = |s: Option<i64>| {
+            s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s)))
+                .unwrap_or_else(|| "-".into())
+        };
         for i in &self.integrations {
             let _ = writeln!(
                 out,
                 "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  {}",
                 i.name,
-                i.uptime_pct.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "-".into()),
+                i.uptime_pct
+                    .map(|u| format!("{u:.2}%"))
+                    .unwrap_or_else(|| "-".into()),
                 i.incidents,
                 secs(i.mttr_seconds),
                 secs(i.longest_outage_seconds),
                 i.auth_events.unauthorized,
                 i.auth_events.forbidden,
-                i.last_success.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into()),
+                i.last_success
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "never".into()),
             );
         }
         out

@@ -3,9 +3,11 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod health;
+pub mod history_report;
 pub mod ingest;
 pub mod logging;
 pub mod model;
@@ -16,5 +18,3 @@ pub mod sim;
 pub mod store;
 pub mod tui;
 pub mod uptime;
-pub mod history_report;
-pub mod demo;

@@ -21,7 +21,11 @@ pub fn uptime_pct(probes: &[(DateTime<Utc>, Outcome)], now: DateTime<Utc>) -> Op
     }
     if covered == 0 {
         // A single result at `now`: it is all we know.
-        return Some(if probes.last().is_some_and(|p| p.1.is_ok()) { 100.0 } else { 0.0 });
+        return Some(if probes.last().is_some_and(|p| p.1.is_ok()) {
+            100.0
+        } else {
+            0.0
+        });
     }
     Some((up as f64 * 10_000.0 / covered as f64).round() / 100.0)
 }
@@ -83,7 +87,10 @@ pub fn mttr_seconds(incidents: &[Incident]) -> Option<i64> {
 }
 
 pub fn longest_seconds(incidents: &[Incident], now: DateTime<Utc>) -> Option<i64> {
-    incidents.iter().map(|i| i.duration(now).num_seconds()).max()
+    incidents
+        .iter()
+        .map(|i| i.duration(now).num_seconds())
+        .max()
 }
 
 #[cfg(test)]
@@ -98,20 +105,41 @@ mod tests {
     #[test]
     fn uptime_is_time_weighted() {
         use Outcome::*;
-        type Case = (&'static str, Vec<(DateTime<Utc>, Outcome)>, DateTime<Utc>, Option<f64>);
+        type Case = (
+            &'static str,
+            Vec<(DateTime<Utc>, Outcome)>,
+            DateTime<Utc>,
+            Option<f64>,
+        );
         let cases: Vec<Case> = vec![
             ("nothing known", vec![], t(60), None),
             ("all ok", vec![(t(0), Ok), (t(30), Ok)], t(60), Some(100.0)),
             // ok 0-45, failing 45-60: 75%.
-            ("failing last quarter", vec![(t(0), Ok), (t(45), AuthRejected)], t(60), Some(75.0)),
+            (
+                "failing last quarter",
+                vec![(t(0), Ok), (t(45), AuthRejected)],
+                t(60),
+                Some(75.0),
+            ),
             // failing 0-10, ok 10-40: 75%, however many probes fall inside each stretch.
             (
                 "many probes",
-                vec![(t(0), Timeout), (t(5), Timeout), (t(10), Ok), (t(20), Ok), (t(30), Ok)],
+                vec![
+                    (t(0), Timeout),
+                    (t(5), Timeout),
+                    (t(10), Ok),
+                    (t(20), Ok),
+                    (t(30), Ok),
+                ],
                 t(40),
                 Some(75.0),
             ),
-            ("one third", vec![(t(0), Ok), (t(1), ScopeMissing)], t(3), Some(33.33)),
+            (
+                "one third",
+                vec![(t(0), Ok), (t(1), ScopeMissing)],
+                t(3),
+                Some(33.33),
+            ),
             ("single result now", vec![(t(0), Ok)], t(0), Some(100.0)),
         ];
         for (name, probes, now, want) in cases {
@@ -133,7 +161,10 @@ mod tests {
         ];
         let inc = incidents(&transitions);
         assert_eq!(inc.len(), 3);
-        assert_eq!((inc[0].started, inc[0].ended, inc[0].worst), (t(10), Some(t(24)), Status::Fail));
+        assert_eq!(
+            (inc[0].started, inc[0].ended, inc[0].worst),
+            (t(10), Some(t(24)), Status::Fail)
+        );
         assert_eq!(inc[0].reason, "at 12");
         assert_eq!(inc[2].ended, None);
         // Closed: 14 min and 4 min -> mean 9 min.
@@ -145,7 +176,10 @@ mod tests {
 
     #[test]
     fn startup_into_failure_opens_an_incident() {
-        let inc = incidents(&[(t(0), Status::Fail, "x".into()), (t(5), Status::Ok, "ok".into())]);
+        let inc = incidents(&[
+            (t(0), Status::Fail, "x".into()),
+            (t(5), Status::Ok, "ok".into()),
+        ]);
         assert_eq!(inc.len(), 1);
         assert_eq!(inc[0].duration(t(100)).num_minutes(), 5);
     }

@@ -31,7 +31,10 @@ async fn authwatch(args: &[&str], state: &Path) -> Run {
 }
 
 /// A config with one integration per (name, secret, extra) on the same package.
-async fn setup(cases: &[(&str, &str, &str)], settings: &str) -> (authwatch::sim::SimServer, tempfile::TempDir, String) {
+async fn setup(
+    cases: &[(&str, &str, &str)],
+    settings: &str,
+) -> (authwatch::sim::SimServer, tempfile::TempDir, String) {
     setup_with(cases, settings, "").await
 }
 
@@ -54,16 +57,25 @@ async fn setup_with(
 }
 
 fn json(run: &Run) -> serde_json::Value {
-    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout))
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout))
 }
 
 #[tokio::test]
 async fn all_ok_exits_0_with_the_documented_json() {
-    let (_sim, dir, config) = setup(&[("crm-sync", SENTINEL, "account_id = \"5100001\"")], "").await;
-    let run = authwatch(&["check", "--config", &config, "--format", "json"], dir.path()).await;
+    let (_sim, dir, config) =
+        setup(&[("crm-sync", SENTINEL, "account_id = \"5100001\"")], "").await;
+    let run = authwatch(
+        &["check", "--config", &config, "--format", "json"],
+        dir.path(),
+    )
+    .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = json(&run);
-    assert_eq!(v["summary"], serde_json::json!({"ok": 1, "warn": 0, "fail": 0, "unknown": 0}));
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"ok": 1, "warn": 0, "fail": 0, "unknown": 0})
+    );
     let i = &v["integrations"][0];
     assert_eq!(i["name"], "crm-sync");
     assert_eq!(i["credential"], "cred-0");
@@ -83,21 +95,60 @@ async fn a_warning_exits_1_and_a_failure_exits_2_with_reasons() {
         "latency = \"30ms\"",
     )
     .await;
-    let run = authwatch(&["check", "--config", &config, "--integration", "slow-to-answer"], dir.path()).await;
+    let run = authwatch(
+        &[
+            "check",
+            "--config",
+            &config,
+            "--integration",
+            "slow-to-answer",
+        ],
+        dir.path(),
+    )
+    .await;
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("WARN") && run.stdout.contains("slow-to-answer"), "{}", run.stdout);
-    assert!(!run.stdout.contains("healthy"), "filtered out: {}", run.stdout);
+    assert!(
+        run.stdout.contains("WARN") && run.stdout.contains("slow-to-answer"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("healthy"),
+        "filtered out: {}",
+        run.stdout
+    );
 
-    let (sim, dir, config) = setup(&[("healthy", SENTINEL, ""), ("crm-sync", "a-wrong-secret", "")], "failure_threshold = 3").await;
-    let run = authwatch(&["check", "--config", &config, "--format", "json"], dir.path()).await;
+    let (sim, dir, config) = setup(
+        &[
+            ("healthy", SENTINEL, ""),
+            ("crm-sync", "a-wrong-secret", ""),
+        ],
+        "failure_threshold = 3",
+    )
+    .await;
+    let run = authwatch(
+        &["check", "--config", &config, "--format", "json"],
+        dir.path(),
+    )
+    .await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     let v = json(&run);
-    let failing = v["integrations"].as_array().unwrap().iter().find(|i| i["name"] == "crm-sync").unwrap();
+    let failing = v["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "crm-sync")
+        .unwrap();
     assert_eq!(failing["status"], "fail");
     assert_eq!(failing["probe"]["outcome"], "auth_rejected");
     assert_eq!(failing["probe"]["error"], "invalid_client");
     assert_eq!(failing["probe"]["call_ms"], serde_json::Value::Null);
-    assert!(failing["reasons"][0].as_str().unwrap().starts_with("token request rejected: invalid_client (401)"));
+    assert!(
+        failing["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("token request rejected: invalid_client (401)")
+    );
     // Confirmed by immediate retries: 3 attempts for the failing one, 1 for the healthy one.
     assert_eq!(sim.token_requests(CLIENT), 4);
 }
@@ -105,9 +156,18 @@ async fn a_warning_exits_1_and_a_failure_exits_2_with_reasons() {
 #[tokio::test]
 async fn usage_and_config_errors_exit_3() {
     let (_sim, dir, config) = setup(&[("crm-sync", SENTINEL, "")], "").await;
-    let run = authwatch(&["check", "--config", &config, "--integration", "crm-snyc"], dir.path()).await;
+    let run = authwatch(
+        &["check", "--config", &config, "--integration", "crm-snyc"],
+        dir.path(),
+    )
+    .await;
     assert_eq!(run.code, 3);
-    assert!(run.stderr.contains("unknown integration `crm-snyc`: did you mean `crm-sync`?"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("unknown integration `crm-snyc`: did you mean `crm-sync`?"),
+        "{}",
+        run.stderr
+    );
 
     let run = authwatch(&["check", "--bogus-flag"], dir.path()).await;
     assert_eq!(run.code, 3, "usage errors are 'unknown' too");
@@ -131,7 +191,11 @@ async fn the_secret_never_appears_in_any_output_or_log() {
     let config = config.display().to_string();
     let state = tempfile::tempdir().unwrap();
     for format in ["text", "json"] {
-        let run = authwatch(&["check", "--config", &config, "--format", format], state.path()).await;
+        let run = authwatch(
+            &["check", "--config", &config, "--format", format],
+            state.path(),
+        )
+        .await;
         assert_eq!(run.code, 2);
         assert!(!run.stdout.contains(SENTINEL) && !run.stderr.contains(SENTINEL));
     }
@@ -140,7 +204,11 @@ async fn the_secret_never_appears_in_any_output_or_log() {
     let mut files = 0;
     for entry in walk(state.path()) {
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(SENTINEL), "{} holds the secret", entry.display());
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SENTINEL),
+            "{} holds the secret",
+            entry.display()
+        );
         files += 1;
     }
     assert!(files > 0, "the log file exists");

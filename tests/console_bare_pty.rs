@@ -11,7 +11,11 @@ fn draws_and_quits_in_a_pty_that_answers_no_queries() {
     let bin = env!("CARGO_BIN_EXE_authwatch");
     // util-linux `script` gives the program a pty of its own; we are its only reader and never answer.
     let mut child = Command::new("script")
-        .args(["-qfec", &format!("stty cols 100 rows 30; {bin} demo"), "/dev/null"])
+        .args([
+            "-qfec",
+            &format!("stty cols 100 rows 30; {bin} demo"),
+            "/dev/null",
+        ])
         .env("XDG_STATE_HOME", state.path())
         .env("TERM", "xterm-256color")
         .stdin(Stdio::piped())
@@ -32,11 +36,17 @@ fn draws_and_quits_in_a_pty_that_answers_no_queries() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut screen = Vec::new();
     let titles = ["Integrations", "Secret expiry", "401/403 log"];
-    while !titles.iter().all(|t| String::from_utf8_lossy(&screen).contains(t)) {
+    while !titles
+        .iter()
+        .all(|t| String::from_utf8_lossy(&screen).contains(t))
+    {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(chunk) => screen.extend(chunk),
-            Err(_) => panic!("no frame within 20 s:\n{}", String::from_utf8_lossy(&screen)),
+            Err(_) => panic!(
+                "no frame within 20 s:\n{}",
+                String::from_utf8_lossy(&screen)
+            ),
         }
     }
     child.stdin.as_mut().unwrap().write_all(b"q").unwrap();
@@ -50,7 +60,10 @@ fn draws_and_quits_in_a_pty_that_answers_no_queries() {
         .unwrap();
     assert!(status.success(), "exit status {status}");
     let text = String::from_utf8_lossy(&screen);
-    assert!(!text.contains("cursor position could not be read"), "{text}");
+    assert!(
+        !text.contains("cursor position could not be read"),
+        "{text}"
+    );
 }
 
 /// The SSH session drops: the pty's other end closes. The console must end by itself, cleanly (the demo's
@@ -61,7 +74,11 @@ fn a_vanished_terminal_ends_the_console_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_authwatch");
     let mut child = Command::new("script")
-        .args(["-qfec", &format!("stty cols 100 rows 30; exec {bin} demo"), "/dev/null"])
+        .args([
+            "-qfec",
+            &format!("stty cols 100 rows 30; exec {bin} demo"),
+            "/dev/null",
+        ])
         .env("XDG_STATE_HOME", state.path())
         .env("TMPDIR", tmp.path())
         .env("TERM", "xterm-256color")
@@ -82,16 +99,26 @@ fn a_vanished_terminal_ends_the_console_cleanly() {
     });
     let mut screen = Vec::new();
     while !String::from_utf8_lossy(&screen).contains("401/403 log") {
-        screen.extend(rx.recv_timeout(Duration::from_secs(20)).expect("first frame"));
+        screen.extend(
+            rx.recv_timeout(Duration::from_secs(20))
+                .expect("first frame"),
+        );
     }
     let demo_dirs = || std::fs::read_dir(tmp.path()).unwrap().count();
-    assert_eq!(demo_dirs(), 1, "the demo's temporary directory exists while it runs");
+    assert_eq!(
+        demo_dirs(),
+        1,
+        "the demo's temporary directory exists while it runs"
+    );
     // Kill the terminal side: the pty master closes, as when sshd goes away.
     child.kill().unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while demo_dirs() > 0 {
-        assert!(Instant::now() < deadline, "the console did not clean up and exit after its terminal went away");
+        assert!(
+            Instant::now() < deadline,
+            "the console did not clean up and exit after its terminal went away"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -328,14 +328,22 @@ async fn log_401s_make_a_healthy_integration_warn_and_fill_the_auth_log() {
         source: "crm-middleware".into(),
     };
     f.handle
-        .send(Command::Ingest { events: vec![event(401, Some("crm-sync")), event(403, Some("crm-sync")), event(401, None)] })
+        .send(Command::Ingest {
+            events: vec![
+                event(401, Some("crm-sync")),
+                event(403, Some("crm-sync")),
+                event(401, None),
+            ],
+        })
         .await
         .unwrap();
     let mut watch = f.handle.watch();
     let snap = tokio::time::timeout(DEADLINE, async {
         loop {
             let s = watch.borrow_and_update().clone();
-            if s.auth_log.len() == 3 && s.integration("crm-sync").unwrap().health.status == Status::Warn {
+            if s.auth_log.len() == 3
+                && s.integration("crm-sync").unwrap().health.status == Status::Warn
+            {
                 return s;
             }
             watch.changed().await.unwrap();
@@ -348,5 +356,11 @@ async fn log_401s_make_a_healthy_integration_warn_and_fill_the_auth_log() {
         "1x 401, 1x 403 in logs in the last 10m (crm-middleware)"
     );
     assert!(snap.auth_log.iter().all(|e| e.source == "crm-middleware"));
-    assert_eq!(snap.auth_log.iter().filter(|e| e.integration.is_none()).count(), 1);
+    assert_eq!(
+        snap.auth_log
+            .iter()
+            .filter(|e| e.integration.is_none())
+            .count(),
+        1
+    );
 }

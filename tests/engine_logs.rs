@@ -14,7 +14,11 @@ use std::time::Duration;
 const CLIENT: &str = "5c9e1b7aa0d44f3e8a2b91c7";
 
 fn append(path: &Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     for l in lines {
         writeln!(f, "{l}").unwrap();
     }
@@ -28,7 +32,11 @@ fn line(i: usize, status: u16, integration: &str) -> String {
     )
 }
 
-async fn wait_for(handle: &engine::EngineHandle, what: &str, pred: impl Fn(&Snapshot) -> bool) -> Arc<Snapshot> {
+async fn wait_for(
+    handle: &engine::EngineHandle,
+    what: &str,
+    pred: impl Fn(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
     let mut watch = handle.watch();
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -57,31 +65,75 @@ async fn followed_log_events_survive_a_restart_without_loss_or_duplicates() {
     );
     let config = load_config(dir.path(), &text);
     let db = dir.path().join("h.db");
-    let open = || EngineOptions { store: Some(Store::open(&db).unwrap()), retention: Duration::from_secs(86_400), ..Default::default() };
+    let open = || EngineOptions {
+        store: Some(Store::open(&db).unwrap()),
+        retention: Duration::from_secs(86_400),
+        ..Default::default()
+    };
 
     // Before the file exists the source is waiting for it.
     let running = engine::spawn(config.clone(), open()).unwrap();
-    let snap = wait_for(&running.handle, "waiting status", |s| s.log_sources.first().is_some_and(|v| !v.ok)).await;
-    assert!(snap.log_sources[0].status.starts_with("waiting for"), "{:?}", snap.log_sources);
+    let snap = wait_for(&running.handle, "waiting status", |s| {
+        s.log_sources.first().is_some_and(|v| !v.ok)
+    })
+    .await;
+    assert!(
+        snap.log_sources[0].status.starts_with("waiting for"),
+        "{:?}",
+        snap.log_sources
+    );
 
     // 3 auth failures, 1 unmatched, a 200 and a malformed line.
-    append(&log, &[line(1, 401, "crm-sync"), line(2, 200, "crm-sync"), line(3, 403, "crm-sync"), "{not json".into(), line(4, 401, "nobody"), line(5, 401, "crm-sync")]);
-    let snap = wait_for(&running.handle, "first events", |s| s.auth_log.iter().filter(|e| e.source == "mw").count() == 4).await;
+    append(
+        &log,
+        &[
+            line(1, 401, "crm-sync"),
+            line(2, 200, "crm-sync"),
+            line(3, 403, "crm-sync"),
+            "{not json".into(),
+            line(4, 401, "nobody"),
+            line(5, 401, "crm-sync"),
+        ],
+    );
+    let snap = wait_for(&running.handle, "first events", |s| {
+        s.auth_log.iter().filter(|e| e.source == "mw").count() == 4
+    })
+    .await;
     assert!(snap.log_sources[0].ok);
     assert_eq!(snap.log_sources[0].unmatched, 1);
     assert_eq!(snap.log_sources[0].malformed, 1);
-    assert_eq!(snap.auth_log.iter().filter(|e| e.integration.is_none()).count(), 1);
-    running.handle.send(engine::Command::Shutdown).await.unwrap();
+    assert_eq!(
+        snap.auth_log
+            .iter()
+            .filter(|e| e.integration.is_none())
+            .count(),
+        1
+    );
+    running
+        .handle
+        .send(engine::Command::Shutdown)
+        .await
+        .unwrap();
     running.task.await.unwrap();
 
     // Lines appended while authwatch is down are read after the restart; the earlier ones are not read twice.
     append(&log, &[line(6, 403, "crm-sync"), line(7, 401, "crm-sync")]);
     let running = engine::spawn(config, open()).unwrap();
-    let snap = wait_for(&running.handle, "events after restart", |s| s.auth_log.iter().filter(|e| e.source == "mw").count() >= 6).await;
-    running.handle.send(engine::Command::Shutdown).await.unwrap();
+    let snap = wait_for(&running.handle, "events after restart", |s| {
+        s.auth_log.iter().filter(|e| e.source == "mw").count() >= 6
+    })
+    .await;
+    running
+        .handle
+        .send(engine::Command::Shutdown)
+        .await
+        .unwrap();
     running.task.await.unwrap();
     let from_log = snap.auth_log.iter().filter(|e| e.source == "mw").count();
     assert_eq!(from_log, 6, "no loss, no duplicate: {:?}", snap.auth_log);
     let store = Store::open(&db).unwrap();
-    assert_eq!(store.count("auth_events").unwrap() as usize, 6 + snap.auth_log.iter().filter(|e| e.source == "probe").count());
+    assert_eq!(
+        store.count("auth_events").unwrap() as usize,
+        6 + snap.auth_log.iter().filter(|e| e.source == "probe").count()
+    );
 }

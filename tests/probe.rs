@@ -308,7 +308,12 @@ async fn cached_token_is_reused_and_a_revoked_one_retried_fresh() {
     assert_eq!(retried.outcome, Outcome::Ok, "{retried:?}");
     assert!(retried.fresh_token);
     assert_eq!(sim.token_requests(CLIENT), 3);
-    let calls = sim.requests().iter().filter(|r| r.path.ends_with("tokenContext")).map(|r| r.status).collect::<Vec<_>>();
+    let calls = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("tokenContext"))
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
     assert_eq!(calls, [200, 200, 200, 401, 200]);
     sim.shutdown().await;
 }

@@ -73,7 +73,11 @@ fn fixture() -> (tempfile::TempDir, Store) {
 #[test]
 fn figures_match_the_hand_computed_fixture() {
     let (_dir, store) = fixture();
-    let names = vec!["crm-sync".to_string(), "etl".to_string(), "never-probed".to_string()];
+    let names = vec![
+        "crm-sync".to_string(),
+        "etl".to_string(),
+        "never-probed".to_string(),
+    ];
     let report = history_report::build(&store, &names, t(60), t(180)).unwrap();
     let crm = &report.integrations[0];
     // ok 60-100 (40) + failing 100-130 (30) + ok 130-180 (50): 90 of 120 minutes.
@@ -83,7 +87,10 @@ fn figures_match_the_hand_computed_fixture() {
     assert_eq!(crm.mttr_seconds, Some(1200));
     assert_eq!(crm.longest_outage_seconds, Some(1200));
     assert_eq!(crm.last_success, Some(t(160)));
-    assert_eq!((crm.auth_events.unauthorized, crm.auth_events.forbidden), (3, 1));
+    assert_eq!(
+        (crm.auth_events.unauthorized, crm.auth_events.forbidden),
+        (3, 1)
+    );
     let probe = crm.auth_events_by_source["probe"];
     let logs = crm.auth_events_by_source["crm-middleware"];
     assert_eq!((probe.unauthorized, probe.forbidden), (2, 0));
@@ -99,7 +106,10 @@ fn figures_match_the_hand_computed_fixture() {
     assert_eq!(etl.last_success, Some(t(0)));
 
     let never = &report.integrations[2];
-    assert_eq!((never.uptime_pct, never.incidents, never.last_success), (None, 0, None));
+    assert_eq!(
+        (never.uptime_pct, never.incidents, never.last_success),
+        (None, 0, None)
+    );
 }
 
 #[test]
@@ -117,5 +127,8 @@ fn json_uses_the_documented_field_names() {
     assert_eq!(i["last_success"], "2026-11-22T02:40:00Z");
     assert_eq!(i["auth_events"], serde_json::json!({"401": 3, "403": 1}));
     let text = report.to_text();
-    assert!(text.contains("crm-sync") && text.contains("75.00%"), "{text}");
+    assert!(
+        text.contains("crm-sync") && text.contains("75.00%"),
+        "{text}"
+    );
 }

@@ -26,9 +26,13 @@ fn new_database_is_private_and_at_the_latest_schema() {
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
     assert_eq!(version, store::LATEST_VERSION);
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     drop(store);
 }
@@ -50,7 +54,11 @@ fn every_earlier_schema_version_upgrades_and_keeps_its_rows() {
             }
         }
         let store = Store::open(&path).unwrap_or_else(|e| panic!("upgrade from {from}: {e}"));
-        assert_eq!(store.count("probes").unwrap(), u64::from(from >= 1), "from {from}");
+        assert_eq!(
+            store.count("probes").unwrap(),
+            u64::from(from >= 1),
+            "from {from}"
+        );
     }
 }
 
@@ -64,7 +72,11 @@ fn a_database_from_a_newer_authwatch_is_refused_clearly() {
     }
     let err = Store::open(&path).err().unwrap();
     assert!(matches!(err, StoreError::TooNew { found: 999, .. }));
-    assert!(err.to_string().contains("upgrade authwatch or pass --db PATH"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("upgrade authwatch or pass --db PATH"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -75,7 +87,10 @@ fn corrupt_file_names_the_file_and_the_fix() {
     let err = Store::open(&path).err().unwrap();
     let text = err.to_string();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{text}");
-    assert!(text.contains(&path.display().to_string()) && text.contains("move it aside"), "{text}");
+    assert!(
+        text.contains(&path.display().to_string()) && text.contains("move it aside"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -85,8 +100,17 @@ fn read_only_database_names_the_file_and_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ro.db");
         drop(Store::open(&path).unwrap());
-        let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let e = conn.execute("INSERT INTO acks (integration, at, actor) VALUES ('x', 1, 'y')", []).unwrap_err();
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let e = conn
+            .execute(
+                "INSERT INTO acks (integration, at, actor) VALUES ('x', 1, 'y')",
+                [],
+            )
+            .unwrap_err();
         assert_eq!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly));
         return;
     }
@@ -101,7 +125,9 @@ fn read_only_database_names_the_file_and_the_fix() {
 }
 
 fn unsafe_is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 #[test]
@@ -110,10 +136,15 @@ fn locked_database_names_the_file_and_the_fix() {
     let path = dir.path().join("locked.db");
     drop(Store::open(&path).unwrap());
     let holder = rusqlite::Connection::open(&path).unwrap();
-    holder.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;").unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .unwrap();
     let err = Store::open(&path).err().unwrap();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("is another authwatch running"), "{err}");
+    assert!(
+        err.to_string().contains("is another authwatch running"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -124,7 +155,10 @@ fn retention_prunes_old_rows_and_keeps_recent_ones() {
     let mut batch = Vec::new();
     for days_ago in [40, 31, 29, 1] {
         let at = now - Days::days(days_ago);
-        batch.push(Record::Probe { integration: "crm-sync".into(), result: probe(at, Outcome::Ok) });
+        batch.push(Record::Probe {
+            integration: "crm-sync".into(),
+            result: probe(at, Outcome::Ok),
+        });
         batch.push(Record::AuthEvent(AuthEvent {
             at,
             integration: Some("crm-sync".into()),
@@ -156,7 +190,14 @@ fn recent_history_loads_newest_per_integration_in_order() {
     let batch: Vec<Record> = (0..10)
         .map(|i| Record::Probe {
             integration: if i % 2 == 0 { "a".into() } else { "b".into() },
-            result: probe(now - Days::minutes(10 - i), if i >= 8 { Outcome::AuthRejected } else { Outcome::Ok }),
+            result: probe(
+                now - Days::minutes(10 - i),
+                if i >= 8 {
+                    Outcome::AuthRejected
+                } else {
+                    Outcome::Ok
+                },
+            ),
         })
         .collect();
     store.write(&batch).unwrap();
@@ -189,7 +230,11 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
     let first = {
         let running = engine::spawn(
             config.clone(),
-            EngineOptions { store: Some(Store::open(&db).unwrap()), retention: Duration::from_secs(86_400), ..Default::default() },
+            EngineOptions {
+                store: Some(Store::open(&db).unwrap()),
+                retention: Duration::from_secs(86_400),
+                ..Default::default()
+            },
         )
         .unwrap();
         let mut events = running.handle.events();
@@ -208,7 +253,9 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         tokio::time::timeout(Duration::from_secs(20), async {
             loop {
                 let s = watch.borrow_and_update().clone();
-                if s.integration("broken").unwrap().paused && s.integration("healthy").unwrap().health.status == Status::Ok {
+                if s.integration("broken").unwrap().paused
+                    && s.integration("healthy").unwrap().health.status == Status::Ok
+                {
                     return;
                 }
                 watch.changed().await.unwrap();
@@ -218,7 +265,14 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         .unwrap();
         // Acknowledge the failing one; the healthy one has no incident to acknowledge.
         for name in ["broken", "healthy"] {
-            running.handle.send(engine::Command::Ack { integration: name.into(), actor: "jane".into() }).await.unwrap();
+            running
+                .handle
+                .send(engine::Command::Ack {
+                    integration: name.into(),
+                    actor: "jane".into(),
+                })
+                .await
+                .unwrap();
         }
         let snap = tokio::time::timeout(Duration::from_secs(20), async {
             loop {
@@ -231,9 +285,21 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         })
         .await
         .expect("ack shown");
-        assert_eq!(snap.integration("broken").unwrap().acked.as_ref().unwrap().actor, "jane");
+        assert_eq!(
+            snap.integration("broken")
+                .unwrap()
+                .acked
+                .as_ref()
+                .unwrap()
+                .actor,
+            "jane"
+        );
         assert!(snap.integration("healthy").unwrap().acked.is_none());
-        running.handle.send(engine::Command::Shutdown).await.unwrap();
+        running
+            .handle
+            .send(engine::Command::Shutdown)
+            .await
+            .unwrap();
         running.task.await.unwrap();
         snap
     };
@@ -243,7 +309,11 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
     let (_gate, gate_rx) = tokio::sync::oneshot::channel::<()>();
     let running = engine::spawn(
         config,
-        EngineOptions { start_gate: Some(gate_rx), store: Some(Store::open(&db).unwrap()), retention: Duration::from_secs(86_400) },
+        EngineOptions {
+            start_gate: Some(gate_rx),
+            store: Some(Store::open(&db).unwrap()),
+            retention: Duration::from_secs(86_400),
+        },
     )
     .unwrap();
     let mut watch = running.handle.watch();
@@ -260,32 +330,59 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
     .await
     .expect("history restored");
     for name in ["healthy", "broken"] {
-        let (a, b) = (first.integration(name).unwrap(), restored.integration(name).unwrap());
+        let (a, b) = (
+            first.integration(name).unwrap(),
+            restored.integration(name).unwrap(),
+        );
         assert_eq!(a.health.status, b.health.status, "{name}");
-        assert_eq!(a.consecutive_auth_failures, b.consecutive_auth_failures, "{name}");
+        assert_eq!(
+            a.consecutive_auth_failures, b.consecutive_auth_failures,
+            "{name}"
+        );
         assert_eq!(a.paused, b.paused, "{name}");
         assert_eq!(a.last_success, b.last_success, "{name}");
         assert_eq!(a.history.len(), b.history.len(), "{name}");
     }
     let broken = restored.integration("broken").unwrap();
     assert!(broken.paused);
-    assert_eq!(broken.acked, first.integration("broken").unwrap().acked, "the acknowledgement survives");
+    assert_eq!(
+        broken.acked,
+        first.integration("broken").unwrap().acked,
+        "the acknowledgement survives"
+    );
     // From the history database: never ok, one incident still open; the healthy one fully up.
     assert_eq!(broken.uptime_24h, Some(0.0));
     assert_eq!(broken.incidents.len(), 1);
     assert_eq!(broken.incidents[0].ended, None);
     assert_eq!(broken.incidents[0].worst, Status::Fail);
-    assert_eq!(restored.integration("healthy").unwrap().uptime_24h, Some(100.0));
-    assert!(restored.integration("healthy").unwrap().incidents.is_empty());
+    assert_eq!(
+        restored.integration("healthy").unwrap().uptime_24h,
+        Some(100.0)
+    );
+    assert!(
+        restored
+            .integration("healthy")
+            .unwrap()
+            .incidents
+            .is_empty()
+    );
     assert_eq!(first.auth_log.as_slice(), restored.auth_log.as_slice());
     assert!(!restored.auth_log.is_empty());
-    assert_eq!(sim.requests().len(), requests_before, "no probing before the gate opens");
+    assert_eq!(
+        sim.requests().len(),
+        requests_before,
+        "no probing before the gate opens"
+    );
     // Never a secret in the database file (nor in its WAL).
     for file in std::fs::read_dir(dir.path()).unwrap() {
         let path = file.unwrap().path();
         if path.to_string_lossy().contains("state.db") {
             let bytes = std::fs::read(&path).unwrap();
-            assert!(!String::from_utf8_lossy(&bytes).contains(SENTINEL), "{} holds the secret", path.display());
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(SENTINEL),
+                "{} holds the secret",
+                path.display()
+            );
         }
     }
 }

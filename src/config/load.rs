@@ -324,11 +324,19 @@ fn read_log_source(
     let errors_before = ctx.diagnostics.len();
     let name = r.string(ctx, "name", "\"crm-middleware\"");
     if name.is_none() && r.get("name").is_none() {
-        r.missing(ctx, "name", "name the source, e.g. name = \"crm-middleware\": it is shown in the 401/403 log");
+        r.missing(
+            ctx,
+            "name",
+            "name the source, e.g. name = \"crm-middleware\": it is shown in the 401/403 log",
+        );
     }
     let path = r.string(ctx, "path", "\"/var/log/middleware/sfmc-*.jsonl\"");
     if path.is_none() && r.get("path").is_none() {
-        r.missing(ctx, "path", "give the file or a glob, e.g. path = \"/var/log/middleware/sfmc-*.jsonl\"");
+        r.missing(
+            ctx,
+            "path",
+            "give the file or a glob, e.g. path = \"/var/log/middleware/sfmc-*.jsonl\"",
+        );
     }
     let format = match r.string(ctx, "format", "\"jsonl\"") {
         None => LogFormat::Jsonl,
@@ -342,7 +350,15 @@ fn read_log_source(
     };
     let (name, path) = (name?, path?);
     if let Some(first) = earlier.iter().position(|s| s.name == *name.get_ref()) {
-        ctx.error(&name.span(), format!("duplicate log_source name `{}` (log source {} has it too)", name.get_ref(), first + 1), "give every [[log_source]] its own name");
+        ctx.error(
+            &name.span(),
+            format!(
+                "duplicate log_source name `{}` (log source {} has it too)",
+                name.get_ref(),
+                first + 1
+            ),
+            "give every [[log_source]] its own name",
+        );
     }
     let mut source = LogSourceConfig::new(name.into_inner(), path.get_ref().clone(), format);
     let fields: [(&str, &mut String); 7] = [
@@ -360,7 +376,11 @@ fn read_log_source(
         }
     }
     if let Err(why) = source.validate() {
-        ctx.error(&path.span(), why, "fix the glob: * ? [..] and ** are supported");
+        ctx.error(
+            &path.span(),
+            why,
+            "fix the glob: * ? [..] and ** are supported",
+        );
     }
     (ctx.diagnostics.len() == errors_before).then_some(source)
 }

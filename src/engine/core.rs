@@ -6,11 +6,11 @@ use super::schedule::{self, Next};
 use super::snapshot::{
     Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
 };
-use crate::history_report::{self, Summary as HistorySummary};
-use crate::ingest::{FollowUpdate, Follower, FollowerHandle, Matcher, SourceStatus};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
+use crate::history_report::{self, Summary as HistorySummary};
+use crate::ingest::{FollowUpdate, Follower, FollowerHandle, Matcher, SourceStatus};
 use crate::model::{AuthEvent, Outcome, PROBE_SOURCE, ProbeResult, Status};
 use crate::probe::{self, NotProbed, ProbeSetupError, ProbeTarget, Prober, TokenCache};
 use crate::store::{Recent, Record, Store, Transition};
@@ -92,7 +92,15 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
             engine.restore(store, retention).await;
         }
         engine.start_followers();
-        engine.run(cmd_rx, results_rx, summaries_rx, follow_rx, options.start_gate).await;
+        engine
+            .run(
+                cmd_rx,
+                results_rx,
+                summaries_rx,
+                follow_rx,
+                options.start_gate,
+            )
+            .await;
         engine.followers.clear();
         if let Some(history) = engine.history.take() {
             let _ = tokio::task::spawn_blocking(move || history.close()).await;
@@ -201,25 +209,32 @@ impl Engine {
 
     /// Continue where the last run stopped: histories, failure counts, pauses, statuses and the 401/403 log.
     async fn restore(&mut self, store: Store, retention: Duration) {
-        let sources: Vec<String> = self.config.log_sources.iter().map(|s| s.name.clone()).collect();
+        let sources: Vec<String> = self
+            .config
+            .log_sources
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         let loaded = tokio::task::spawn_blocking(move || {
-            let recent = store.load_recent(HISTORY_LEN, AUTH_LOG_LEN).and_then(|mut recent| {
-                for source in sources {
-                    let offsets = store
-                        .offsets(&source)?
-                        .into_iter()
-                        .filter_map(|(path, identity, offset)| {
-                            Some(crate::ingest::Offsets {
-                                path: path.into(),
-                                identity: serde_json::from_str(&identity).ok()?,
-                                offset,
+            let recent = store
+                .load_recent(HISTORY_LEN, AUTH_LOG_LEN)
+                .and_then(|mut recent| {
+                    for source in sources {
+                        let offsets = store
+                            .offsets(&source)?
+                            .into_iter()
+                            .filter_map(|(path, identity, offset)| {
+                                Some(crate::ingest::Offsets {
+                                    path: path.into(),
+                                    identity: serde_json::from_str(&identity).ok()?,
+                                    offset,
+                                })
                             })
-                        })
-                        .collect();
-                    recent.offsets.insert(source, offsets);
-                }
-                Ok(recent)
-            });
+                            .collect();
+                        recent.offsets.insert(source, offsets);
+                    }
+                    Ok(recent)
+                });
             (store, recent)
         })
         .await;
@@ -295,7 +310,11 @@ impl Engine {
             if event.source == PROBE_SOURCE || now - event.at > window {
                 continue;
             }
-            if let Some(idx) = event.integration.as_ref().and_then(|n| self.config.integrations.iter().position(|i| &i.name == n)) {
+            if let Some(idx) = event
+                .integration
+                .as_ref()
+                .and_then(|n| self.config.integrations.iter().position(|i| &i.name == n))
+            {
                 self.integrations[idx].log_events.push_back(LogEvidence {
                     at: event.at,
                     http_status: event.http_status,
@@ -315,7 +334,12 @@ impl Engine {
             return;
         }
         self.summarizing = true;
-        let names: Vec<String> = self.config.integrations.iter().map(|i| i.name.clone()).collect();
+        let names: Vec<String> = self
+            .config
+            .integrations
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
         let tx = self.summaries_tx.clone();
         let generation = self.generation;
         tokio::task::spawn_blocking(move || {
@@ -354,7 +378,11 @@ impl Engine {
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
         loop {
-            let wake = if gate.is_some() { None } else { self.next_wake() };
+            let wake = if gate.is_some() {
+                None
+            } else {
+                self.next_wake()
+            };
             tokio::select! {
                 // A dropped sender also opens the gate: the consumer went away or does not care.
                 _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => gate = None,
@@ -461,7 +489,12 @@ impl Engine {
                 });
             }
             Command::Ack { integration, actor } => {
-                if let Some(idx) = self.config.integrations.iter().position(|i| i.name == integration) {
+                if let Some(idx) = self
+                    .config
+                    .integrations
+                    .iter()
+                    .position(|i| i.name == integration)
+                {
                     let st = &mut self.integrations[idx];
                     if st.health.status != Status::Ok {
                         let ack = Ack {
@@ -523,7 +556,13 @@ impl Engine {
                     view.ok = matches!(status, SourceStatus::Ok | SourceStatus::Starting);
                     view.status = match &status {
                         SourceStatus::WaitingForFile => {
-                            let path = self.config.log_sources.iter().find(|s| s.name == source).map(|s| s.path.as_str()).unwrap_or("");
+                            let path = self
+                                .config
+                                .log_sources
+                                .iter()
+                                .find(|s| s.name == source)
+                                .map(|s| s.path.as_str())
+                                .unwrap_or("");
                             format!("waiting for {path}")
                         }
                         other => other.to_string(),
@@ -565,25 +604,32 @@ impl Engine {
         let window = chrono_dur(self.config.settings.sustained_window);
         let now = Utc::now();
         for event in events {
-            if let Some(idx) = event
-                .integration
-                .as_ref()
-                .and_then(|name| self.config.integrations.iter().position(|i| &i.name == name))
-            {
+            if let Some(idx) = event.integration.as_ref().and_then(|name| {
+                self.config
+                    .integrations
+                    .iter()
+                    .position(|i| &i.name == name)
+            }) {
                 let st = &mut self.integrations[idx];
                 st.log_events.push_back(LogEvidence {
                     at: event.at,
                     http_status: event.http_status,
                     source: event.source.clone(),
                 });
-                while st.log_events.front().is_some_and(|e| now - e.at > window) || st.log_events.len() > LOG_EVIDENCE_LEN {
+                while st.log_events.front().is_some_and(|e| now - e.at > window)
+                    || st.log_events.len() > LOG_EVIDENCE_LEN
+                {
                     st.log_events.pop_front();
                 }
                 st.changed = true;
             }
             records.push(Record::AuthEvent(event.clone()));
             // Newest first; log lines may arrive out of order across sources.
-            let pos = self.auth_log.iter().position(|e| e.at <= event.at).unwrap_or(self.auth_log.len());
+            let pos = self
+                .auth_log
+                .iter()
+                .position(|e| e.at <= event.at)
+                .unwrap_or(self.auth_log.len());
             if pos < AUTH_LOG_LEN {
                 self.auth_log.insert(pos, event);
             }
@@ -888,7 +934,11 @@ impl Engine {
             .as_ref()
             .and_then(HistoryWriter::error)
             .or_else(|| self.history_error.clone());
-        if !any && !self.log_changed && self.version > 0 && history_error == self.snapshots.borrow().history_error {
+        if !any
+            && !self.log_changed
+            && self.version > 0
+            && history_error == self.snapshots.borrow().history_error
+        {
             return;
         }
         self.log_changed = false;

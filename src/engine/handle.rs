@@ -15,7 +15,9 @@ pub enum Command {
     /// Probe every integration now with fresh tokens (also lifts pauses).
     ProbeAll,
     /// 401/403s read from integrations' own logs (or posted to the agent).
-    Ingest { events: Vec<crate::model::AuthEvent> },
+    Ingest {
+        events: Vec<crate::model::AuthEvent>,
+    },
     /// Acknowledge the integration's current incident: shown as ACK, mutes notifications, not the screen.
     Ack { integration: String, actor: String },
     /// Replace the configuration (clears pauses and cached tokens).

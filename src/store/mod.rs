@@ -251,7 +251,10 @@ impl Store {
         // Offsets of rotated-away files stop being updated; forget them with the rest of the old history.
         n += self
             .conn
-            .execute("DELETE FROM ingest_offsets WHERE updated_at < ?1", params![cutoff])
+            .execute(
+                "DELETE FROM ingest_offsets WHERE updated_at < ?1",
+                params![cutoff],
+            )
             .map_err(|e| self.err(e))?;
         Ok(n)
     }
@@ -459,14 +462,23 @@ impl Store {
             .map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![ms(since)], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64))
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get::<_, i64>(3)? as u64,
+                ))
             })
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// The status an integration was in at `at` (the newest transition before it).
-    pub fn status_at(&self, integration: &str, at: DateTime<Utc>) -> Result<Option<Status>, StoreError> {
+    pub fn status_at(
+        &self,
+        integration: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Status>, StoreError> {
         self.conn
             .query_row(
                 "SELECT to_status FROM transitions WHERE integration = ?1 AND at < ?2 ORDER BY at DESC, id DESC LIMIT 1",

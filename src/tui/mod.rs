@@ -86,8 +86,10 @@ impl FrameWriter {
 
 /// The errors a vanished terminal gives: EIO on a closed pty, EPIPE/broken pipe, ENXIO.
 fn is_terminal_gone(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof)
-        || matches!(e.raw_os_error(), Some(5) | Some(6)) // EIO, ENXIO
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof
+    ) || matches!(e.raw_os_error(), Some(5) | Some(6)) // EIO, ENXIO
 }
 
 impl Write for FrameWriter {
