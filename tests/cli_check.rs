@@ -226,3 +226,50 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Corporate networks: probes go through HTTP(S)_PROXY unless NO_PROXY names the host. The simulator plays the
+/// proxy here: it answers the absolute-form requests the client sends it for a tenant host that does not resolve.
+#[tokio::test]
+async fn probes_honour_the_proxy_environment() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_secret(dir.path(), "s", SENTINEL);
+    let text = sfmc_credential("pkg", "http://mc-tenant.invalid/", CLIENT, &file)
+        + &integration("crm-sync", "pkg", "check_path = \"platform/v1/endpoints\"");
+    let config = write_config(dir.path(), &text).display().to_string();
+    let proxy = sim.base_url();
+    let run = |no_proxy: &'static str| {
+        let config = config.clone();
+        let proxy = proxy.clone();
+        let state = dir.path().to_path_buf();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_authwatch"))
+                .args(["check", "--config", &config, "--format", "json"])
+                .env("XDG_STATE_HOME", &state)
+                .env("HTTP_PROXY", &proxy)
+                .env("http_proxy", &proxy)
+                .env("NO_PROXY", no_proxy)
+                .env("no_proxy", no_proxy)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let through = run("").await;
+    let v: serde_json::Value = serde_json::from_slice(&through.stdout).unwrap();
+    assert_eq!(v["integrations"][0]["probe"]["outcome"], "ok", "{v}");
+    assert_eq!(
+        sim.token_requests(CLIENT),
+        1,
+        "the token request went through the proxy"
+    );
+
+    let bypass = run("mc-tenant.invalid").await;
+    let v: serde_json::Value = serde_json::from_slice(&bypass.stdout).unwrap();
+    assert_eq!(v["integrations"][0]["probe"]["outcome"], "network", "{v}");
+    assert_eq!(
+        v["integrations"][0]["probe"]["error"], "DNS lookup failed",
+        "{v}"
+    );
+    assert_eq!(sim.token_requests(CLIENT), 1, "NO_PROXY bypassed the proxy");
+}
