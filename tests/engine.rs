@@ -364,3 +364,41 @@ async fn log_401s_make_a_healthy_integration_warn_and_fill_the_auth_log() {
         1
     );
 }
+
+#[tokio::test]
+async fn no_more_than_max_concurrent_probes_run_at_once() {
+    // Slow answers (100 ms) and one grant per integration, so probes would overlap freely without the cap.
+    let mids: Vec<String> = (1..=12).map(|i| format!("\"{i}\"")).collect();
+    let scenario = format!(
+        "[[client]]\nid = \"pkg\"\nclient_id = \"{CLIENT}\"\nsecret = \"{SENTINEL}\"\nscopes = [\"email_read\"]\nmids = [{}]\nlatency = \"100ms\"\n",
+        mids.join(", ")
+    );
+    let sim = start_sim(&scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "s", SENTINEL);
+    let mut text = format!(
+        "[settings]\nprobe_interval = \"1h\"\nmax_concurrent_probes = 3\n\n{}",
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret)
+    );
+    for i in 1..=12 {
+        text += &integration(&format!("int-{i}"), "pkg", &format!("account_id = \"{i}\""));
+    }
+    let running = engine::spawn(load_config(dir.path(), &text), EngineOptions::default()).unwrap();
+    let mut events = running.handle.events();
+    tokio::time::timeout(DEADLINE, async {
+        let mut done = std::collections::HashSet::new();
+        while done.len() < 12 {
+            if let Ok(EngineEvent::ProbeFinished { integration, .. }) = events.recv().await {
+                done.insert(integration);
+            }
+        }
+    })
+    .await
+    .expect("all 12 probed");
+    assert_eq!(sim.token_requests(CLIENT), 12);
+    assert_eq!(
+        sim.max_in_flight(),
+        3,
+        "the cap is reached and never exceeded"
+    );
+}

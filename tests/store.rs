@@ -386,3 +386,46 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
         }
     }
 }
+
+/// A full disk must not lose the in-memory state or stop probing: the snapshot says history is not saved.
+#[tokio::test]
+async fn a_full_disk_is_reported_and_probing_goes_on() {
+    const CLIENT: &str = "5c9e1b7aa0d44f3e8a2b91c7";
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "s", SENTINEL);
+    let text = format!(
+        "[settings]\nprobe_interval = \"20ms\"\n\n{}{}",
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+        integration("crm-sync", "pkg", "")
+    );
+    let store = Store::open(&dir.path().join("full.db")).unwrap();
+    store.cap_at_current_size_for_tests().unwrap();
+    let running = engine::spawn(
+        load_config(dir.path(), &text),
+        EngineOptions {
+            store: Some(store),
+            retention: Duration::from_secs(86_400),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut watch = running.handle.watch();
+    let snap = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let s = watch.borrow_and_update().clone();
+            if s.history_error.is_some() && s.integration("crm-sync").unwrap().history.len() >= 5 {
+                return s;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("history error shown while probing continues");
+    let err = snap.history_error.as_deref().unwrap();
+    assert!(err.contains("disk is full"), "{err}");
+    assert_eq!(
+        snap.integration("crm-sync").unwrap().health.status,
+        Status::Ok
+    );
+}

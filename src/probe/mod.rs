@@ -415,7 +415,7 @@ pub async fn probe(
 
     let Some(url) = check_url(&target, &token) else {
         // No representative call for this provider: the token request is the probe.
-        return Ok(finish_without_call(result));
+        return Ok(with_scope_verdict(result));
     };
 
     let started = Instant::now();
@@ -458,16 +458,15 @@ pub async fn probe(
                 }
             }
             result.http_status = Some(200);
-            Ok(finish_without_call(result)).map(|mut r| {
-                if r.outcome == Outcome::Ok
-                    && let (Some(want), Some(got)) = (&target.integration.account_id, &r.mid)
-                    && want != got
-                {
-                    r.outcome = Outcome::WrongAccount;
-                    r.error = Some(format!("MID {got}, expected {want}"));
-                }
-                r
-            })
+            let mut r = with_scope_verdict(result);
+            if r.outcome == Outcome::Ok
+                && let (Some(want), Some(got)) = (&target.integration.account_id, &r.mid)
+                && want != got
+            {
+                r.outcome = Outcome::WrongAccount;
+                r.error = Some(format!("MID {got}, expected {want}"));
+            }
+            Ok(r)
         }
         Err(failure) => {
             let missing = std::mem::take(&mut result.missing_scopes);
@@ -486,8 +485,8 @@ pub async fn probe(
     }
 }
 
-/// Scope check for a probe whose call (if any) succeeded.
-fn finish_without_call(mut r: ProbeResult) -> ProbeResult {
+/// A probe whose call (if any) succeeded still fails when the grant lacks a required scope.
+fn with_scope_verdict(mut r: ProbeResult) -> ProbeResult {
     if !r.missing_scopes.is_empty() {
         r.outcome = Outcome::ScopeMissing;
         r.phase = Phase::Token;

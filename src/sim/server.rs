@@ -37,6 +37,9 @@ pub(super) struct Shared {
     pub state: Mutex<State>,
     pub base_url: String,
     shutdown: watch::Receiver<bool>,
+    /// Requests being answered now, and the most there ever were at once (to test clients' concurrency caps).
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -92,6 +95,8 @@ pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<SimServer, 
         state: Mutex::new(State::new(scenario)),
         base_url: base_url_for(addr),
         shutdown: shutdown.clone(),
+        in_flight: Default::default(),
+        max_in_flight: Default::default(),
     });
     let app = router(shared.clone());
     let mut rx = shutdown;
@@ -150,6 +155,13 @@ impl SimServer {
                     && r.client_id.as_deref() == Some(client_id)
             })
             .count()
+    }
+
+    /// The most requests that were being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Setup "generate" for the scenario client `client_key`: returns the new STAGED secret.
@@ -240,7 +252,24 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/admin/clients/{id}/secrets/activate", post(admin_activate))
         .route("/admin/requests", get(admin_requests))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            count_in_flight,
+        ))
         .with_state(shared)
+}
+
+async fn count_in_flight(
+    AxState(shared): Sh,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = shared.in_flight.fetch_add(1, SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, SeqCst);
+    let response = next.run(request).await;
+    shared.in_flight.fetch_sub(1, SeqCst);
+    response
 }
 
 type Sh = AxState<Arc<Shared>>;

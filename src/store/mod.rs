@@ -146,6 +146,18 @@ impl Store {
         &self.path
     }
 
+    /// Cap the database at its current size, so the next growth fails as a full disk does (SQLITE_FULL).
+    #[doc(hidden)]
+    pub fn cap_at_current_size_for_tests(&self) -> Result<(), StoreError> {
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "max_page_count", pages)
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::from_sqlite(&self.path, e)
     }
