@@ -514,6 +514,28 @@ impl App {
                     None => self.set_message("no integration selected", true, now),
                 }
             }
+            Action::Acknowledge => {
+                let selected = match &self.view {
+                    View::Detail(name) => self.snapshot.integration(name).cloned(),
+                    View::Main => self.selected_integration().cloned(),
+                };
+                match selected {
+                    None => self.set_message("no integration selected", true, now),
+                    Some(i) if i.health.status == crate::model::Status::Ok => self.set_message(
+                        format!("nothing to acknowledge: {} is OK", i.name),
+                        true,
+                        now,
+                    ),
+                    Some(i) => self.send(
+                        Command::Ack {
+                            integration: i.name.clone(),
+                            actor: os_user(),
+                        },
+                        format!("acknowledged {}", i.name),
+                        now,
+                    ),
+                }
+            }
             Action::ProbeAll => {
                 let n = self.snapshot.integrations.len();
                 self.send(
@@ -815,4 +837,12 @@ fn event_matches(e: &AuthEvent, needle: &str) -> bool {
         || contains(Some(&e.error), needle)
         || contains(Some(&e.source), needle)
         || e.http_status.to_string().contains(needle)
+}
+
+/// Who acknowledges: the OS user running the console.
+fn os_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -286,10 +286,39 @@ fn integrations() -> Vec<IntegrationView> {
                 probing: s.history.is_empty(),
                 secret_expires: expiry_of(s.credential),
                 history: s.history,
-                acked: None,
-                uptime_24h: None,
-                uptime_7d: None,
-                incidents: Vec::new(),
+                acked: (s.name == "journey-events").then(|| crate::engine::Ack {
+                    at: ago(600),
+                    actor: "jane".into(),
+                }),
+                uptime_24h: match s.status {
+                    Status::Ok => Some(100.0),
+                    Status::Warn => Some(99.31),
+                    Status::Fail => Some(82.5),
+                    Status::Unknown => None,
+                },
+                uptime_7d: match s.status {
+                    Status::Unknown => None,
+                    Status::Fail => Some(97.12),
+                    _ => Some(99.9),
+                },
+                incidents: if s.status == Status::Fail {
+                    vec![
+                        crate::engine::IncidentView {
+                            started: ago(2_700),
+                            ended: None,
+                            worst: Status::Fail,
+                            reason: s.reasons.first().map(|r| r.to_string()).unwrap_or_default(),
+                        },
+                        crate::engine::IncidentView {
+                            started: ago(3 * 86_400),
+                            ended: Some(ago(3 * 86_400 - 840)),
+                            worst: Status::Warn,
+                            reason: "cannot verify: timed out".into(),
+                        },
+                    ]
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -391,7 +420,22 @@ pub fn snapshot() -> Snapshot {
         auth_log: Arc::new(auth_log()),
         newest_data_at: Some(ago(8)),
         history_error: None,
-        log_sources: Vec::new(),
+        log_sources: vec![
+            crate::engine::LogSourceView {
+                name: "crm-worker.log".into(),
+                status: "ok".into(),
+                ok: true,
+                unmatched: 3,
+                malformed: 1,
+            },
+            crate::engine::LogSourceView {
+                name: "journeys.jsonl".into(),
+                status: "waiting for /var/log/journeys/*.jsonl".into(),
+                ok: false,
+                unmatched: 0,
+                malformed: 0,
+            },
+        ],
     }
 }
 

@@ -29,6 +29,7 @@ pub enum Action {
     Sort,
     ProbeSelected,
     ProbeAll,
+    Acknowledge,
     Freeze,
     Repaint,
 }
@@ -345,6 +346,14 @@ pub const BINDINGS: &[Binding] = &[
         "probe all now",
         true,
         MAIN,
+    ),
+    b(
+        Action::Acknowledge,
+        &[Key::ch('a')],
+        Some("ack"),
+        "acknowledge the selected incident",
+        true,
+        INTEG | DETAIL,
     ),
     b(
         Action::Freeze,

@@ -268,6 +268,71 @@ fn p_probes_the_selected_row() {
 }
 
 #[test]
+fn a_acknowledges_the_selected_incident_and_refuses_ok_ones() {
+    let (mut a, mut rx, _tx) = wired(false);
+    // Failing first: the top row is failing.
+    let name = selected(&a);
+    assert!(ch(&mut a, 'a'));
+    match rx.try_recv() {
+        Ok(Command::Ack { integration, actor }) => {
+            assert_eq!(integration, name);
+            assert!(!actor.is_empty());
+        }
+        other => panic!("expected Ack, got {other:?}"),
+    }
+    assert_eq!(
+        a.message_text(),
+        Some(format!("acknowledged {name}").as_str())
+    );
+    // An OK integration has nothing to acknowledge.
+    ch(&mut a, 'G');
+    let ok = selected(&a);
+    ch(&mut a, 'a');
+    assert!(rx.try_recv().is_err(), "no Ack for an OK integration");
+    assert_eq!(
+        a.message_text(),
+        Some(format!("nothing to acknowledge: {ok} is OK").as_str())
+    );
+}
+
+#[test]
+fn read_only_refuses_acknowledgements() {
+    let (mut a, mut rx, _tx) = wired(true);
+    assert!(!ch(&mut a, 'a'));
+    assert!(rx.try_recv().is_err());
+    let help: Vec<_> = a.keymap.available().map(|b| b.description).collect();
+    assert!(help.iter().all(|d| !d.contains("acknowledge")), "{help:?}");
+}
+
+#[test]
+fn acknowledged_rows_say_ack_and_the_log_names_its_sources() {
+    let a = app();
+    let screen = fixture::render_text(&a, 200, 50, now());
+    let row = screen
+        .lines()
+        .find(|l| l.contains("journey-events"))
+        .unwrap();
+    assert!(row.contains("ACK"), "{row}");
+    assert!(
+        screen.contains("crm-worker.log"),
+        "log source named in the 401/403 log: {screen}"
+    );
+    assert!(
+        screen.contains("journeys.jsonl: waiting for"),
+        "a waiting source is flagged: {screen}"
+    );
+    let narrow = fixture::render_text(&a, 80, 24, now());
+    assert!(
+        narrow.contains(" prb") && narrow.contains(" log"),
+        "{narrow}"
+    );
+    assert!(
+        narrow.contains("401/403 log") && narrow.contains("1 src!"),
+        "title kept, flag compact: {narrow}"
+    );
+}
+
+#[test]
 fn p_in_detail_probes_that_integration() {
     let (mut a, mut rx, _tx) = wired(false);
     ch(&mut a, 'G');

@@ -253,6 +253,74 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         when(i.next_probe_at)
     };
     out.extend(field("Next probe", raw(next), width));
+    if let Some(ack) = &i.acked {
+        out.extend(field(
+            "Acknowledged",
+            vec![Span::styled(
+                format!("ACK by {} {}", ack.actor, text::stamp(ack.at, now)),
+                theme.bold(),
+            )],
+            width,
+        ));
+    }
+
+    // History: uptime, latency trend, the week's incidents.
+    let pct = |u: Option<f64>| u.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "-".into());
+    out.extend(field(
+        "Uptime",
+        raw(format!(
+            "{} (24h)  {} (7d)",
+            pct(i.uptime_24h),
+            pct(i.uptime_7d)
+        )),
+        width,
+    ));
+    let latencies: Vec<u64> = i.history.iter().filter_map(|p| p.latency_ms()).collect();
+    if !latencies.is_empty() {
+        let room = width.saturating_sub(LABEL_W + 16).clamp(8, 60);
+        let recent = &latencies[latencies.len().saturating_sub(room)..];
+        let (lo, hi) = (
+            recent.iter().min().copied().unwrap_or(0),
+            recent.iter().max().copied().unwrap_or(0),
+        );
+        out.extend(field(
+            "Latency",
+            vec![
+                Span::raw(sparkline(recent, theme.ascii)),
+                Span::styled(
+                    format!(" {}-{}", latency(Some(lo)), latency(Some(hi))),
+                    theme.dim(),
+                ),
+            ],
+            width,
+        ));
+    }
+    if i.incidents.is_empty() {
+        out.extend(field("Incidents", raw("none in the last 7 days"), width));
+    }
+    for (n, inc) in i.incidents.iter().enumerate() {
+        let lasted = match inc.ended {
+            Some(end) => crate::duration::format_age(end - inc.started),
+            None => format!(
+                "ongoing, {}",
+                crate::duration::format_age(now - inc.started)
+            ),
+        };
+        out.extend(field(
+            if n == 0 { "Incidents (7d)" } else { "" },
+            vec![
+                Span::raw(format!("{} ", text::clock_or_date(inc.started, now))),
+                Span::styled(format!("{:<5}", inc.worst.label()), theme.status(inc.worst)),
+                Span::raw(format!(" {lasted}: ")),
+                Span::raw(text::truncate(
+                    &inc.reason,
+                    width.saturating_sub(LABEL_W + 30).max(10),
+                    theme.ellipsis(),
+                )),
+            ],
+            width,
+        ));
+    }
 
     // Last probes, newest first.
     out.push(Line::default());
@@ -311,4 +379,37 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         ]));
     }
     out
+}
+
+/// Latencies as a one-line chart, oldest left: block characters, or ASCII ramps with `--ascii`.
+fn sparkline(values: &[u64], ascii: bool) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    const RAMP: [char; 8] = ['_', '.', ',', '-', '=', '+', '*', '#'];
+    let levels = if ascii { &RAMP } else { &BLOCKS };
+    let lo = values.iter().min().copied().unwrap_or(0);
+    let hi = values.iter().max().copied().unwrap_or(0);
+    values
+        .iter()
+        .map(|v| {
+            let step = if hi == lo {
+                0
+            } else {
+                ((v - lo) * 7 / (hi - lo)) as usize
+            };
+            levels[step.min(7)]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn sparkline_scales_between_min_and_max() {
+        assert_eq!(sparkline(&[10, 20, 80], false), "▁▂█");
+        assert_eq!(sparkline(&[10, 20, 80], true), "_.#");
+        assert_eq!(sparkline(&[5, 5], false), "▁▁");
+        assert_eq!(sparkline(&[], false), "");
+    }
 }

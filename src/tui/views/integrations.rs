@@ -152,10 +152,21 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             Line::from(text::truncate(&i.credential, cred_w, ell)),
             Line::from(text::age(last.map(|p| p.at), now)),
             Line::from(latency(last.and_then(|p| p.latency_ms()))).right_aligned(),
-            Line::from(Span::styled(
-                text::truncate(&reason_text, reason_w, ell),
-                reason_style,
-            )),
+            if i.acked.is_some() {
+                // Acknowledged incidents say so in words: the marker survives no-colour and ASCII.
+                Line::from(vec![
+                    Span::styled("ACK ", theme.bold()),
+                    Span::styled(
+                        text::truncate(&reason_text, reason_w.saturating_sub(4), ell),
+                        reason_style,
+                    ),
+                ])
+            } else {
+                Line::from(Span::styled(
+                    text::truncate(&reason_text, reason_w, ell),
+                    reason_style,
+                ))
+            },
         ]);
         if focused && off + n == app.integ.selected {
             row.style(theme.selected())

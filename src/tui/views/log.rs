@@ -18,6 +18,24 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let shown = app.logs.len();
 
     let mut right = Vec::new();
+    // A log source that cannot be read is a blind spot: say so where the log is (compact when narrow; the
+    // help overlay has the details).
+    let unread: Vec<_> = snap.log_sources.iter().filter(|s| !s.ok).collect();
+    match unread.as_slice() {
+        [] => {}
+        [one] if area.width >= 90 => right.push(Span::styled(
+            format!(
+                " {} ",
+                text::truncate(
+                    &format!("{}: {}", one.name, one.status),
+                    44,
+                    theme.ellipsis()
+                )
+            ),
+            theme.flag(),
+        )),
+        many => right.push(Span::styled(format!(" {} src! ", many.len()), theme.flag())),
+    }
     if app.log_new > 0 {
         right.push(Span::styled(
             format!(" {} new (g) ", app.log_new),
@@ -73,16 +91,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         .max()
         .unwrap_or(9);
     // The integration column as long as the names, but the error keeps at least 14 cells ("invalid_client").
-    let room = w.saturating_sub(time_w + 1 + 1 + 3 + 1 + 14 + if wide { 13 } else { 0 });
-    let integ_w = longest.min(28).min(room).max(9);
+    // The source always shows: its name when there is room, else "prb" or "log" (the full name is in the note).
     let source_w = if w >= 100 {
         16
     } else if wide {
         12
     } else {
-        0
+        3
     };
-    let fixed = time_w + 1 + integ_w + 1 + 3 + 1 + if wide { source_w + 1 } else { 0 };
+    let room = w.saturating_sub(time_w + 1 + 1 + 3 + 1 + 14 + source_w + 1);
+    let integ_w = longest.min(28).min(room).max(9);
+    let fixed = time_w + 1 + integ_w + 1 + 3 + 1 + source_w + 1;
     let err_w = w.saturating_sub(fixed);
 
     let h = inner.height as usize;
@@ -112,12 +131,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             Span::styled(format!("{:<3} ", e.http_status), status_style),
             Span::raw(fit(&e.error, err_w, ell)),
         ];
-        if wide {
-            spans.push(Span::styled(
-                format!(" {}", fit(&e.source, source_w, ell)),
-                theme.dim(),
-            ));
-        }
+        let source = if wide {
+            fit(&e.source, source_w, ell)
+        } else if e.source == crate::model::PROBE_SOURCE {
+            "prb".to_string()
+        } else {
+            "log".to_string()
+        };
+        spans.push(Span::styled(format!(" {source}"), theme.dim()));
         let mut line = Line::from(spans);
         if focused && n == app.log.selected {
             line = line.style(theme.selected());
