@@ -96,7 +96,7 @@ async fn followed_log_events_survive_a_restart_without_loss_or_duplicates() {
         ],
     );
     let snap = wait_for(&running.handle, "first events", |s| {
-        s.auth_log.iter().filter(|e| e.source == "mw").count() == 4
+        s.auth_log.iter().filter(|e| e.source == "mw").count() == 4 && s.log_sources[0].ok
     })
     .await;
     assert!(snap.log_sources[0].ok);

@@ -21,9 +21,8 @@ pub use views::{MIN_HEIGHT, MIN_WIDTH, render};
 use crate::engine::EngineHandle;
 use chrono::Utc;
 use color_eyre::eyre::WrapErr;
-use crossterm::event::{Event, EventStream};
+use crossterm::event::Event;
 use crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
-use futures::{FutureExt, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use std::io::{BufWriter, Stdout, Write};
@@ -174,7 +173,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         let _ = tx.send(());
     }
 
-    let mut events = EventStream::new();
+    let mut events = spawn_input_reader();
     let tick = opts.tick.max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -190,8 +189,8 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
             .unwrap_or(Duration::from_secs(3600));
 
         tokio::select! {
-            ev = events.next() => match ev {
-                // EOF or an I/O error on the terminal: the session is gone (e.g. SSH dropped). Leave.
+            ev = events.recv() => match ev {
+                // An I/O error on the terminal: the session is gone (e.g. SSH dropped). Leave.
                 None | Some(Err(_)) => break Ok(()),
                 Some(Ok(ev)) => dirty |= handle_event(&mut app, ev),
             },
@@ -206,7 +205,14 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
                     dirty = true;
                 }
             },
-            _ = ticker.tick() => dirty = true, // the clock and the ages are on screen
+            _ = ticker.tick() => {
+                // The clock and the ages are on screen. Also the moment to notice a hung-up terminal, which
+                // neither a read error nor SIGHUP reliably reports.
+                if terminal_hung_up() {
+                    break Ok(());
+                }
+                dirty = true;
+            }
             _ = tokio::time::sleep(msg_wait) => dirty |= app.expire_message(Utc::now()),
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
@@ -215,13 +221,13 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
 
         // Coalesce bursts: take every key already waiting and only the newest snapshot, then draw once.
         for _ in 0..256 {
-            match events.next().now_or_never() {
-                Some(Some(Ok(ev))) => dirty |= handle_event(&mut app, ev),
-                Some(None | Some(Err(_))) => {
+            match events.try_recv() {
+                Ok(Ok(ev)) => dirty |= handle_event(&mut app, ev),
+                Ok(Err(_)) | Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
                     app.perform(keymap::Action::Quit, Utc::now());
                     break;
                 }
-                None => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
             }
         }
         if engine_alive && snapshots.has_changed().unwrap_or(false) {
@@ -241,6 +247,40 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
     drop(term);
     terminal::restore();
     result
+}
+
+/// Keys and resizes, read on a thread of their own. crossterm 0.29 loops forever inside its reader when the
+/// terminal hangs up (it retries a read that returns EOF or EIO), so the event loop must never wait in it:
+/// here the loop waits on a channel, and a spinning reader dies with the process once the loop has noticed.
+fn spawn_input_reader() -> tokio::sync::mpsc::Receiver<std::io::Result<Event>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let spawned = std::thread::Builder::new()
+        .name("authwatch-input".into())
+        .spawn(move || {
+            loop {
+                let event = crossterm::event::read();
+                let failed = event.is_err();
+                if tx.blocking_send(event).is_err() || failed {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the key reader: {e}");
+    }
+    rx
+}
+
+/// The terminal is gone when stdin reports a hang-up (the pty's other side closed: a dropped SSH session).
+fn terminal_hung_up() -> bool {
+    let mut fds = libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout; poll only writes `revents`.
+    let n = unsafe { libc::poll(&mut fds, 1, 0) };
+    n > 0 && fds.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 fn handle_event(app: &mut App, ev: Event) -> bool {

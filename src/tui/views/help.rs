@@ -100,15 +100,6 @@ pub(super) fn render(frame: &mut Frame, body: Rect, app: &App) {
             lines.push(Line::styled(chunk, theme.message(true)));
         }
     }
-    for source in &app.snapshot().log_sources {
-        let text = format!(
-            "Log source {}: {}; {} unmatched, {} malformed lines",
-            source.name, source.status, source.unmatched, source.malformed
-        );
-        for chunk in text::wrap(&text, inner_w) {
-            lines.push(Line::styled(chunk, theme.message(!source.ok)));
-        }
-    }
     let log = match &app.opts.log_path {
         Some(p) => p.display().to_string(),
         None => "(not logging to a file)".to_string(),
@@ -121,6 +112,16 @@ pub(super) fn render(frame: &mut Frame, body: Rect, app: &App) {
             lines.push(Line::styled(chunk, theme.bold()));
         } else {
             lines.push(Line::raw(chunk));
+        }
+    }
+
+    for source in &app.snapshot().log_sources {
+        let text = format!(
+            "Log source {}: {}; {} unmatched, {} malformed lines",
+            source.name, source.status, source.unmatched, source.malformed
+        );
+        for chunk in text::wrap(&text, inner_w) {
+            lines.push(Line::styled(chunk, theme.message(!source.ok)));
         }
     }
 
