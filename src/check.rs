@@ -168,5 +168,6 @@ pub async fn sweep(config: &Config, only: &[String]) -> Result<Snapshot, CheckEr
         summary,
         history_error: None,
         log_sources: Vec::new(),
+        connection: None,
     })
 }

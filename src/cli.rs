@@ -31,6 +31,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// Open the console on a running agent (`authwatch agent`) instead of probing, e.g. http://agent:9477
+    #[arg(long, value_name = "URL")]
+    pub connect: Option<url::Url>,
+
+    /// Bearer token for --connect, read from this file (first line); a viewer token makes the console read-only
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    pub token_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub console: ConsoleArgs,
 
@@ -64,6 +72,12 @@ pub enum Format {
 pub enum Cmd {
     /// Open the console on the built-in simulator with the demo scenario (works from any directory)
     Demo,
+    /// Run headless for a team: probes, history, notifications, and an HTTP API for consoles and Prometheus
+    Agent {
+        /// Address to listen on (default: [agent] listen, else 127.0.0.1:9477); beyond loopback needs tokens
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
     /// Probe every integration once with fresh tokens; exit 0 ok, 1 warn, 2 fail, 3 unknown or error
     Check {
         /// Check the built-in demo scenario instead of a configuration
@@ -107,6 +121,42 @@ pub enum Cmd {
         #[arg(long, value_name = "DIR")]
         print_config: Option<PathBuf>,
     },
+    /// Guided client-secret rotation: stage, verify, promote, activate (or abort); exit 1 when refused or failed
+    Rotate {
+        /// The [[credential]] id
+        credential: String,
+        #[arg(value_enum)]
+        action: crate::rotation::cli::RotateAction,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// activate: the credential id, confirming the new secret was activated in Setup (point of no return)
+        #[arg(long, value_name = "CREDENTIAL")]
+        confirm: Option<String>,
+        /// promote: env (or command without client_secret_update) references were updated by hand
+        #[arg(long)]
+        confirm_manual: bool,
+    },
+    /// authwatch's encrypted secret store (client_secret = { store = "NAME" }, key in AUTHWATCH_MASTER_KEY)
+    Secret {
+        #[command(subcommand)]
+        command: SecretCmd,
+    },
+    /// The rotation audit trail: who did which step when, and every check's result
+    Audit {
+        /// Only this credential
+        #[arg(long, value_name = "ID")]
+        credential: Option<String>,
+        #[arg(long, value_name = "DURATION", default_value = "30d")]
+        since: HumanDuration,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretCmd {
+    /// Store a secret read from stdin (a no-echo prompt on a terminal); nothing ever prints one
+    Set { name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,6 +187,30 @@ pub enum ConfigCmd {
 
 pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
     match cli.command {
+        None if cli.connect.is_some() => {
+            let url = cli.connect.clone().expect("guarded");
+            crate::agent::client::run_console(
+                url,
+                cli.token_file.as_deref(),
+                &cli.console,
+                log_path,
+            )
+            .await
+        }
+        Some(Cmd::Agent { listen }) => {
+            let mut config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let db = cli
+                .db
+                .clone()
+                .or_else(|| config.settings.db.clone())
+                .or_else(store::default_path);
+            crate::rotation::cli::apply_stored_expiries(&mut config, db.as_deref());
+            let path = config.path.clone();
+            crate::agent::run(path, config, crate::agent::AgentOptions { listen, db }).await
+        }
         None => {
             let config = match load_config(cli.config.as_deref()) {
                 Ok(c) => c,
@@ -156,6 +230,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                     return Ok(EXIT_USAGE);
                 }
             };
+            let mut config = config;
+            crate::rotation::cli::apply_stored_expiries(&mut config, Some(&db));
             console(config, &cli.console, Some(&db), log_path).await
         }
         Some(Cmd::Demo) => {
@@ -180,7 +256,10 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 code
             } else {
                 match load_config(cli.config.as_deref()) {
-                    Ok(config) => check(&config, format, &integrations).await,
+                    Ok(mut config) => {
+                        crate::rotation::cli::apply_stored_expiries(&mut config, cli.db.as_deref());
+                        check(&config, format, &integrations).await
+                    }
                     Err(code) => Ok(code),
                 }
             }
@@ -246,6 +325,44 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             sim::serve_forever(scenario, listen, print_config).await?;
             Ok(0)
         }
+        Some(Cmd::Rotate {
+            credential,
+            action,
+            format,
+            confirm,
+            confirm_manual,
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(config) => {
+                crate::rotation::cli::rotate(
+                    &config,
+                    cli.db.clone(),
+                    &credential,
+                    action,
+                    format,
+                    confirm,
+                    confirm_manual,
+                )
+                .await
+            }
+            Err(code) => Ok(code),
+        },
+        Some(Cmd::Secret {
+            command: SecretCmd::Set { name },
+        }) => crate::rotation::cli::secret_set(&name),
+        Some(Cmd::Audit {
+            credential,
+            since,
+            format,
+        }) => match load_config(cli.config.as_deref()) {
+            Ok(config) => crate::rotation::cli::audit(
+                &config,
+                cli.db.clone(),
+                credential.as_deref(),
+                since.as_chrono(),
+                format,
+            ),
+            Err(code) => Ok(code),
+        },
     }
 }
 

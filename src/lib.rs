@@ -1,5 +1,6 @@
 //! authwatch: watches the authentication health of Salesforce Marketing Cloud API integrations.
 
+pub mod agent;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -10,11 +11,15 @@ pub mod health;
 pub mod history_report;
 pub mod ingest;
 pub mod logging;
+pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod probe;
 pub mod report;
+pub mod rotation;
 pub mod secrets;
 pub mod sim;
 pub mod store;
 pub mod tui;
 pub mod uptime;
+pub mod vault;

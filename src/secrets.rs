@@ -20,6 +20,8 @@ pub enum SecretRef {
     File(PathBuf),
     /// argv, run without a shell; trimmed stdout is the secret.
     Command(Vec<String>),
+    /// An entry of authwatch's encrypted store (see [`crate::vault`]), key from `AUTHWATCH_MASTER_KEY`.
+    Store(String),
 }
 
 /// The three accepted forms, shown whenever a reference is malformed.
@@ -81,6 +83,9 @@ impl RefShapeError {
             Self::Empty { kind: "file" } => {
                 format!("empty `file` in {field}: give the path of a file")
             }
+            Self::Empty { kind: "store" } => {
+                format!("empty `store` in {field}: name an entry of the encrypted store")
+            }
             Self::Empty { kind } => {
                 format!("empty `{kind}` in {field}: give the program and its arguments")
             }
@@ -106,13 +111,16 @@ impl RefShapeError {
             Self::WrongType { .. } => REFERENCE_FORMS_HELP.to_string(),
             Self::Empty { kind: "env" } => "e.g. `{ env = \"CRM_PACKAGE_SECRET\" }`".to_string(),
             Self::Empty { kind: "file" } => "e.g. `{ file = \"/run/secrets/crm\" }`".to_string(),
+            Self::Empty { kind: "store" } => {
+                "e.g. `{ store = \"crm\" }`, set with `authwatch secret set crm`".to_string()
+            }
             Self::Empty { .. } => "e.g. `{ command = [\"pass\", \"show\", \"sfmc/crm\"] }`".to_string(),
         }
     }
 }
 
 /// The reference kinds, for "did you mean".
-pub const REFERENCE_KINDS: [&str; 3] = ["env", "file", "command"];
+pub const REFERENCE_KINDS: [&str; 4] = ["env", "file", "command", "store"];
 
 /// Nearest reference kind to a misspelt one (`envv` -> `env`).
 pub fn suggest_kind(kind: &str) -> Option<&'static str> {
@@ -145,6 +153,7 @@ impl fmt::Display for SecretRef {
                 let shown: Vec<String> = argv.iter().map(|a| quote_arg(a)).collect();
                 write!(f, "command:{}", shown.join(" "))
             }
+            Self::Store(name) => write!(f, "store:{name}"),
         }
     }
 }
@@ -193,6 +202,8 @@ pub enum SecretError {
     CommandNoOutput { command: String },
     #[error("secret command `{command}` printed something that is not valid UTF-8")]
     CommandNotUtf8 { command: String },
+    #[error("{0}")]
+    Store(String),
 }
 
 fn stderr_suffix(stderr: &Option<String>) -> String {
@@ -231,6 +242,13 @@ impl SecretRef {
             Self::Env(name) => resolve_env(name),
             Self::File(path) => resolve_file(path).await,
             Self::Command(argv) => resolve_command(argv, timeout, &self.to_string()).await,
+            Self::Store(name) => {
+                let name = name.clone();
+                tokio::task::spawn_blocking(move || crate::vault::resolve(&name))
+                    .await
+                    .map_err(|e| SecretError::Store(e.to_string()))?
+                    .map_err(|e| SecretError::Store(e.to_string()))
+            }
         }
     }
 
@@ -240,6 +258,7 @@ impl SecretRef {
             Self::Env(_) => "env",
             Self::File(_) => "file",
             Self::Command(_) => "command",
+            Self::Store(_) => "store",
         }
     }
 }
@@ -432,6 +451,18 @@ impl<'de> Visitor<'de> for RefVisitor {
                         return Err(shape_err(RefShapeError::Empty { kind: "command" }));
                     }
                     SecretRef::Command(argv)
+                }
+                "store" => {
+                    let name: String = map.next_value().map_err(|_: A::Error| {
+                        shape_err(RefShapeError::WrongType {
+                            kind: "store",
+                            expected: "a string",
+                        })
+                    })?;
+                    if name.trim().is_empty() {
+                        return Err(shape_err(RefShapeError::Empty { kind: "store" }));
+                    }
+                    SecretRef::Store(name)
                 }
                 other => {
                     let _: IgnoredAny = map.next_value()?;

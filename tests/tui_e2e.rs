@@ -186,6 +186,42 @@ fn demo_shows_the_panes_help_and_quits_cleanly() {
     assert!(screen.contains(PROMPT), "{screen}");
 }
 
+/// `a` on the top row once it is failing: the engine records the acknowledgement and the row says ACK.
+#[test]
+fn demo_acknowledges_a_failing_integration() {
+    let t = Tmux::new("ack");
+    t.start(r#"exec "$AW_BIN" demo"#);
+    t.wait_screen("the three panes", Duration::from_secs(30), has_panes);
+    // Failing first: wait until the first row (under the header row) is a FAIL.
+    let first_row = |s: &str| {
+        s.lines()
+            .skip_while(|l| !l.contains("STATUS"))
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    let screen = t.wait_screen(
+        "a failing integration on top",
+        Duration::from_secs(60),
+        |s| first_row(s).contains("FAIL"),
+    );
+    let row = first_row(&screen);
+    let name = row
+        .split_whitespace()
+        .nth(2)
+        .expect("a name after the status")
+        .trim_end_matches('…')
+        .to_string();
+    assert!(!row.contains(" ACK "), "acknowledged before a: {row}");
+    t.send(&["a"]);
+    // Rows move as statuses change: find the acknowledged one by name.
+    t.wait_screen("the acknowledgement", Duration::from_secs(15), |s| {
+        s.lines()
+            .any(|l| l.contains(&format!(" {name}")) && l.contains(" ACK "))
+    });
+    t.send(&["q"]);
+}
+
 #[test]
 fn demo_exits_on_sighup_and_when_the_terminal_goes_away() {
     // 1. SIGHUP to the process: it exits (and does not hang or panic).

@@ -80,6 +80,41 @@ fn detail_80x24_scrolled_to_the_end() {
     insta::assert_snapshot!(fixture::render_text(&a, 80, 24, now()));
 }
 
+/// An acknowledged, failing integration with a longer history: ACK, uptime, incidents and the latency sparkline
+/// all on the first screen at 80x24.
+#[test]
+fn detail_acknowledged_80x24() {
+    let mut a = app();
+    keys(&mut a, &[KeyCode::Char('/')]);
+    chars(&mut a, "journey-events");
+    keys(&mut a, &[KeyCode::Enter, KeyCode::Enter]);
+    let screen = fixture::render_text(&a, 80, 24, now());
+    for want in [
+        "ACK by jane",
+        "(24h)",
+        "(7d)",
+        "Latency",
+        "ongoing, 1m",
+        "Incidents (7d)",
+    ] {
+        assert!(screen.contains(want), "{want:?} missing:\n{screen}");
+    }
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn detail_acknowledged_ascii_80x24() {
+    let mut a = App::new(Arc::new(fixture::snapshot()), opts(false, false, true));
+    keys(&mut a, &[KeyCode::Char('/')]);
+    chars(&mut a, "journey-events");
+    keys(&mut a, &[KeyCode::Enter, KeyCode::Enter]);
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.is_ascii(), "ASCII mode drew non-ASCII:\n{screen}");
+    let spark = screen.lines().find(|l| l.contains("Latency")).unwrap();
+    assert!(spark.contains('#') && spark.contains('x'), "{spark}");
+    insta::assert_snapshot!(screen);
+}
+
 #[test]
 fn detail_scope_missing_120x40() {
     let mut a = app();
@@ -93,7 +128,9 @@ fn detail_scope_missing_120x40() {
 fn help_80x24() {
     let mut a = app();
     chars(&mut a, "?");
-    insta::assert_snapshot!(fixture::render_text(&a, 80, 24, now()));
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.contains("acknowledge"), "{screen}");
+    insta::assert_snapshot!(screen);
 }
 
 #[test]
@@ -103,6 +140,7 @@ fn help_read_only_80x24() {
     let screen = fixture::render_text(&a, 80, 24, now());
     assert!(!screen.contains("probe selected"));
     assert!(!screen.contains("probe all"));
+    assert!(!screen.contains("acknowledge") && !screen.contains(" a ack"));
     insta::assert_snapshot!(screen);
 }
 

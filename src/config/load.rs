@@ -12,7 +12,15 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 /// Top-level sections. A new section = a name here plus a `read_*` function called from [`parse`].
-pub const SECTIONS: &[&str] = &["settings", "credential", "integration", "log_source"];
+pub const SECTIONS: &[&str] = &[
+    "settings",
+    "credential",
+    "integration",
+    "log_source",
+    "agent",
+    "notify",
+    "maintenance",
+];
 
 pub const SETTINGS_KEYS: &[&str] = &[
     "name",
@@ -31,6 +39,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "retention",
     "sustained_window",
     "log_fail_threshold",
+    "staging_delay",
 ];
 
 pub const LOG_SOURCE_KEYS: &[&str] = &[
@@ -56,6 +65,7 @@ pub const CREDENTIAL_KEYS: &[&str] = &[
     "client_secret",
     "secret_expires",
     "owner",
+    "client_secret_update",
 ];
 
 pub const INTEGRATION_KEYS: &[&str] = &[
@@ -111,6 +121,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut credentials = Vec::new();
     let mut integrations = Vec::new();
     let mut log_sources: Vec<LogSourceConfig> = Vec::new();
+    let mut agent = super::AgentConfig::default();
+    let mut notify: Vec<super::NotifyConfig> = Vec::new();
+    let mut maintenance: Vec<super::Maintenance> = Vec::new();
     for (key, value) in doc.get_ref().iter() {
         match key.get_ref().as_ref() {
             "settings" => match value.get_ref() {
@@ -149,6 +162,34 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     }
                 }
             }
+            "agent" => match value.get_ref() {
+                DeValue::Table(t) => agent = super::team::read_agent(&mut ctx, t, value.span()),
+                _ => ctx.error(
+                    &key.span(),
+                    "`agent` must be a table",
+                    "write it as an [agent] section",
+                ),
+            },
+            "notify" => {
+                for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(n) = super::team::read_notify(&mut ctx, t, span, i + 1, &notify) {
+                        notify.push(n);
+                    }
+                }
+            }
+            "maintenance" => {
+                for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
+                    .into_iter()
+                    .enumerate()
+                {
+                    if let Some(m) = super::team::read_maintenance(&mut ctx, t, span, i + 1) {
+                        maintenance.push(m);
+                    }
+                }
+            }
             other => unknown_section(&mut ctx, key.span(), other),
         }
     }
@@ -175,6 +216,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         integrations,
         log_sources,
         warnings: warnings.into_iter().map(|(_, w)| w).collect(),
+        agent,
+        notify,
+        maintenance,
     })
 }
 
@@ -226,7 +270,8 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
     s.name = r
         .string(ctx, "name", "\"acme-prod\"")
         .map(Spanned::into_inner);
-    let durations: [(&str, &mut std::time::Duration, &str, bool); 10] = [
+    let durations: [(&str, &mut std::time::Duration, &str, bool); 11] = [
+        ("staging_delay", &mut s.staging_delay, "5m", false),
         ("retention", &mut s.retention, "30d", false),
         ("sustained_window", &mut s.sustained_window, "10m", false),
         ("probe_interval", &mut s.probe_interval, "5m", false),
@@ -495,6 +540,20 @@ fn read_credential(
     }
     let secret_expires = r.date(ctx, "secret_expires");
     let owner = r.string(ctx, "owner", "\"Jane Doe\"");
+    let client_secret_update = match r.secret(ctx, "client_secret_update") {
+        Some(s) => match s.get_ref() {
+            crate::secrets::SecretRef::Command(argv) => Some(argv.clone()),
+            _ => {
+                ctx.error(
+                    &s.span(),
+                    format!("`client_secret_update` in {} must be a command", r.label),
+                    "e.g. client_secret_update = { command = [\"pass\", \"insert\", \"-m\", \"-f\", \"sfmc/crm\"] }: it gets the new secret on stdin",
+                );
+                None
+            }
+        },
+        None => None,
+    };
 
     let built = if ctx.diagnostics.len() == errors_before {
         match (&id, provider, client_id, client_secret) {
@@ -508,6 +567,7 @@ fn read_credential(
                 client_secret: client_secret.into_inner(),
                 secret_expires: secret_expires.map(Spanned::into_inner),
                 owner: owner.map(Spanned::into_inner),
+                client_secret_update,
             }),
             _ => None,
         }

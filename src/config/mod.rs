@@ -8,11 +8,16 @@ mod discover;
 mod load;
 mod read;
 mod report;
+mod team;
 
 pub use diag::{ConfigError, Diagnostic};
 pub use discover::{ConfigNotFound, DiscoverEnv, Searched, discover, discover_with};
 pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load, parse};
 pub use report::check_report;
+pub use team::{
+    AGENT_KEYS, AGENT_TOKEN_KEYS, AgentConfig, ApiToken, DEFAULT_AGENT_LISTEN, MAINTENANCE_KEYS,
+    Maintenance, NOTIFY_KEYS, NotifyConfig, NotifyKind, Role, Schedule, TlsFiles, UrlRef,
+};
 
 use crate::secrets::SecretRef;
 use chrono::{DateTime, Utc};
@@ -34,6 +39,12 @@ pub struct Config {
     pub log_sources: Vec<crate::ingest::source::LogSourceConfig>,
     /// Non-fatal findings, e.g. an http:// URL to a non-loopback host.
     pub warnings: Vec<String>,
+    /// `[agent]`: the headless agent's API (listen address, tokens, TLS).
+    pub agent: AgentConfig,
+    /// `[[notify]]`: receivers of direct notifications.
+    pub notify: Vec<NotifyConfig>,
+    /// `[[maintenance]]`: windows that mute notifications.
+    pub maintenance: Vec<Maintenance>,
 }
 
 impl Config {
@@ -69,6 +80,8 @@ pub struct Settings {
     pub sustained_window: Duration,
     /// Log 401/403s within `sustained_window` that make an integration FAIL.
     pub log_fail_threshold: u32,
+    /// Secret rotation: how long after generation SFMC accepts a staged secret (SFMC: 5 minutes).
+    pub staging_delay: Duration,
 }
 
 impl Default for Settings {
@@ -90,6 +103,7 @@ impl Default for Settings {
             retention: Duration::from_secs(30 * 86_400),
             sustained_window: Duration::from_secs(600),
             log_fail_threshold: 10,
+            staging_delay: Duration::from_secs(300),
         }
     }
 }
@@ -123,6 +137,9 @@ pub struct Credential {
     pub client_secret: SecretRef,
     pub secret_expires: Option<DateTime<Utc>>,
     pub owner: Option<String>,
+    /// `client_secret_update = { command = [..] }`: writes a rotated secret (given on stdin) where a
+    /// `{ command = .. }` reference reads it.
+    pub client_secret_update: Option<Vec<String>>,
 }
 
 impl Credential {

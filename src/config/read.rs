@@ -526,6 +526,7 @@ fn read_secret_ref(v: &Spanned<DeValue<'_>>) -> Result<SecretRef, (Span, RefShap
     match key.get_ref().as_ref() {
         "env" => string("env").map(SecretRef::Env),
         "file" => string("file").map(|p| SecretRef::File(p.into())),
+        "store" => string("store").map(SecretRef::Store),
         "command" => {
             let wrong = || {
                 (

@@ -960,6 +960,7 @@ impl Engine {
             summary,
             history_error,
             log_sources: self.log_sources.clone(),
+            connection: None,
             newest_data_at: self
                 .integrations
                 .iter()

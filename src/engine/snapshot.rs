@@ -2,11 +2,11 @@
 
 use crate::model::{AuthEvent, Outcome, ProbeResult, Status};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Health verdict with the reasons in words, worst first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Health {
     pub status: Status,
     pub reasons: Vec<String>,
@@ -19,7 +19,7 @@ impl Health {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntegrationView {
     pub name: String,
     pub credential: String,
@@ -91,7 +91,7 @@ impl IntegrationView {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CredentialView {
     pub id: String,
     pub owner: Option<String>,
@@ -105,7 +105,7 @@ pub struct CredentialView {
     pub paused: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub ok: usize,
     pub warn: usize,
@@ -136,7 +136,7 @@ impl Summary {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Increments on every publish, so consumers can tell a change from a repeat.
     pub version: u64,
@@ -157,6 +157,10 @@ pub struct Snapshot {
     pub history_error: Option<String>,
     /// The followed log sources and how they are doing.
     pub log_sources: Vec<LogSourceView>,
+    /// Set by a console connected to a remote agent while the agent cannot be reached: the data shown is
+    /// stale (e.g. "agent unreachable since 14:02:11, reconnecting"). None for a local engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -184,6 +188,7 @@ impl Snapshot {
             newest_data_at: None,
             history_error: None,
             log_sources: Vec::new(),
+            connection: None,
         }
     }
     pub fn integration(&self, name: &str) -> Option<&Arc<IntegrationView>> {

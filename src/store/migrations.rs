@@ -59,6 +59,43 @@ pub(crate) const STEPS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (source, path)
      );",
+    // 2: secret rotation: per-credential state, the audit trail, expiries recorded at activation.
+    "CREATE TABLE rotations (
+        credential TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+     );
+     CREATE TABLE rotation_audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        credential TEXT NOT NULL,
+        action TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        result TEXT NOT NULL,
+        details TEXT NOT NULL
+     );
+     CREATE INDEX rotation_audit_by_credential ON rotation_audit (credential, at);
+     CREATE TABLE secret_expiry (
+        credential TEXT PRIMARY KEY,
+        expires INTEGER NOT NULL,
+        activated_at INTEGER NOT NULL
+     );",
+    // 3: every notification sent (or muted, or given up on) to a [[notify]] receiver.
+    "CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        receiver TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        event TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        incident_key TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        detail TEXT
+     );
+     CREATE INDEX notifications_by_key ON notifications (receiver, incident_key, at);",
 ];
 
 pub const LATEST_VERSION: i64 = STEPS.len() as i64;

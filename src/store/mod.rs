@@ -2,6 +2,10 @@
 //! acknowledgements and ingest offsets, in one SQLite file. Never a secret or a token.
 
 pub mod migrations;
+mod notifications;
+pub use notifications::NotificationRecord;
+mod rotation;
+pub use rotation::AuditEntry;
 
 use crate::model::{AuthEvent, Outcome, Phase, ProbeResult, Status};
 use chrono::{DateTime, TimeZone, Utc};

@@ -565,7 +565,7 @@ impl App {
     fn send(&mut self, cmd: Command, ok_text: String, now: DateTime<Utc>) {
         if self.opts.read_only {
             // Unreachable through the keymap; kept so no path can mutate in read-only mode.
-            self.set_message("read-only: probing is disabled", true, now);
+            self.set_message("read-only: nothing can be changed", true, now);
             return;
         }
         match &self.handle {

@@ -128,7 +128,28 @@ fn integrations() -> Vec<IntegrationView> {
             team: "lifecycle",
             status: Status::Fail,
             reasons: &["forbidden (403): Insufficient privileges"],
-            history: vec![granted_ok(ok(3600), &["journeys_read"]), forb],
+            // A longer history with a latency bump and one probe that never connected: the sparkline's material.
+            history: [
+                180, 190, 175, 210, 260, 340, 520, 0, 480, 300, 220, 200, 190, 185, 195, 230,
+            ]
+            .iter()
+            .enumerate()
+            .map(|(n, &ms)| {
+                let at = 75 + (16 - n as i64) * 300;
+                if ms == 0 {
+                    let mut p = probe(at, Outcome::Network, None, 0, None);
+                    p.token_ms = None;
+                    p.error = Some("connection reset by peer".into());
+                    p
+                } else {
+                    granted_ok(
+                        probe(at, Outcome::Ok, Some(200), ms, Some(95)),
+                        &["journeys_read"],
+                    )
+                }
+            })
+            .chain([forb])
+            .collect(),
         },
         Spec {
             name: "email-sends",
@@ -304,7 +325,8 @@ fn integrations() -> Vec<IntegrationView> {
                 incidents: if s.status == Status::Fail {
                     vec![
                         crate::engine::IncidentView {
-                            started: ago(2_700),
+                            // The ongoing incident began when the failures did.
+                            started: failing_since.unwrap_or_else(|| ago(2_700)),
                             ended: None,
                             worst: Status::Fail,
                             reason: s.reasons.first().map(|r| r.to_string()).unwrap_or_default(),
@@ -429,6 +451,14 @@ pub fn snapshot() -> Snapshot {
                 malformed: 1,
             },
             crate::engine::LogSourceView {
+                name: "access.log".into(),
+                status: "ok".into(),
+                ok: true,
+                unmatched: 2,
+                malformed: 0,
+            },
+            // Its files were rotated away: the 401/403s it gave earlier stay in the log.
+            crate::engine::LogSourceView {
                 name: "journeys.jsonl".into(),
                 status: "waiting for /var/log/journeys/*.jsonl".into(),
                 ok: false,
@@ -436,6 +466,7 @@ pub fn snapshot() -> Snapshot {
                 malformed: 0,
             },
         ],
+        connection: None,
     }
 }
 

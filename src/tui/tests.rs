@@ -276,7 +276,7 @@ fn a_acknowledges_the_selected_incident_and_refuses_ok_ones() {
     match rx.try_recv() {
         Ok(Command::Ack { integration, actor }) => {
             assert_eq!(integration, name);
-            assert!(!actor.is_empty());
+            assert_eq!(actor, expected_actor());
         }
         other => panic!("expected Ack, got {other:?}"),
     }
@@ -295,11 +295,59 @@ fn a_acknowledges_the_selected_incident_and_refuses_ok_ones() {
     );
 }
 
+/// The OS user, as the console is meant to find it: $USER, else $LOGNAME, else "unknown".
+fn expected_actor() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[test]
+fn a_in_detail_acknowledges_that_integration() {
+    let (mut a, mut rx, _tx) = wired(false);
+    ch(&mut a, '/');
+    typ(&mut a, "journey-events");
+    key(&mut a, KeyCode::Enter);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view, View::Detail("journey-events".into()));
+    assert!(ch(&mut a, 'a'));
+    match rx.try_recv() {
+        Ok(Command::Ack { integration, actor }) => {
+            assert_eq!(integration, "journey-events");
+            assert_eq!(actor, expected_actor());
+        }
+        other => panic!("expected Ack, got {other:?}"),
+    }
+    assert_eq!(a.message_text(), Some("acknowledged journey-events"));
+    assert!(rx.try_recv().is_err(), "exactly one command");
+}
+
+#[test]
+fn a_on_an_ok_detail_sends_nothing_and_says_why() {
+    let (mut a, mut rx, _tx) = wired(false);
+    ch(&mut a, 'G');
+    let ok = selected(&a);
+    key(&mut a, KeyCode::Enter);
+    ch(&mut a, 'a');
+    assert!(rx.try_recv().is_err());
+    assert_eq!(
+        a.message_text(),
+        Some(format!("nothing to acknowledge: {ok} is OK").as_str())
+    );
+}
+
 #[test]
 fn read_only_refuses_acknowledgements() {
     let (mut a, mut rx, _tx) = wired(true);
     assert!(!ch(&mut a, 'a'));
+    // Nor from the detail view, nor in the footer.
+    key(&mut a, KeyCode::Enter);
+    assert!(!ch(&mut a, 'a'));
     assert!(rx.try_recv().is_err());
+    assert_eq!(a.message_text(), None);
+    let footer = fixture::render_text(&a, 200, 50, now());
+    assert!(!footer.lines().last().unwrap().contains(" a "), "{footer}");
     let help: Vec<_> = a.keymap.available().map(|b| b.description).collect();
     assert!(help.iter().all(|d| !d.contains("acknowledge")), "{help:?}");
 }
@@ -327,7 +375,7 @@ fn acknowledged_rows_say_ack_and_the_log_names_its_sources() {
         "{narrow}"
     );
     assert!(
-        narrow.contains("401/403 log") && narrow.contains("1 src!"),
+        narrow.contains("401/403 log") && narrow.contains("! 1 src unread"),
         "title kept, flag compact: {narrow}"
     );
 }

@@ -140,6 +140,8 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         ));
     }
 
+    out.extend(history(app, i, now, width));
+
     // Identity.
     let cred_text = match cred {
         Some(c) => format!("{} (client id {})", c.id, c.client_id),
@@ -253,74 +255,6 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         when(i.next_probe_at)
     };
     out.extend(field("Next probe", raw(next), width));
-    if let Some(ack) = &i.acked {
-        out.extend(field(
-            "Acknowledged",
-            vec![Span::styled(
-                format!("ACK by {} {}", ack.actor, text::stamp(ack.at, now)),
-                theme.bold(),
-            )],
-            width,
-        ));
-    }
-
-    // History: uptime, latency trend, the week's incidents.
-    let pct = |u: Option<f64>| u.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "-".into());
-    out.extend(field(
-        "Uptime",
-        raw(format!(
-            "{} (24h)  {} (7d)",
-            pct(i.uptime_24h),
-            pct(i.uptime_7d)
-        )),
-        width,
-    ));
-    let latencies: Vec<u64> = i.history.iter().filter_map(|p| p.latency_ms()).collect();
-    if !latencies.is_empty() {
-        let room = width.saturating_sub(LABEL_W + 16).clamp(8, 60);
-        let recent = &latencies[latencies.len().saturating_sub(room)..];
-        let (lo, hi) = (
-            recent.iter().min().copied().unwrap_or(0),
-            recent.iter().max().copied().unwrap_or(0),
-        );
-        out.extend(field(
-            "Latency",
-            vec![
-                Span::raw(sparkline(recent, theme.ascii)),
-                Span::styled(
-                    format!(" {}-{}", latency(Some(lo)), latency(Some(hi))),
-                    theme.dim(),
-                ),
-            ],
-            width,
-        ));
-    }
-    if i.incidents.is_empty() {
-        out.extend(field("Incidents", raw("none in the last 7 days"), width));
-    }
-    for (n, inc) in i.incidents.iter().enumerate() {
-        let lasted = match inc.ended {
-            Some(end) => crate::duration::format_age(end - inc.started),
-            None => format!(
-                "ongoing, {}",
-                crate::duration::format_age(now - inc.started)
-            ),
-        };
-        out.extend(field(
-            if n == 0 { "Incidents (7d)" } else { "" },
-            vec![
-                Span::raw(format!("{} ", text::clock_or_date(inc.started, now))),
-                Span::styled(format!("{:<5}", inc.worst.label()), theme.status(inc.worst)),
-                Span::raw(format!(" {lasted}: ")),
-                Span::raw(text::truncate(
-                    &inc.reason,
-                    width.saturating_sub(LABEL_W + 30).max(10),
-                    theme.ellipsis(),
-                )),
-            ],
-            width,
-        ));
-    }
 
     // Last probes, newest first.
     out.push(Line::default());
@@ -381,22 +315,110 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
     out
 }
 
-/// Latencies as a one-line chart, oldest left: block characters, or ASCII ramps with `--ascii`.
-fn sparkline(values: &[u64], ascii: bool) -> String {
+/// The incident's state and its history: who acknowledged it, uptime, latency trend, the week's incidents.
+fn history<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -> Vec<Line<'a>> {
+    let theme = &app.theme;
+    let mut out = Vec::new();
+    if let Some(ack) = &i.acked {
+        out.extend(field(
+            "Acknowledged",
+            vec![
+                Span::styled("ACK", theme.bold()),
+                Span::raw(format!(
+                    " by {}, {} ({})",
+                    ack.actor,
+                    text::clock_or_date(ack.at, now),
+                    text::relative(ack.at, now)
+                )),
+            ],
+            width,
+        ));
+    }
+    let pct = |u: Option<f64>| u.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "-".into());
+    out.extend(field(
+        "Uptime",
+        raw(format!(
+            "{} (24h)  {} (7d)",
+            pct(i.uptime_24h),
+            pct(i.uptime_7d)
+        )),
+        width,
+    ));
+
+    // Latency of the recent probes, oldest left; a probe without timings (no connection) is a failure mark.
+    let room = width.saturating_sub(LABEL_W + 30).clamp(8, 60);
+    let recent = &i.history[i.history.len().saturating_sub(room)..];
+    let timed: Vec<u64> = recent.iter().filter_map(|p| p.latency_ms()).collect();
+    if let (Some(lo), Some(hi)) = (timed.iter().min(), timed.iter().max()) {
+        let values: Vec<Option<u64>> = recent.iter().map(|p| p.latency_ms()).collect();
+        out.extend(field(
+            "Latency",
+            vec![
+                Span::raw(sparkline(&values, theme.ascii, theme.symbol(Status::Fail))),
+                Span::styled(
+                    match recent.len() {
+                        1 => format!(" {}, 1 probe", latency(Some(*hi))),
+                        n => format!(
+                            " {}-{}, last {n} probes",
+                            latency(Some(*lo)),
+                            latency(Some(*hi))
+                        ),
+                    },
+                    theme.dim(),
+                ),
+            ],
+            width,
+        ));
+    }
+
+    if i.incidents.is_empty() {
+        out.extend(field("Incidents (7d)", raw("none"), width));
+    }
+    for (n, inc) in i.incidents.iter().enumerate() {
+        let lasted = match inc.ended {
+            Some(end) => format!("lasted {}", crate::duration::format_age(end - inc.started)),
+            None => format!(
+                "ongoing, {}",
+                crate::duration::format_age(now - inc.started)
+            ),
+        };
+        // One date format for all, so the column lines up.
+        let head = format!("{} ", inc.started.format("%m-%d %H:%M"));
+        let status = format!("{:<6} ", theme.status_text(inc.worst));
+        let lasted = format!("{lasted}: ");
+        let used = LABEL_W + head.len() + text::width(&status) + lasted.len();
+        out.extend(field(
+            if n == 0 { "Incidents (7d)" } else { "" },
+            vec![
+                Span::raw(head),
+                Span::styled(status, theme.status(inc.worst)),
+                Span::raw(lasted),
+                Span::raw(text::truncate(
+                    &inc.reason,
+                    width.saturating_sub(used).max(10),
+                    theme.ellipsis(),
+                )),
+            ],
+            width,
+        ));
+    }
+    out
+}
+
+/// Latencies as a one-line chart, oldest left, scaled from zero like ratatui's `Sparkline` (block characters,
+/// or an ASCII ramp with `--ascii`); `missing` marks a probe without timings.
+fn sparkline(values: &[Option<u64>], ascii: bool, missing: &str) -> String {
     const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     const RAMP: [char; 8] = ['_', '.', ',', '-', '=', '+', '*', '#'];
     let levels = if ascii { &RAMP } else { &BLOCKS };
-    let lo = values.iter().min().copied().unwrap_or(0);
-    let hi = values.iter().max().copied().unwrap_or(0);
+    let hi = values.iter().flatten().max().copied().unwrap_or(0);
     values
         .iter()
-        .map(|v| {
-            let step = if hi == lo {
-                0
-            } else {
-                ((v - lo) * 7 / (hi - lo)) as usize
-            };
-            levels[step.min(7)]
+        .map(|v| match v {
+            None => missing.to_string(),
+            Some(_) if hi == 0 => levels[0].to_string(),
+            // Rounded up, so the smallest non-zero latency still shows a bar.
+            Some(v) => levels[((v * 8).div_ceil(hi)).clamp(1, 8) as usize - 1].to_string(),
         })
         .collect()
 }
@@ -406,10 +428,16 @@ mod tests {
     use super::sparkline;
 
     #[test]
-    fn sparkline_scales_between_min_and_max() {
-        assert_eq!(sparkline(&[10, 20, 80], false), "▁▂█");
-        assert_eq!(sparkline(&[10, 20, 80], true), "_.#");
-        assert_eq!(sparkline(&[5, 5], false), "▁▁");
-        assert_eq!(sparkline(&[], false), "");
+    fn sparkline_scales_from_zero_and_marks_untimed_probes() {
+        let v = |l: &[u64]| l.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+        assert_eq!(sparkline(&v(&[10, 20, 80]), false, "✖"), "▁▂█");
+        assert_eq!(sparkline(&v(&[10, 20, 80]), true, "x"), "_.#");
+        assert_eq!(sparkline(&v(&[5, 5]), false, "✖"), "██");
+        assert_eq!(sparkline(&v(&[0, 0]), true, "x"), "__");
+        assert_eq!(sparkline(&[], false, "✖"), "");
+        // Scaled from zero: jitter around 200ms is not drawn as a cliff.
+        assert_eq!(sparkline(&v(&[210, 275]), false, "✖"), "▇█");
+        // A probe without timings (no connection) is marked, in order.
+        assert_eq!(sparkline(&[Some(100), None, Some(50)], true, "x"), "#x-");
     }
 }

@@ -87,6 +87,20 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             ],
         ));
     }
+    if let Some(conn) = &snap.connection {
+        // A remote console that lost its agent: the data is stale; the notice says since when.
+        segs.push(Seg {
+            drop_rank: 0,
+            spans: vec![
+                Span::raw(" "),
+                Span::styled(
+                    format!(" {conn} "),
+                    theme.message(true).add_modifier(Modifier::REVERSED),
+                ),
+            ],
+            compact: None,
+        });
+    }
     if snap.history_error.is_some() {
         segs.push(Seg::new(
             0,

@@ -52,7 +52,7 @@ pub(super) fn render(frame: &mut Frame, body: Rect, app: &App) {
 
     let mut lines: Vec<Line> = Vec::new();
     let mode = if app.read_only() {
-        "read-only: probing is disabled"
+        "read-only: keys that change anything are hidden"
     } else {
         "Esc or ? closes"
     };

@@ -18,24 +18,6 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let shown = app.logs.len();
 
     let mut right = Vec::new();
-    // A log source that cannot be read is a blind spot: say so where the log is (compact when narrow; the
-    // help overlay has the details).
-    let unread: Vec<_> = snap.log_sources.iter().filter(|s| !s.ok).collect();
-    match unread.as_slice() {
-        [] => {}
-        [one] if area.width >= 90 => right.push(Span::styled(
-            format!(
-                " {} ",
-                text::truncate(
-                    &format!("{}: {}", one.name, one.status),
-                    44,
-                    theme.ellipsis()
-                )
-            ),
-            theme.flag(),
-        )),
-        many => right.push(Span::styled(format!(" {} src! ", many.len()), theme.flag())),
-    }
     if app.log_new > 0 {
         right.push(Span::styled(
             format!(" {} new (g) ", app.log_new),
@@ -47,6 +29,32 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     }
     let pos = if shown == 0 { 0 } else { app.log.selected + 1 };
     right.push(Span::raw(format!(" {pos}/{shown} ")));
+    // A log source that cannot be read is a blind spot: say so where the log is, as much of it as the title
+    // has room for (the help overlay has every source's status and counts).
+    let unread: Vec<_> = snap.log_sources.iter().filter(|s| !s.ok).collect();
+    let used: usize = right.iter().map(Span::width).sum();
+    let room = (area.width as usize).saturating_sub(2 + text::width("401/403 log") + 1 + used + 2);
+    if !unread.is_empty() {
+        let n = unread.len();
+        let full = match unread.as_slice() {
+            [one] => format!("! {}: {}", one.name, one.status),
+            _ => format!("! {n} log sources unread"),
+        };
+        let candidates = [
+            format!("! {n} log source{} unread", if n == 1 { "" } else { "s" }),
+            format!("! {n} src unread"),
+            format!("! {n} unread"),
+        ];
+        let flag = if text::width(&full) <= room || room >= 24 {
+            text::truncate(&full, room, theme.ellipsis())
+        } else {
+            candidates
+                .into_iter()
+                .find(|c| text::width(c) <= room)
+                .unwrap_or_else(|| "!".to_string())
+        };
+        right.insert(0, Span::styled(format!(" {flag} "), theme.flag()));
+    }
     let block = pane_block(app, "401/403 log", Line::from(right), focused);
     let note = app.selected_log().filter(|_| focused).map(|e| {
         format!(

@@ -1,0 +1,412 @@
+//! The HTTP API (axum): state, live events, actions, ingest, metrics, health.
+
+use super::auth::{Caller, Denied, Tokens};
+use super::stream::Hub;
+use crate::config::{Config, Role};
+use crate::engine::{Command, EngineHandle};
+use crate::ingest::{self, Line, LineParser, LogFormat, LogSourceConfig, Matcher};
+use crate::metrics::Metrics;
+use crate::report::StateReport;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+/// Largest accepted ingest body.
+pub const MAX_INGEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a reload replaces: read by every request.
+pub struct Current {
+    pub config: Arc<Config>,
+    pub tokens: Arc<Tokens>,
+    pub matcher: Arc<Matcher>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: EngineHandle,
+    pub current: Arc<RwLock<Current>>,
+    pub metrics: Arc<Metrics>,
+    pub hub: Arc<Hub>,
+    /// Turns true when the agent stops: live streams end so the server can finish.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    #[allow(clippy::result_large_err)] // the refusal is the response itself
+    fn authorize(&self, headers: &HeaderMap, need: Role) -> Result<Caller, Response> {
+        let tokens = self
+            .current
+            .read()
+            .expect("agent state lock")
+            .tokens
+            .clone();
+        tokens
+            .authorize(
+                headers
+                    .get(header::AUTHORIZATION)
+                    .map(HeaderValue::as_bytes),
+                need,
+            )
+            .map_err(|d| denied(d, need))
+    }
+}
+
+fn denied(d: Denied, need: Role) -> Response {
+    match d {
+        Denied::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"authwatch\"")],
+            Json(ErrorBody {
+                error: "a bearer token is required: Authorization: Bearer <token>".into(),
+            }),
+        )
+            .into_response(),
+        Denied::Forbidden => (
+            StatusCode::FORBIDDEN,
+            Json(ErrorBody {
+                error: format!(
+                    "this token may only read; {} needs a token with role \"{}\"",
+                    "this action",
+                    need.as_str()
+                ),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(ErrorBody { error: msg.into() })).into_response()
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/state", get(state_report))
+        .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/probe", post(probe_all))
+        .route("/api/v1/probe/{integration}", post(probe_one))
+        .route("/api/v1/ack/{integration}", post(ack))
+        .route("/api/v1/ingest", post(ingest))
+        .layer(DefaultBodyLimit::max(MAX_INGEST_BYTES))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    let snap = s.engine.snapshot();
+    let body = serde_json::json!({
+        "status": "ok",
+        "integrations": snap.integrations.len(),
+        "version": snap.version,
+        "history_error": snap.history_error,
+    });
+    Json(body).into_response()
+}
+
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Viewer) {
+        return r;
+    }
+    let snap = s.engine.snapshot();
+    let metrics = s.metrics.clone();
+    let text = tokio::task::spawn_blocking(move || metrics.render(&snap))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct WhoAmI {
+    pub name: String,
+    pub role: Role,
+}
+
+async fn whoami(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match s.authorize(&headers, Role::Viewer) {
+        Ok(c) => Json(WhoAmI {
+            name: c.name,
+            role: c.role,
+        })
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `check --format json`'s vocabulary, plus the acknowledgement and pause of each integration.
+#[derive(Serialize)]
+struct StateBody {
+    #[serde(flatten)]
+    report: StateReport,
+    version: u64,
+    config_name: String,
+    acknowledged: Vec<AckBody>,
+}
+
+#[derive(Serialize)]
+struct AckBody {
+    integration: String,
+    actor: String,
+    at: chrono::DateTime<Utc>,
+}
+
+async fn state_report(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Viewer) {
+        return r;
+    }
+    let snap = s.engine.snapshot();
+    Json(StateBody {
+        report: StateReport::from_snapshot(&snap),
+        version: snap.version,
+        config_name: snap.config_name.clone(),
+        acknowledged: snap
+            .integrations
+            .iter()
+            .filter_map(|i| {
+                i.acked.as_ref().map(|a| AckBody {
+                    integration: i.name.clone(),
+                    actor: a.actor.clone(),
+                    at: a.at,
+                })
+            })
+            .collect(),
+    })
+    .into_response()
+}
+
+async fn snapshot(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Viewer) {
+        return r;
+    }
+    Json(&*s.engine.snapshot()).into_response()
+}
+
+async fn events(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Viewer) {
+        return r;
+    }
+    let (tx, mut rx) = mpsc::channel::<Event>(16);
+    let hub = s.hub.clone();
+    let mut engine_events = s.engine.events();
+    let mut stop = s.shutdown.clone();
+    tokio::spawn(async move {
+        let (mut have, full, mut deltas) = hub.join();
+        if tx
+            .send(Event::default().event("snapshot").data(&*full))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            let ev = tokio::select! {
+                d = deltas.recv() => match d {
+                    Ok(d) if d.version <= have => continue,
+                    Ok(d) if d.base == have => {
+                        have = d.version;
+                        Event::default().event("delta").data(&*d.json)
+                    }
+                    // Out of step (a gap or lagging behind): start over from a whole snapshot.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        let (v, full, rx) = hub.join();
+                        have = v;
+                        deltas = rx;
+                        Event::default().event("snapshot").data(&*full)
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                e = engine_events.recv() => match e {
+                    Ok(e) => match serde_json::to_string(&e) {
+                        Ok(json) => Event::default().event("engine").data(json),
+                        Err(_) => continue,
+                    },
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
+                _ = tx.closed() => break,
+                _ = stop.wait_for(|v| *v) => break,
+            };
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|o| o.map(Ok::<Event, Infallible>))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Accepted {
+    pub accepted: bool,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration: Option<String>,
+    pub by: String,
+}
+
+async fn act(s: &AppState, cmd: Command, caller: Caller, action: &str) -> Response {
+    let integration = match &cmd {
+        Command::ProbeNow { integration } | Command::Ack { integration, .. } => {
+            Some(integration.clone())
+        }
+        _ => None,
+    };
+    tracing::info!(
+        "{action} {} requested by {}",
+        integration.as_deref().unwrap_or("all"),
+        caller.name
+    );
+    match s.engine.send(cmd).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(Accepted {
+                accepted: true,
+                action: action.into(),
+                integration,
+                by: caller.name,
+            }),
+        )
+            .into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn known(s: &AppState, name: &str) -> Result<(), Response> {
+    if s.engine.snapshot().integration(name).is_some() {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::NOT_FOUND,
+            format!("no integration named {name:?}"),
+        ))
+    }
+}
+
+async fn probe_all(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match s.authorize(&headers, Role::Operator) {
+        Ok(c) => act(&s, Command::ProbeAll, c, "probe").await,
+        Err(r) => r,
+    }
+}
+
+async fn probe_one(
+    State(s): State<AppState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match s.authorize(&headers, Role::Operator) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = known(&s, &integration) {
+        return r;
+    }
+    act(&s, Command::ProbeNow { integration }, caller, "probe").await
+}
+
+async fn ack(
+    State(s): State<AppState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match s.authorize(&headers, Role::Operator) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = known(&s, &integration) {
+        return r;
+    }
+    let actor = caller.name.clone();
+    act(&s, Command::Ack { integration, actor }, caller, "ack").await
+}
+
+#[derive(Deserialize)]
+struct IngestQuery {
+    /// Shown as the event's source (default "api").
+    source: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Default, PartialEq, Eq)]
+pub struct IngestResult {
+    /// 401/403 lines turned into events.
+    pub events: usize,
+    /// Of those, the ones no integration matched.
+    pub unmatched: usize,
+    /// Lines with another status.
+    pub other: usize,
+    pub malformed: usize,
+}
+
+/// JSON lines of API responses (`status`, `time`, `integration` / `client_id` / `account_id` / `url`, `error`),
+/// the same fields a jsonl `[[log_source]]` reads by default.
+async fn ingest(
+    State(s): State<AppState>,
+    Query(q): Query<IngestQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Operator) {
+        return r;
+    }
+    let source = q
+        .source
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.chars().take(64).collect::<String>())
+        .unwrap_or_else(|| "api".to_string());
+    let matcher = s.current.read().expect("agent state lock").matcher.clone();
+    let parser = LineParser::new(&LogSourceConfig::new(source.clone(), "", LogFormat::Jsonl));
+    let now = Utc::now();
+    let mut result = IngestResult::default();
+    let mut events = Vec::new();
+    for line in body.split(|b| *b == b'\n') {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        match parser.parse(line) {
+            Line::Event(ev) => {
+                let e = ingest::auth_event(&ev, &matcher, &source, now);
+                if e.integration.is_none() {
+                    result.unmatched += 1;
+                }
+                events.push(e);
+            }
+            Line::OtherStatus => result.other += 1,
+            Line::Malformed => result.malformed += 1,
+        }
+    }
+    result.events = events.len();
+    if !events.is_empty() && s.engine.send(Command::Ingest { events }).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
+    }
+    (StatusCode::ACCEPTED, Json(result)).into_response()
+}

@@ -1,0 +1,364 @@
+//! The console as a client of an agent (`authwatch --connect URL`): an [`EngineHandle`] fed by the agent's
+//! event stream instead of a local engine. Actions (probe, ack) become API calls. A lost connection keeps the
+//! last state on screen, marked stale with the time of the last update, and reconnects by itself.
+
+use super::api::WhoAmI;
+use super::stream::Delta;
+use crate::config::Role;
+use crate::engine::{Command, EngineHandle, Snapshot};
+use chrono::{DateTime, Utc};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, watch};
+use url::Url;
+
+/// No bytes (not even a keep-alive) for this long: the connection is considered lost.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
+
+pub struct Connection {
+    pub handle: EngineHandle,
+    /// Who the agent says we are.
+    pub name: String,
+    pub role: Role,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot reach the agent at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the agent at {url} refused the token (401): pass --token-file with a valid token")]
+    Unauthorized { url: String },
+    #[error("the agent at {url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Read a token file: the first line, trimmed. Errors name the file, never its content.
+pub fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read token file {}: {e}", path.display()))?,
+    );
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(format!("token file {} is empty", path.display()));
+    }
+    Ok(SecretString::from(token.to_string()))
+}
+
+#[derive(Clone)]
+struct Api {
+    base: Url,
+    client: reqwest::Client,
+    auth: Option<HeaderValue>,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> Url {
+        let mut u = self.base.clone();
+        let joined = format!("{}{}", self.base.path().trim_end_matches('/'), path);
+        u.set_path(&joined);
+        u
+    }
+    fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.client.get(self.url(path));
+        match &self.auth {
+            Some(h) => rb.header(AUTHORIZATION, h.clone()),
+            None => rb,
+        }
+    }
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.client.post(self.url(path));
+        match &self.auth {
+            Some(h) => rb.header(AUTHORIZATION, h.clone()),
+            None => rb,
+        }
+    }
+}
+
+fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Connect: ask who we are (fails fast on a wrong URL or token), then follow the agent's events.
+pub async fn connect(base: Url, token: Option<SecretString>) -> Result<Connection, ConnectError> {
+    let auth = match &token {
+        Some(t) => {
+            let mut h =
+                HeaderValue::from_str(&format!("Bearer {}", t.expose_secret())).map_err(|_| {
+                    ConnectError::Other(
+                        "the token contains characters not allowed in an HTTP header".into(),
+                    )
+                })?;
+            h.set_sensitive(true);
+            Some(h)
+        }
+        None => None,
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| ConnectError::Other(e.to_string()))?;
+    let api = Api { base, client, auth };
+    let shown = api.base.as_str().trim_end_matches('/').to_string();
+    let resp = api
+        .get("/api/v1/whoami")
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| ConnectError::Unreachable {
+            url: shown.clone(),
+            reason: e.without_url().to_string(),
+        })?;
+    match resp.status().as_u16() {
+        200 => {}
+        401 => return Err(ConnectError::Unauthorized { url: shown }),
+        s => {
+            return Err(ConnectError::Status {
+                url: shown,
+                status: s,
+            });
+        }
+    }
+    let me: WhoAmI = resp
+        .json()
+        .await
+        .map_err(|e| ConnectError::Other(format!("unexpected answer from the agent: {e}")))?;
+
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty("connecting...")));
+    let (events_tx, _) = broadcast::channel(16);
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let handle = EngineHandle::from_channels(snap_rx, events_tx, cmd_tx);
+    let follower = tokio::spawn(follow(api.clone(), snap_tx));
+    let forwarder = tokio::spawn(forward(api, cmd_rx));
+    let task = tokio::spawn(async move {
+        // The console sends Shutdown (or drops its handle) when it quits.
+        let _ = forwarder.await;
+        follower.abort();
+    });
+    Ok(Connection {
+        handle,
+        name: me.name,
+        role: me.role,
+        task,
+    })
+}
+
+/// Actions from the console become API calls; failures are logged (the console shows the next state).
+async fn forward(api: Api, mut rx: mpsc::Receiver<Command>) {
+    while let Some(cmd) = rx.recv().await {
+        let path = match &cmd {
+            Command::ProbeNow { integration } => format!("/api/v1/probe/{}", seg(integration)),
+            Command::ProbeAll => "/api/v1/probe".to_string(),
+            Command::Ack { integration, .. } => format!("/api/v1/ack/{}", seg(integration)),
+            Command::Shutdown => break,
+            _ => continue,
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            match api
+                .post(&path)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!("agent refused {path}: {}", r.status()),
+                Err(e) => tracing::warn!("cannot send {path} to the agent: {}", e.without_url()),
+            }
+        });
+    }
+}
+
+/// Follow `/api/v1/events` forever, reconnecting with backoff; publish every state into `tx`.
+async fn follow(api: Api, tx: watch::Sender<Arc<Snapshot>>) {
+    let mut delay = Duration::from_millis(500);
+    let mut last_update: Option<DateTime<Utc>> = None;
+    loop {
+        let result = stream_once(&api, &tx, &mut last_update).await;
+        let reason = match result {
+            Ok(()) => "the agent closed the stream".to_string(),
+            Err(e) => e,
+        };
+        tracing::warn!("lost the agent's event stream: {reason}");
+        let since = last_update.unwrap_or_else(Utc::now);
+        tx.send_modify(|s| {
+            let mut stale = (**s).clone();
+            stale.connection = Some(format!("NO AGENT since {}Z", since.format("%H:%M:%S")));
+            *s = Arc::new(stale);
+        });
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RECONNECT_DELAY);
+        if tx.is_closed() {
+            break;
+        }
+    }
+}
+
+/// One connection: returns when it ends. Resets nothing on failure: the caller marks the data stale.
+async fn stream_once(
+    api: &Api,
+    tx: &watch::Sender<Arc<Snapshot>>,
+    last_update: &mut Option<DateTime<Utc>>,
+) -> Result<(), String> {
+    let mut resp = api
+        .get("/api/v1/events")
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("the agent answered {}", resp.status()));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    let mut current: Option<Arc<Snapshot>> = None;
+    loop {
+        let chunk = match tokio::time::timeout(IDLE_TIMEOUT, resp.chunk()).await {
+            Err(_) => return Err("no data from the agent for 45s".into()),
+            Ok(Err(e)) => return Err(e.without_url().to_string()),
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(c))) => c,
+        };
+        buf.extend_from_slice(&chunk);
+        while let Some((end, sep)) = find_event_end(&buf) {
+            let raw: Vec<u8> = buf.drain(..end + sep).collect();
+            let (event, data) = parse_event(&raw[..end]);
+            match event.as_deref() {
+                Some("snapshot") => {
+                    let snap: Snapshot =
+                        serde_json::from_str(&data).map_err(|e| format!("bad snapshot: {e}"))?;
+                    let snap = Arc::new(snap);
+                    current = Some(snap.clone());
+                    *last_update = Some(Utc::now());
+                    tx.send_replace(snap);
+                }
+                Some("delta") => {
+                    let delta: Delta =
+                        serde_json::from_str(&data).map_err(|e| format!("bad delta: {e}"))?;
+                    let Some(base) = current.as_ref().filter(|c| c.version == delta.base) else {
+                        return Err("out of step with the agent; resynchronising".into());
+                    };
+                    let next = Arc::new(delta.apply(base));
+                    current = Some(next.clone());
+                    *last_update = Some(Utc::now());
+                    tx.send_replace(next);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// End of the first complete event (index of the blank line) and the separator length.
+fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The `event:` name and the joined `data:` lines of one event.
+fn parse_event(raw: &[u8]) -> (Option<String>, String) {
+    let text = String::from_utf8_lossy(raw);
+    let mut event = None;
+    let mut data = String::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(v) = line.strip_prefix("event:") {
+            event = Some(v.trim().to_string());
+        } else if let Some(v) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    (event, data)
+}
+
+/// `authwatch --connect URL [--token-file PATH]`: the console on an agent's state. Exit code 3 when the agent
+/// cannot be reached or refuses the token at start (later losses are shown as stale data and retried).
+pub async fn run_console(
+    url: Url,
+    token_file: Option<&std::path::Path>,
+    args: &crate::cli::ConsoleArgs,
+    log_path: Option<std::path::PathBuf>,
+) -> color_eyre::Result<i32> {
+    let token = match token_file.map(read_token_file).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(crate::cli::EXIT_USAGE);
+        }
+    };
+    if token.is_some() && url.scheme() == "http" && !is_loopback(&url) {
+        eprintln!(
+            "warning: sending the token over plain http to {}; configure tls_cert/tls_key on the agent and use https",
+            url.host_str().unwrap_or("?")
+        );
+    }
+    let conn = match connect(url, token).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(crate::cli::EXIT_USAGE);
+        }
+    };
+    let color = !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let options = crate::tui::TuiOptions {
+        // A viewer token can only read: the console hides the actions instead of failing them.
+        read_only: args.read_only || conn.role == Role::Viewer,
+        color,
+        ascii: args.ascii,
+        tick: args.tick.as_std(),
+        log_path,
+        first_frame: None,
+    };
+    let result = crate::tui::run(conn.handle.clone(), options).await;
+    let _ = conn.handle.send(Command::Shutdown).await;
+    conn.task.abort();
+    result.map(|()| 0)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_framing() {
+        let buf = b"event: delta\ndata: {\"a\":1}\n\n: keep-alive\n\nevent: x\n";
+        let (end, sep) = find_event_end(buf).unwrap();
+        let (ev, data) = parse_event(&buf[..end]);
+        assert_eq!(ev.as_deref(), Some("delta"));
+        assert_eq!(data, "{\"a\":1}");
+        let rest = &buf[end + sep..];
+        let (end2, _) = find_event_end(rest).unwrap();
+        assert_eq!(parse_event(&rest[..end2]).0, None);
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(seg("crm sync/x"), "crm%20sync%2Fx");
+    }
+}

@@ -1,0 +1,278 @@
+//! The `rotate`, `secret set` and `audit` subcommands (cli.rs only parses and dispatches here).
+//!
+//! Exit codes: 0 done, 1 the step was refused or a check failed, 3 usage/configuration error.
+
+use super::{Report, RotateError, Rotator};
+use crate::cli::{EXIT_USAGE, Format};
+use crate::config::Config;
+use crate::store::{self, Store};
+use crate::vault::{Vault, VaultError};
+use clap::ValueEnum;
+use color_eyre::eyre::Result;
+use secrecy::SecretString;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Exit code of a refused step or a failed check.
+pub const EXIT_FAILED: i32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RotateAction {
+    /// Where the rotation stands and what comes next
+    Status,
+    /// Enter the new secret generated in Setup (stdin; a no-echo prompt on a terminal)
+    Stage,
+    /// Check every consumer with the new secret: token, scopes, call, MID
+    Verify,
+    /// Write the new secret where consumers read it (previous kept) and re-probe them
+    Promote,
+    /// After activating in Setup (point of no return): old secret refused, new one works, new expiry
+    Activate,
+    /// Before activation: restore the previous secret and discard the pending one
+    Abort,
+}
+
+fn db_path(config: &Config, db: Option<PathBuf>) -> Option<PathBuf> {
+    db.or_else(|| config.settings.db.clone())
+        .or_else(store::default_path)
+}
+
+/// Use the expiries recorded at activation (for `check` and the console). Opens the database only if it exists.
+pub fn apply_stored_expiries(config: &mut Config, db: Option<&Path>) {
+    let path = db
+        .map(Path::to_path_buf)
+        .or_else(|| config.settings.db.clone())
+        .or_else(store::default_path);
+    if let Some(path) = path.filter(|p| p.exists())
+        && let Ok(store) = Store::open(&path)
+    {
+        super::apply_effective_expiries(config, &store);
+    }
+}
+
+fn open_vault() -> Result<Option<Vault>, i32> {
+    Vault::from_env().map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })
+}
+
+/// Read a secret: a no-echo prompt when stdin is a terminal, else all of stdin (trailing newline dropped).
+pub fn read_secret(prompt: &str) -> Result<SecretString, String> {
+    let text = if std::io::stdin().is_terminal() {
+        Zeroizing::new(rpassword::prompt_password(prompt).map_err(|e| e.to_string())?)
+    } else {
+        let mut buf = Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_to_string(&mut buf)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        buf
+    };
+    let trimmed = text.trim_end_matches(['\r', '\n']);
+    if trimmed.trim().is_empty() {
+        return Err("no secret on stdin (pipe it in, or run on a terminal to be prompted)".into());
+    }
+    if trimmed.contains('\n') {
+        return Err("the secret must be a single line".into());
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+fn print_report(report: &Report, format: Format) {
+    match format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn rotate(
+    config: &Config,
+    db: Option<PathBuf>,
+    credential: &str,
+    action: RotateAction,
+    format: Format,
+    confirm: Option<String>,
+    confirm_manual: bool,
+) -> Result<i32> {
+    let Some(db) = db_path(config, db) else {
+        eprintln!(
+            "error: no place for the database: set XDG_STATE_HOME or HOME, or pass --db PATH"
+        );
+        return Ok(EXIT_USAGE);
+    };
+    let mut store = match Store::open(&db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let vault = match open_vault() {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let mut rotator = Rotator::new(config, &mut store, vault)?;
+    if let Err(RotateError::UnknownCredential(id, hint)) = rotator.state(credential) {
+        eprintln!("error: unknown credential `{id}`{hint}");
+        return Ok(EXIT_USAGE);
+    }
+    let action_name = match action {
+        RotateAction::Status => "status",
+        RotateAction::Stage => "stage",
+        RotateAction::Verify => "verify",
+        RotateAction::Promote => "promote",
+        RotateAction::Activate => "activate",
+        RotateAction::Abort => "abort",
+    };
+    if rotator.needs_pending(credential, action_name) {
+        eprintln!(
+            "note: the pending secret was not kept ({} is not set): enter it again",
+            crate::vault::MASTER_KEY_ENV
+        );
+        match read_secret(&format!("new secret for {credential} (not echoed): ")) {
+            Ok(s) => rotator.set_pending(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    let report = match action {
+        RotateAction::Status => rotator.status(credential)?,
+        RotateAction::Stage => {
+            let secret = match read_secret(&format!(
+                "new secret for {credential} from Setup (not echoed): "
+            )) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(EXIT_USAGE);
+                }
+            };
+            rotator.stage(credential, secret).await?
+        }
+        RotateAction::Verify => rotator.verify(credential).await?,
+        RotateAction::Promote => rotator.promote(credential, confirm_manual).await?,
+        RotateAction::Activate => {
+            let state = rotator.state(credential)?;
+            let typed = match confirm {
+                Some(c) => Some(c),
+                None if state.phase == super::fsm::Phase::Promoted
+                    && std::io::stdin().is_terminal() =>
+                {
+                    eprintln!(
+                        "Activating is the point of no return: SFMC deactivates the old secret at once."
+                    );
+                    eprint!(
+                        "Activated it in Setup? Type the credential id ({credential}) to confirm: "
+                    );
+                    let mut line = String::new();
+                    let _ = std::io::stdin().read_line(&mut line);
+                    Some(line.trim().to_string())
+                }
+                None => None,
+            };
+            if let Some(t) = &typed
+                && t != credential
+            {
+                eprintln!(
+                    "error: the confirmation `{t}` is not the credential id `{credential}`: nothing done"
+                );
+                return Ok(EXIT_FAILED);
+            }
+            rotator.activate(credential, typed.is_some()).await?
+        }
+        RotateAction::Abort => rotator.abort(credential).await?,
+    };
+    print_report(&report, format);
+    Ok(if report.ok { 0 } else { EXIT_FAILED })
+}
+
+/// `authwatch secret set NAME`: store a secret read from stdin in the encrypted store. Prints no secret.
+pub fn secret_set(name: &str) -> Result<i32> {
+    if let Err(e) = crate::vault::check_name(name) {
+        eprintln!("error: {e}");
+        return Ok(EXIT_USAGE);
+    }
+    let vault = match open_vault() {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            eprintln!("error: {}", VaultError::NoKey);
+            return Ok(EXIT_USAGE);
+        }
+        Err(code) => return Ok(code),
+    };
+    let secret = match read_secret(&format!("secret for `{name}` (not echoed): ")) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    match vault.set(name, &secret) {
+        Ok(()) => {
+            println!(
+                "stored `{name}` in {} (refer to it as client_secret = {{ store = \"{name}\" }})",
+                vault.path().display()
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_USAGE)
+        }
+    }
+}
+
+/// `authwatch audit`
+pub fn audit(
+    config: &Config,
+    db: Option<PathBuf>,
+    credential: Option<&str>,
+    since: chrono::Duration,
+    format: Format,
+) -> Result<i32> {
+    let Some(db) = db_path(config, db) else {
+        eprintln!("error: no database: pass --db PATH");
+        return Ok(EXIT_USAGE);
+    };
+    if !db.exists() {
+        eprintln!("error: no database at {}: pass --db PATH", db.display());
+        return Ok(EXIT_USAGE);
+    }
+    let store = match Store::open(&db) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let entries = store.audit(credential, chrono::Utc::now() - since)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        Format::Text => {
+            if entries.is_empty() {
+                println!("no rotation audit entries in that period");
+            }
+            for e in &entries {
+                println!(
+                    "{}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
+                    e.at.format("%Y-%m-%d %H:%M:%S"),
+                    e.actor,
+                    e.credential,
+                    e.action,
+                    e.from,
+                    e.to,
+                    e.result,
+                    e.details
+                );
+            }
+        }
+    }
+    Ok(0)
+}

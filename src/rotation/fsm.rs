@@ -1,0 +1,541 @@
+//! The rotation state machine, pure: `step(state, input, now) -> (state, effects)`.
+//!
+//! It never sees a secret, a clock or the network: the driver ([`super::driver`]) holds the pending secret, runs
+//! the effects (checks, sink writes, audit) and feeds their results back as inputs (`*Done`). A refused input
+//! leaves the state unchanged and yields [`Effect::Refused`] with the reason (and an audit entry saying so).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// SFMC client secrets expire this long after they are generated (activation is when the new one takes over).
+pub const SECRET_LIFETIME_DAYS: i64 = 180;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Idle,
+    Staged,
+    Verified,
+    Promoted,
+    Activated,
+    Completed,
+    Aborted,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 7] = [
+        Phase::Idle,
+        Phase::Staged,
+        Phase::Verified,
+        Phase::Promoted,
+        Phase::Activated,
+        Phase::Completed,
+        Phase::Aborted,
+    ];
+    /// The wizard's steps, in order.
+    pub const STEPS: [Phase; 5] = [
+        Phase::Staged,
+        Phase::Verified,
+        Phase::Promoted,
+        Phase::Activated,
+        Phase::Completed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Staged => "staged",
+            Phase::Verified => "verified",
+            Phase::Promoted => "promoted",
+            Phase::Activated => "activated",
+            Phase::Completed => "completed",
+            Phase::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// A rotation is in progress (a pending secret or a promoted one exists).
+    pub fn in_progress(self) -> bool {
+        matches!(
+            self,
+            Phase::Staged | Phase::Verified | Phase::Promoted | Phase::Activated
+        )
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The persisted state of one credential's rotation. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub credential: String,
+    pub phase: Phase,
+    pub staged_at: Option<DateTime<Utc>>,
+    /// When SFMC accepts the staged secret (staged + staging_delay).
+    pub accept_after: Option<DateTime<Utc>>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub promoted_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// activation + 180 days.
+    pub new_expires: Option<DateTime<Utc>>,
+    /// Why the last check failed (empty after a passing one).
+    #[serde(default)]
+    pub failures: Vec<String>,
+}
+
+impl Rotation {
+    pub fn idle(credential: &str) -> Rotation {
+        Rotation {
+            credential: credential.to_string(),
+            phase: Phase::Idle,
+            staged_at: None,
+            accept_after: None,
+            verified_at: None,
+            promoted_at: None,
+            activated_at: None,
+            completed_at: None,
+            new_expires: None,
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// What the operator asks for, or what a check the driver ran came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A new secret was entered (the driver holds it); SFMC accepts it `staging_delay` after generation.
+    Stage {
+        staging_delay: Duration,
+    },
+    Verify,
+    /// Result of [`Effect::CheckNewSecret`]: empty = every consumer passed.
+    VerifyDone {
+        failures: Vec<String>,
+    },
+    /// `writable`: authwatch can write the sink (file, store, command with an update command); otherwise
+    /// (env, command without update) the operator must update it by hand and confirm with `manual_confirmed`.
+    Promote {
+        writable: bool,
+        manual_confirmed: bool,
+    },
+    /// Result of [`Effect::WriteSink`] + [`Effect::ReprobeConsumers`].
+    PromoteDone {
+        failures: Vec<String>,
+    },
+    /// `confirmed`: the operator typed the credential id (they activated the secret in Setup).
+    Activate {
+        confirmed: bool,
+    },
+    /// Result of [`Effect::CheckOldRefused`] + [`Effect::CheckNewWorks`].
+    ActivateDone {
+        failures: Vec<String>,
+    },
+    Abort,
+}
+
+impl Input {
+    /// The audit action name.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Input::Stage { .. } => "stage",
+            Input::Verify => "verify",
+            Input::VerifyDone { .. } => "verify-result",
+            Input::Promote { .. } => "promote",
+            Input::PromoteDone { .. } => "promote-result",
+            Input::Activate { .. } => "activate",
+            Input::ActivateDone { .. } => "activate-result",
+            Input::Abort => "abort",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditResult {
+    Ok,
+    Failed,
+    Refused,
+    Requested,
+}
+
+impl AuditResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Ok => "ok",
+            AuditResult::Failed => "failed",
+            AuditResult::Refused => "refused",
+            AuditResult::Requested => "requested",
+        }
+    }
+}
+
+/// Work for the driver, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The input is refused; the state is unchanged.
+    Refused(String),
+    /// Something to tell the operator.
+    Note(String),
+    /// Keep the entered secret as the pending one (encrypted store when available, else memory only).
+    KeepPending,
+    DiscardPending,
+    /// Token request + scopes + representative call + MID for every consumer, with the pending secret.
+    CheckNewSecret,
+    /// Keep the current secret (`path.prev`, store entry) and write the pending one to the sink.
+    WriteSink,
+    /// Probe every consumer again, reading the secret the way they do (the sink).
+    ReprobeConsumers,
+    /// Put the previous secret back into the sink.
+    RestorePrevious,
+    /// The old secret must now be refused (401 invalid_client).
+    CheckOldRefused,
+    /// The new secret, read from the sink, must work for every consumer.
+    CheckNewWorks,
+    RecordExpiry(DateTime<Utc>),
+    /// Delete the kept previous secret (`path.prev`).
+    DropPrevious,
+    Audit {
+        action: &'static str,
+        from: Phase,
+        to: Phase,
+        result: AuditResult,
+        details: String,
+    },
+}
+
+fn refuse(state: Rotation, input: &Input, reason: String) -> (Rotation, Vec<Effect>) {
+    let phase = state.phase;
+    (
+        state,
+        vec![
+            Effect::Refused(reason.clone()),
+            Effect::Audit {
+                action: input.action(),
+                from: phase,
+                to: phase,
+                result: AuditResult::Refused,
+                details: reason,
+            },
+        ],
+    )
+}
+
+fn audit(input: &Input, from: Phase, to: Phase, result: AuditResult, details: String) -> Effect {
+    Effect::Audit {
+        action: input.action(),
+        from,
+        to,
+        result,
+        details,
+    }
+}
+
+fn at(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Why an input is refused in a state where nothing is in progress or it comes too late.
+fn not_now(phase: Phase, cred: &str) -> String {
+    match phase {
+        Phase::Idle | Phase::Aborted | Phase::Completed => format!(
+            "no rotation of {cred} is in progress ({phase}): generate a secret in Setup > Installed Packages, then `authwatch rotate {cred} stage`"
+        ),
+        Phase::Staged => format!(
+            "the new secret of {cred} is staged but not verified: run `authwatch rotate {cred} verify` first"
+        ),
+        Phase::Verified => format!(
+            "the new secret of {cred} is verified but not promoted: run `authwatch rotate {cred} promote` first (every consumer must have it before the old one dies)"
+        ),
+        Phase::Promoted => format!(
+            "the new secret of {cred} is already verified and promoted: next, activate it in Setup, then `authwatch rotate {cred} activate --confirm {cred}`"
+        ),
+        Phase::Activated => format!(
+            "the new secret of {cred} was activated: run `authwatch rotate {cred} activate` to re-run the activation checks"
+        ),
+    }
+}
+
+const NO_ROLLBACK: &str = "there is no rollback after activation: SFMC deactivated the old secret the moment the new one was activated, so restoring it would break every consumer; if something fails now, fix the consumer (it needs the new secret) or generate and rotate again";
+
+/// The transition function. Pure: same inputs, same outputs.
+pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec<Effect>) {
+    use Phase::*;
+    let from = state.phase;
+    let cred = state.credential.clone();
+    match (&input, from) {
+        (Input::Stage { staging_delay }, Idle | Staged | Verified | Aborted | Completed) => {
+            let accept_after = now + *staging_delay;
+            let mut next = Rotation::idle(&cred);
+            next.phase = Staged;
+            next.staged_at = Some(now);
+            next.accept_after = Some(accept_after);
+            let mut effects = vec![Effect::KeepPending];
+            if matches!(from, Staged | Verified) {
+                effects.push(Effect::Note(
+                    "the new secret replaces the pending one (verify it again)".into(),
+                ));
+            }
+            effects.push(Effect::Note(format!(
+                "SFMC accepts a staged secret {} after it was generated: from about {}",
+                crate::duration::format_duration(staging_delay.to_std().unwrap_or_default()),
+                at(accept_after)
+            )));
+            effects.push(audit(
+                &input,
+                from,
+                Staged,
+                AuditResult::Ok,
+                format!("accepted by SFMC from {}", at(accept_after)),
+            ));
+            (next, effects)
+        }
+        (Input::Stage { .. }, Promoted) => refuse(
+            state,
+            &input,
+            format!(
+                "the new secret of {cred} is already promoted to where consumers read it: `authwatch rotate {cred} abort` first (restores the previous one) to stage another"
+            ),
+        ),
+        (Input::Stage { .. }, Activated) => refuse(
+            state,
+            &input,
+            format!(
+                "the new secret of {cred} was activated: finish with `authwatch rotate {cred} activate` (re-runs the checks) before a new rotation"
+            ),
+        ),
+        (Input::Verify, Staged | Verified) => {
+            let mut effects = Vec::new();
+            if let Some(accept) = state.accept_after
+                && now < accept
+            {
+                effects.push(Effect::Note(format!(
+                    "SFMC may not accept the staged secret yet (until about {}, the staging delay after generation): a refusal now can just mean it is too early",
+                    at(accept)
+                )));
+            }
+            effects.push(Effect::CheckNewSecret);
+            effects.push(audit(
+                &input,
+                from,
+                from,
+                AuditResult::Requested,
+                "checking every consumer with the new secret".into(),
+            ));
+            (state, effects)
+        }
+        (Input::Verify, _) => refuse(state, &input, not_now(from, &cred)),
+        (Input::VerifyDone { failures }, Staged | Verified) => {
+            let mut next = state;
+            if failures.is_empty() {
+                next.phase = Verified;
+                next.verified_at = Some(now);
+                next.failures.clear();
+                let e = audit(
+                    &input,
+                    from,
+                    Verified,
+                    AuditResult::Ok,
+                    "every consumer works with the new secret".into(),
+                );
+                (next, vec![e])
+            } else {
+                next.phase = Staged;
+                next.verified_at = None;
+                next.failures = failures.clone();
+                let e = audit(
+                    &input,
+                    from,
+                    Staged,
+                    AuditResult::Failed,
+                    failures.join("; "),
+                );
+                (next, vec![e])
+            }
+        }
+        (Input::VerifyDone { .. }, _) => refuse(
+            state,
+            &input,
+            format!("no verification of {cred} was running ({from})"),
+        ),
+        (
+            Input::Promote {
+                writable,
+                manual_confirmed,
+            },
+            Verified,
+        ) => {
+            if !writable && !manual_confirmed {
+                return refuse(
+                    state,
+                    &input,
+                    format!(
+                        "authwatch cannot write where {cred}'s secret is read from: update it by hand everywhere listed, then confirm"
+                    ),
+                );
+            }
+            let mut effects = Vec::new();
+            if *writable {
+                effects.push(Effect::WriteSink);
+            }
+            effects.push(Effect::ReprobeConsumers);
+            effects.push(audit(
+                &input,
+                from,
+                from,
+                AuditResult::Requested,
+                if *writable {
+                    "writing the new secret (previous kept)".into()
+                } else {
+                    "operator confirmed the manual update".into()
+                },
+            ));
+            (state, effects)
+        }
+        (Input::Promote { .. }, _) => refuse(state, &input, not_now(from, &cred)),
+        (Input::PromoteDone { failures }, Verified) => {
+            let mut next = state;
+            if failures.is_empty() {
+                next.phase = Promoted;
+                next.promoted_at = Some(now);
+                next.failures.clear();
+                let e = audit(
+                    &input,
+                    from,
+                    Promoted,
+                    AuditResult::Ok,
+                    "every consumer passed with the promoted secret".into(),
+                );
+                (next, vec![e])
+            } else {
+                next.failures = failures.clone();
+                let e = audit(
+                    &input,
+                    from,
+                    Verified,
+                    AuditResult::Failed,
+                    format!("previous secret restored: {}", failures.join("; ")),
+                );
+                (next, vec![Effect::RestorePrevious, e])
+            }
+        }
+        (Input::PromoteDone { .. }, _) => refuse(
+            state,
+            &input,
+            format!("no promotion of {cred} was running ({from})"),
+        ),
+        (Input::Activate { confirmed }, Promoted) => {
+            if !confirmed {
+                return refuse(
+                    state,
+                    &input,
+                    format!(
+                        "activation is the point of no return: activate the secret in Setup, then confirm by typing the credential id (`--confirm {cred}`)"
+                    ),
+                );
+            }
+            let expires = now + Duration::days(SECRET_LIFETIME_DAYS);
+            let mut next = state;
+            next.phase = Activated;
+            next.activated_at = Some(now);
+            next.new_expires = Some(expires);
+            let effects = vec![
+                Effect::RecordExpiry(expires),
+                Effect::CheckOldRefused,
+                Effect::CheckNewWorks,
+                audit(
+                    &input,
+                    from,
+                    Activated,
+                    AuditResult::Ok,
+                    format!(
+                        "operator confirmed activation in Setup; new expiry {}",
+                        at(expires)
+                    ),
+                ),
+            ];
+            (next, effects)
+        }
+        (Input::Activate { .. }, Activated) => {
+            let effects = vec![
+                Effect::CheckOldRefused,
+                Effect::CheckNewWorks,
+                audit(
+                    &input,
+                    from,
+                    from,
+                    AuditResult::Requested,
+                    "re-running the activation checks".into(),
+                ),
+            ];
+            (state, effects)
+        }
+        (Input::Activate { .. }, _) => refuse(state, &input, not_now(from, &cred)),
+        (Input::ActivateDone { failures }, Activated) => {
+            let mut next = state;
+            if failures.is_empty() {
+                next.phase = Completed;
+                next.completed_at = Some(now);
+                next.failures.clear();
+                let e = audit(
+                    &input,
+                    from,
+                    Completed,
+                    AuditResult::Ok,
+                    "old secret refused, new secret works everywhere".into(),
+                );
+                (next, vec![Effect::DropPrevious, Effect::DiscardPending, e])
+            } else {
+                next.failures = failures.clone();
+                let e = audit(
+                    &input,
+                    from,
+                    Activated,
+                    AuditResult::Failed,
+                    failures.join("; "),
+                );
+                (next, vec![e])
+            }
+        }
+        (Input::ActivateDone { .. }, _) => refuse(
+            state,
+            &input,
+            format!("no activation check of {cred} was running ({from})"),
+        ),
+        (Input::Abort, Staged | Verified | Promoted) => {
+            let mut next = state;
+            next.phase = Aborted;
+            next.failures.clear();
+            let mut effects = Vec::new();
+            if from == Promoted {
+                effects.push(Effect::RestorePrevious);
+            }
+            effects.push(Effect::DiscardPending);
+            effects.push(audit(
+                &input,
+                from,
+                Aborted,
+                AuditResult::Ok,
+                if from == Promoted {
+                    "previous secret restored, pending one discarded".into()
+                } else {
+                    "pending secret discarded".into()
+                },
+            ));
+            (next, effects)
+        }
+        (Input::Abort, Activated | Completed) => refuse(state, &input, NO_ROLLBACK.into()),
+        (Input::Abort, Idle | Aborted) => refuse(
+            state,
+            &input,
+            format!("no rotation of {cred} is in progress ({from}): nothing to abort"),
+        ),
+    }
+}

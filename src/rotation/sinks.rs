@@ -1,0 +1,296 @@
+//! Where a new secret is written: the credential's own secret reference.
+//!
+//! - `{ file = .. }`: atomic (temp file in the same directory + rename), mode 0600; the previous content is kept
+//!   as `<path>.prev` (0600) until the rotation completes.
+//! - `{ store = .. }`: the encrypted store; the previous value is kept in the store until completion.
+//! - `{ command = [..] }` with `client_secret_update = { command = [..] }`: the update program gets the secret on
+//!   stdin only (never argv or environment).
+//! - `{ env = .. }` (and a command without an update command): authwatch cannot write it; the operator updates
+//!   it by hand and confirms.
+
+use crate::config::Credential;
+use crate::secrets::SecretRef;
+use crate::vault::Vault;
+use secrecy::{ExposeSecret, SecretString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Vault entry holding the pending (staged) secret of a rotation.
+pub fn pending_name(credential: &str) -> String {
+    format!("rotation:{credential}:pending")
+}
+
+/// Vault entry holding the previous secret while a rotation is promoted.
+pub fn previous_name(credential: &str) -> String {
+    format!("rotation:{credential}:previous")
+}
+
+/// `<path>.prev`
+pub fn prev_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".prev");
+    PathBuf::from(p)
+}
+
+/// Write `bytes` to `path` atomically with mode 0600: a temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".authwatch-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // persist keeps the temp file's 0600 mode; make sure anyway (umask never widens it).
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// How the new secret reaches the consumers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    File(PathBuf),
+    Store(String),
+    Command {
+        update: Vec<String>,
+    },
+    /// authwatch cannot write it: what the operator must update by hand.
+    Manual {
+        what: String,
+    },
+}
+
+impl Sink {
+    pub fn for_credential(cred: &Credential) -> Sink {
+        match &cred.client_secret {
+            SecretRef::File(p) => Sink::File(p.clone()),
+            SecretRef::Store(n) => Sink::Store(n.clone()),
+            SecretRef::Command(argv) => match &cred.client_secret_update {
+                Some(update) => Sink::Command {
+                    update: update.clone(),
+                },
+                None => Sink::Manual {
+                    what: format!(
+                        "the secret behind `{}` (no client_secret_update command is configured)",
+                        argv.join(" ")
+                    ),
+                },
+            },
+            SecretRef::Env(var) => Sink::Manual {
+                what: format!(
+                    "environment variable {var} of every process that uses {} (and of authwatch itself)",
+                    cred.id
+                ),
+            },
+        }
+    }
+
+    pub fn writable(&self) -> bool {
+        !matches!(self, Sink::Manual { .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Sink::File(p) => format!("file {}", p.display()),
+            Sink::Store(n) => format!("encrypted store entry `{n}`"),
+            Sink::Command { update } => format!("update command `{}`", update.join(" ")),
+            Sink::Manual { what } => format!("by hand: {what}"),
+        }
+    }
+}
+
+/// Run `argv` (no shell) with `secret` on stdin; nothing of the secret goes to argv or the environment.
+async fn run_update(
+    argv: &[String],
+    secret: &SecretString,
+    timeout: Duration,
+) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let shown = argv.join(" ");
+    let (program, args) = argv
+        .split_first()
+        .ok_or_else(|| "client_secret_update command is empty".to_string())?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run update command `{shown}`: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut line = Zeroizing::new(secret.expose_secret().as_bytes().to_vec());
+        line.push(b'\n');
+        stdin
+            .write_all(&line)
+            .await
+            .map_err(|e| format!("cannot pass the secret to `{shown}`: {e}"))?;
+        drop(stdin);
+    }
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| format!("update command `{shown}` did not finish in time"))?
+        .map_err(|e| format!("update command `{shown}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let first = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>();
+        Err(format!(
+            "update command `{shown}` failed ({}){}",
+            out.status,
+            if first.is_empty() {
+                String::new()
+            } else {
+                format!(": {first}")
+            }
+        ))
+    }
+}
+
+/// Keep the current secret and write the new one. `previous` is the current secret as consumers read it.
+pub async fn write_new(
+    sink: &Sink,
+    new: &SecretString,
+    vault: Option<&Vault>,
+    timeout: Duration,
+) -> Result<String, String> {
+    match sink {
+        Sink::File(path) => {
+            let current = Zeroizing::new(
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            );
+            let prev = prev_path(path);
+            write_atomic(&prev, &current).map_err(|e| {
+                format!("cannot keep the previous secret in {}: {e}", prev.display())
+            })?;
+            let mut bytes = Zeroizing::new(new.expose_secret().as_bytes().to_vec());
+            bytes.push(b'\n');
+            write_atomic(path, &bytes)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(format!(
+                "wrote {} (0600, atomically); previous kept in {}",
+                path.display(),
+                prev.display()
+            ))
+        }
+        Sink::Store(name) => {
+            let vault = vault.ok_or_else(|| {
+                format!(
+                    "{} is needed to write the store",
+                    crate::vault::MASTER_KEY_ENV
+                )
+            })?;
+            vault.set(name, new).map_err(|e| e.to_string())?;
+            Ok(format!("wrote encrypted store entry `{name}`"))
+        }
+        Sink::Command { update } => {
+            run_update(update, new, timeout).await?;
+            Ok(format!(
+                "passed the new secret to `{}` on stdin",
+                update.join(" ")
+            ))
+        }
+        Sink::Manual { what } => Ok(format!("operator confirmed updating {what}")),
+    }
+}
+
+/// Put the previous secret back. `previous`: the kept value (needed for store and command sinks).
+pub async fn restore(
+    sink: &Sink,
+    previous: Option<&SecretString>,
+    vault: Option<&Vault>,
+    timeout: Duration,
+) -> Result<String, String> {
+    match sink {
+        Sink::File(path) => {
+            let prev = prev_path(path);
+            if !prev.exists() {
+                return Ok(format!(
+                    "{} was not changed (no {})",
+                    path.display(),
+                    prev.display()
+                ));
+            }
+            std::fs::rename(&prev, path).map_err(|e| {
+                format!(
+                    "cannot restore {} from {}: {e}",
+                    path.display(),
+                    prev.display()
+                )
+            })?;
+            Ok(format!(
+                "restored {} from {}",
+                path.display(),
+                prev.display()
+            ))
+        }
+        Sink::Store(name) => {
+            let vault = vault.ok_or_else(|| {
+                format!(
+                    "{} is needed to restore the store",
+                    crate::vault::MASTER_KEY_ENV
+                )
+            })?;
+            let previous = previous
+                .ok_or_else(|| format!("the previous value of `{name}` was not kept: set it again with `authwatch secret set {name}`"))?;
+            vault.set(name, previous).map_err(|e| e.to_string())?;
+            Ok(format!("restored encrypted store entry `{name}`"))
+        }
+        Sink::Command { update } => {
+            let previous = previous.ok_or_else(|| {
+                format!(
+                    "the previous secret was not kept (no {}): put it back with `{}` by hand",
+                    crate::vault::MASTER_KEY_ENV,
+                    update.join(" ")
+                )
+            })?;
+            run_update(update, previous, timeout).await?;
+            Ok(format!(
+                "passed the previous secret to `{}`",
+                update.join(" ")
+            ))
+        }
+        Sink::Manual { what } => Ok(format!("put the previous secret back by hand: {what}")),
+    }
+}
+
+/// Remove the kept previous secret (`path.prev`) once the rotation is complete.
+pub fn drop_previous(sink: &Sink) -> Option<String> {
+    match sink {
+        Sink::File(path) => {
+            let prev = prev_path(path);
+            std::fs::remove_file(&prev)
+                .ok()
+                .map(|()| format!("removed {}", prev.display()))
+        }
+        _ => None,
+    }
+}
+
+/// The previous secret as kept by [`write_new`] (file sink: `path.prev`).
+pub fn kept_previous(sink: &Sink) -> Option<SecretString> {
+    match sink {
+        Sink::File(path) => {
+            let bytes = Zeroizing::new(std::fs::read(prev_path(path)).ok()?);
+            let text = std::str::from_utf8(&bytes).ok()?.trim_end();
+            (!text.is_empty()).then(|| SecretString::from(text.to_owned()))
+        }
+        _ => None,
+    }
+}

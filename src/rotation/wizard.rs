@@ -1,0 +1,271 @@
+//! The rotation wizard's screen, pure: `render(frame, area, &Wizard, &Theme, now)`.
+//!
+//! The steps with the current one highlighted, when SFMC accepts the staged secret, every check with its result,
+//! the consumers with their teams (the people to tell), and the keys for the next step. A secret being typed is
+//! shown as one `*` per character: the wizard never holds it (the caller keeps it in a `SecretString`).
+
+use super::fsm::{Phase, Rotation};
+use super::{Line as CheckLine, LineKind};
+use crate::tui::theme::Theme;
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+/// What the wizard shows. Holds no secret.
+#[derive(Debug, Clone)]
+pub struct Wizard {
+    pub rotation: Rotation,
+    /// (integration, team, business unit)
+    pub consumers: Vec<(String, Option<String>, Option<String>)>,
+    /// Results of the last step.
+    pub checks: Vec<CheckLine>,
+    /// Characters typed into the masked secret field (None: not entering a secret).
+    pub secret_len: Option<usize>,
+    /// Characters typed of the credential id when confirming activation.
+    pub confirm_typed: Option<String>,
+    /// The demo: "generate in simulator" stands in for Setup.
+    pub demo: bool,
+    /// A step is running.
+    pub busy: bool,
+}
+
+impl Wizard {
+    pub fn new(rotation: Rotation) -> Wizard {
+        Wizard {
+            rotation,
+            consumers: Vec::new(),
+            checks: Vec::new(),
+            secret_len: None,
+            confirm_typed: None,
+            demo: false,
+            busy: false,
+        }
+    }
+
+    /// The keys offered in this state: (key, description).
+    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        if self.secret_len.is_some() {
+            return vec![("Enter", "stage"), ("Esc", "cancel")];
+        }
+        if self.confirm_typed.is_some() {
+            return vec![("Enter", "confirm activation"), ("Esc", "cancel")];
+        }
+        let mut keys = Vec::new();
+        match self.rotation.phase {
+            Phase::Idle | Phase::Aborted | Phase::Completed => {
+                if self.demo {
+                    keys.push(("g", "generate in simulator"));
+                }
+                keys.push(("s", "enter new secret"));
+            }
+            Phase::Staged => {
+                keys.push(("v", "verify"));
+                keys.push(("s", "replace secret"));
+                keys.push(("x", "abort"));
+            }
+            Phase::Verified => {
+                keys.push(("p", "promote"));
+                keys.push(("v", "verify again"));
+                keys.push(("x", "abort"));
+            }
+            Phase::Promoted => {
+                if self.demo {
+                    keys.push(("A", "activate in simulator"));
+                }
+                keys.push(("a", "activated in Setup"));
+                keys.push(("x", "abort"));
+            }
+            Phase::Activated => keys.push(("a", "re-run checks")),
+        }
+        keys.push(("Esc", "close"));
+        keys
+    }
+}
+
+fn step_label(p: Phase) -> &'static str {
+    match p {
+        Phase::Staged => "1 stage",
+        Phase::Verified => "2 verify",
+        Phase::Promoted => "3 promote",
+        Phase::Activated => "4 activate",
+        Phase::Completed => "5 done",
+        _ => "",
+    }
+}
+
+fn short_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let d = t - now;
+    if d.num_seconds() > 0 {
+        format!(
+            "{} (in {})",
+            t.format("%H:%M:%S"),
+            crate::duration::format_age(d)
+        )
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// Draw the wizard as an overlay centred in `area`.
+pub fn render(frame: &mut Frame, area: Rect, w: &Wizard, theme: &Theme, now: DateTime<Utc>) {
+    let width = area.width.saturating_sub(4).min(76);
+    let height = area.height.saturating_sub(2).min(22);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    let r = &w.rotation;
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border(true))
+        .border_style(theme.border_style(true))
+        .title(Span::styled(
+            format!(" Rotate secret: {} ", r.credential),
+            theme.title(true),
+        ));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    if inner.height < 4 || inner.width < 20 {
+        return;
+    }
+    let [steps_area, body, keys_area] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+
+    // Steps, the current one highlighted (and marked, so it reads without colour).
+    let current = match r.phase {
+        Phase::Idle | Phase::Aborted => None,
+        p => Some(p),
+    };
+    let mut spans = Vec::new();
+    for (i, p) in Phase::STEPS.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" > ", theme.dim()));
+        }
+        let done = current.is_some_and(|c| Phase::STEPS.iter().position(|x| *x == c) >= Some(i));
+        let label = step_label(*p);
+        if Some(*p) == current {
+            spans.push(Span::styled(
+                format!("[{label}]"),
+                theme.style(Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED)),
+            ));
+        } else if done {
+            spans.push(Span::styled(format!("{label} ✓"), theme.fg(Color::Green)));
+        } else {
+            spans.push(Span::styled(label.to_string(), theme.dim()));
+        }
+    }
+    let state_line = Line::from(vec![
+        Span::styled("state: ", theme.dim()),
+        Span::styled(r.phase.as_str(), theme.bold()),
+        Span::raw(match r.phase {
+            Phase::Idle => "  generate a new secret in Setup > Installed Packages".to_string(),
+            Phase::Aborted => "  aborted: previous secret in place".to_string(),
+            Phase::Staged => r
+                .accept_after
+                .map(|t| format!("  SFMC accepts it from {}", short_time(t, now)))
+                .unwrap_or_default(),
+            Phase::Verified => "  every consumer works with the new secret".to_string(),
+            Phase::Promoted => "  now activate it in Setup (old secret dies)".to_string(),
+            Phase::Activated => "  no rollback from here".to_string(),
+            Phase::Completed => r
+                .new_expires
+                .map(|t| format!("  new expiry {}", t.format("%Y-%m-%d")))
+                .unwrap_or_default(),
+        }),
+    ]);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(spans), state_line]),
+        steps_area,
+    );
+
+    // Body: the input field (if any), the checks, the consumers.
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(n) = w.secret_len {
+        lines.push(Line::from(vec![
+            Span::styled("New secret: ", theme.bold()),
+            Span::raw("*".repeat(n.min(40))),
+            Span::styled("_", theme.dim()),
+        ]));
+        lines.push(Line::styled(
+            "  typed characters are not shown; paste works",
+            theme.dim(),
+        ));
+    }
+    if let Some(typed) = &w.confirm_typed {
+        lines.push(Line::styled(
+            "Activating kills the old secret at once: there is no rollback.",
+            theme.fg(Color::Red),
+        ));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("Type `{}` to confirm: ", r.credential),
+                theme.bold(),
+            ),
+            Span::raw(typed.clone()),
+            Span::styled("_", theme.dim()),
+        ]));
+    }
+    if w.busy {
+        lines.push(Line::styled("working…", theme.dim()));
+    }
+    // The last step's results; otherwise the failures the rotation remembers (e.g. after a restart).
+    let remembered: Vec<CheckLine> = r
+        .failures
+        .iter()
+        .map(|f| CheckLine {
+            kind: LineKind::Fail,
+            text: f.clone(),
+        })
+        .collect();
+    let shown = if w.checks.is_empty() {
+        &remembered
+    } else {
+        &w.checks
+    };
+    for c in shown {
+        let (tag, style) = match c.kind {
+            LineKind::Ok => ("OK   ", theme.fg(Color::Green)),
+            LineKind::Fail => ("FAIL ", theme.fg(Color::Red)),
+            LineKind::Refused => ("NO   ", theme.fg(Color::Yellow)),
+            LineKind::Note => ("     ", theme.dim()),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(tag, style),
+            Span::raw(c.text.clone()),
+        ]));
+    }
+    if !w.consumers.is_empty() {
+        lines.push(Line::styled("Consumers (who to tell):", theme.bold()));
+        for (name, team, bu) in &w.consumers {
+            let mut s = format!("  {name}");
+            if let Some(t) = team {
+                s.push_str(&format!("  team {t}"));
+            }
+            if let Some(b) = bu {
+                s.push_str(&format!("  BU {b}"));
+            }
+            lines.push(Line::raw(s));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+
+    let mut keys = Vec::new();
+    for (i, (k, d)) in w.keys().into_iter().enumerate() {
+        if i > 0 {
+            keys.push(Span::raw("  "));
+        }
+        keys.push(Span::styled(k, theme.bold()));
+        keys.push(Span::raw(format!(" {d}")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(keys)), keys_area);
+}
