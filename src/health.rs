@@ -68,12 +68,14 @@ pub fn evaluate(ev: &Evidence<'_>, now: DateTime<Utc>, t: &Thresholds) -> Health
         findings.push(f);
     }
     if ev.paused {
+        let why = if ev.consecutive_auth_failures >= t.failure_threshold {
+            format!("{} consecutive auth failures", ev.consecutive_auth_failures)
+        } else {
+            "repeated auth failures of its credential".to_string()
+        };
         findings.push((
             Status::Warn,
-            format!(
-                "probing paused after {} consecutive auth failures: probe now to retry",
-                ev.consecutive_auth_failures
-            ),
+            format!("probing paused after {why}: probe now to retry"),
         ));
     }
     if let Some(last) = ev.history.last() {
@@ -117,6 +119,16 @@ fn auth_finding(ev: &Evidence<'_>, t: &Thresholds) -> Option<Finding> {
         Some((
             Status::Fail,
             format!("{}{since}, {n} consecutive {plural}", last_auth.summary()),
+        ))
+    } else if ev.paused {
+        // Paused before its own confirmation: another consumer of the same credential confirmed the refusal,
+        // and the credential is not probed again until a human acts.
+        Some((
+            Status::Fail,
+            format!(
+                "{}{since}, {n} {plural} here, confirmed by the other consumers of its credential",
+                last_auth.summary()
+            ),
         ))
     } else {
         Some((
@@ -348,6 +360,24 @@ mod tests {
             assert_eq!(h.status, want, "{name}: {h:?}");
             assert_eq!(h.short_reason(), reason, "{name}");
         }
+    }
+
+    #[test]
+    fn a_consumer_paused_by_its_credential_fails_without_its_own_confirmation() {
+        // A sibling on the same credential confirmed the refusal first; this one stopped at 1 of 3.
+        let invalid = probe(Outcome::AuthRejected, Some(401), Some("invalid_client"), 12);
+        let history = vec![invalid];
+        let mut e = ev(&history, 1);
+        e.paused = true;
+        let h = evaluate(&e, now(), &t());
+        assert_eq!(h.status, Status::Fail);
+        assert_eq!(
+            h.reasons,
+            [
+                "token request rejected: invalid_client (401), 1 failure here, confirmed by the other consumers of its credential",
+                "probing paused after repeated auth failures of its credential: probe now to retry",
+            ]
+        );
     }
 
     #[test]

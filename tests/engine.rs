@@ -402,3 +402,51 @@ async fn no_more_than_max_concurrent_probes_run_at_once() {
         "the cap is reached and never exceeded"
     );
 }
+
+#[tokio::test]
+async fn a_refusal_confirmed_by_one_consumer_fails_every_consumer_of_the_credential() {
+    // Confirm retries far off: only the forced probe of crm-sync confirms the refusal.
+    let mut f = fixture(
+        "",
+        "wrong-secret",
+        "probe_interval = \"1h\"\nconfirm_retry = \"10m\"\nfailure_threshold = 2",
+        &["crm-sync", "web-shop"],
+    )
+    .await;
+    finished(&mut f.events, "crm-sync", 1).await;
+    finished(&mut f.events, "web-shop", 1).await;
+    f.handle
+        .send(Command::ProbeNow {
+            integration: "crm-sync".into(),
+        })
+        .await
+        .unwrap();
+    paused(&mut f.events, "crm-sync").await;
+    let mut watch = f.handle.watch();
+    let view = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let v = watch
+                .borrow_and_update()
+                .integration("web-shop")
+                .unwrap()
+                .clone();
+            if v.paused {
+                return v;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("web-shop is paused with its credential");
+    assert_eq!(view.health.status, Status::Fail);
+    let reason = &view.health.reasons[0];
+    assert!(
+        reason.starts_with("token request rejected: invalid_client (401) since ")
+            && reason
+                .ends_with(", 1 failure here, confirmed by the other consumers of its credential"),
+        "{reason}"
+    );
+    assert!(view.next_probe_at.is_none());
+    // No further token request is made for the paused credential.
+    assert_eq!(f.sim.token_requests(CLIENT), 2);
+}

@@ -812,6 +812,21 @@ impl Engine {
             if outcome == Outcome::AuthRejected && self.integrations[idx].paused {
                 self.paused_credentials
                     .insert(integration.credential.clone());
+                // Consumers already refused with the same secret are confirmed by this one: pause them now,
+                // rather than leave them "confirming" with no further probe coming.
+                for (j, other) in self.config.integrations.iter().enumerate() {
+                    let o = &mut self.integrations[j];
+                    if j != idx
+                        && other.credential == integration.credential
+                        && !o.in_flight
+                        && o.consecutive_auth > 0
+                    {
+                        o.paused = true;
+                        o.next_due = None;
+                        o.next_due_wall = None;
+                        o.changed = true;
+                    }
+                }
             }
         }
         if outcome.is_ok() {
