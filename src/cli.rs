@@ -232,7 +232,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             };
             let mut config = config;
             crate::rotation::cli::apply_stored_expiries(&mut config, Some(&db));
-            console(config, &cli.console, Some(&db), log_path).await
+            console(config, &cli.console, Some(&db), log_path, None).await
         }
         Some(Cmd::Demo) => {
             let demo = Demo::start(true).await?;
@@ -240,7 +240,14 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 .db
                 .clone()
                 .unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
-            let code = console(demo.config.clone(), &cli.console, Some(&db), log_path).await;
+            let code = console(
+                demo.config.clone(),
+                &cli.console,
+                Some(&db),
+                log_path,
+                Some(demo.server.admin()),
+            )
+            .await;
             demo.stop().await;
             code
         }
@@ -465,7 +472,13 @@ async fn console(
     args: &ConsoleArgs,
     db: Option<&std::path::Path>,
     log_path: Option<PathBuf>,
+    sim: Option<crate::sim::SimAdmin>,
 ) -> Result<i32> {
+    let rotation = db.map(|db| crate::rotation::session::RotationSetup {
+        config: std::sync::Arc::new(config.clone()),
+        db: db.to_path_buf(),
+        sim,
+    });
     let store = match db.map(store::Store::open).transpose() {
         Ok(s) => s,
         Err(e) => {
@@ -492,6 +505,7 @@ async fn console(
         tick: args.tick.as_std(),
         log_path,
         first_frame: Some(gate_tx),
+        rotation,
     };
     let result = tui::run(running.handle.clone(), options).await;
     let _ = running.handle.send(engine::Command::Shutdown).await;

@@ -222,6 +222,58 @@ fn demo_acknowledges_a_failing_integration() {
     t.send(&["q"]);
 }
 
+/// The whole rotation from the wizard in the demo, the simulator standing in for Setup: r, generate, wait for
+/// the staging delay, verify, promote, activate (typing the credential id).
+#[test]
+fn demo_rotates_a_secret_from_the_wizard() {
+    let t = Tmux::new("rotate");
+    t.start(r#"exec "$AW_BIN" demo"#);
+    t.wait_screen("the three panes", Duration::from_secs(30), has_panes);
+    t.send(&["2", "r"]);
+    // "secret read from" comes with the rotation's state (before it, the wizard is still loading).
+    let screen = t.wait_screen("the wizard", Duration::from_secs(15), |s| {
+        s.contains("state: idle") && s.contains("secret read from")
+    });
+    let credential = screen
+        .split("Rotate secret: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the credential in the title")
+        .to_string();
+    t.send(&["g"]);
+    t.wait_screen("the staged secret", Duration::from_secs(15), |s| {
+        s.contains("state: staged") && s.contains("SFMC accepts it from")
+    });
+    // The demo's staging delay is 20s; the line stops counting down once SFMC accepts the secret.
+    t.wait_screen(
+        "the end of the staging delay",
+        Duration::from_secs(60),
+        |s| {
+            s.lines()
+                .any(|l| l.contains("state: staged") && !l.contains("(in "))
+        },
+    );
+    t.send(&["v"]);
+    t.wait_screen("verified", Duration::from_secs(30), |s| {
+        s.contains("state: verified")
+    });
+    t.send(&["p"]);
+    t.wait_screen("promoted", Duration::from_secs(30), |s| {
+        s.contains("state: promoted")
+    });
+    t.send(&["A"]);
+    t.wait_screen("the confirmation prompt", Duration::from_secs(15), |s| {
+        s.contains("to confirm")
+    });
+    t.ok(&["send-keys", "-t", "aw", "-l", &credential]);
+    t.send(&["Enter"]);
+    let screen = t.wait_screen("completed", Duration::from_secs(30), |s| {
+        s.contains("state: completed")
+    });
+    assert!(screen.contains("old secret refused"), "{screen}");
+    t.send(&["Escape", "q"]);
+}
+
 #[test]
 fn demo_exits_on_sighup_and_when_the_terminal_goes_away() {
     // 1. SIGHUP to the process: it exits (and does not hang or panic).

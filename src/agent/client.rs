@@ -325,6 +325,8 @@ pub async fn run_console(
         tick: args.tick.as_std(),
         log_path,
         first_frame: None,
+        // Secrets are not here but on the agent's host: `authwatch rotate` runs there.
+        rotation: None,
     };
     let result = crate::tui::run(conn.handle.clone(), options).await;
     let _ = conn.handle.send(Command::Shutdown).await;

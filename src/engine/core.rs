@@ -513,6 +513,23 @@ impl Engine {
                     }
                 }
             }
+            Command::SetSecretExpiry {
+                credential,
+                expires,
+            } => {
+                let mut config = (*self.config).clone();
+                if let Some(c) = config.credentials.iter_mut().find(|c| c.id == credential) {
+                    c.secret_expires = Some(expires);
+                    self.config = Arc::new(config);
+                    for (st, i) in self.integrations.iter_mut().zip(&self.config.integrations) {
+                        if i.credential == credential {
+                            st.changed = true;
+                        }
+                    }
+                    // The calendar shows credentials even without a changed integration.
+                    self.log_changed = true;
+                }
+            }
             Command::Shutdown => {}
         }
     }

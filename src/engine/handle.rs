@@ -20,6 +20,11 @@ pub enum Command {
     },
     /// Acknowledge the integration's current incident: shown as ACK, mutes notifications, not the screen.
     Ack { integration: String, actor: String },
+    /// A rotation was activated: the credential's secret now expires then (the calendar and rules use it at once).
+    SetSecretExpiry {
+        credential: String,
+        expires: DateTime<Utc>,
+    },
     /// Replace the configuration (clears pauses and cached tokens).
     Reload(Box<crate::config::Config>),
     /// Stop the scheduler; in-flight probes are abandoned.

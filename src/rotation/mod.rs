@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod fsm;
+pub mod session;
 pub mod sinks;
 pub mod wizard;
 
@@ -213,6 +214,10 @@ impl<'a> Rotator<'a> {
     pub fn with_actor(mut self, actor: &str) -> Self {
         self.actor = actor.to_string();
         self
+    }
+
+    pub fn store(&self) -> &Store {
+        self.store
     }
 
     pub fn vault(&self) -> Option<&Vault> {

@@ -14,6 +14,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+/// Width of the result tag before each check ("OK   ", "FAIL ").
+const TAG_W: usize = 5;
+
 /// What the wizard shows. Holds no secret.
 #[derive(Debug, Clone)]
 pub struct Wizard {
@@ -30,6 +33,8 @@ pub struct Wizard {
     pub demo: bool,
     /// A step is running.
     pub busy: bool,
+    /// authwatch cannot write the secret (env, command without update): what the operator updates by hand.
+    pub manual_sink: Option<String>,
 }
 
 impl Wizard {
@@ -42,6 +47,7 @@ impl Wizard {
             confirm_typed: None,
             demo: false,
             busy: false,
+            manual_sink: None,
         }
     }
 
@@ -64,6 +70,11 @@ impl Wizard {
             Phase::Staged => {
                 keys.push(("v", "verify"));
                 keys.push(("s", "replace secret"));
+                keys.push(("x", "abort"));
+            }
+            Phase::Verified if self.manual_sink.is_some() => {
+                keys.push(("p", "what to update"));
+                keys.push(("c", "confirm all updated"));
                 keys.push(("x", "abort"));
             }
             Phase::Verified => {
@@ -98,11 +109,13 @@ fn step_label(p: Phase) -> &'static str {
 
 fn short_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let d = t - now;
-    if d.num_seconds() > 0 {
+    // Counts down until the moment itself (rounded up): "in 0s" would invite a verify SFMC still refuses.
+    if d > chrono::Duration::zero() {
+        let left = chrono::Duration::milliseconds(d.num_milliseconds() + 999);
         format!(
             "{} (in {})",
             t.format("%H:%M:%S"),
-            crate::duration::format_age(d)
+            crate::duration::format_age(left)
         )
     } else {
         t.format("%Y-%m-%d %H:%M").to_string()
@@ -232,6 +245,8 @@ pub fn render(frame: &mut Frame, area: Rect, w: &Wizard, theme: &Theme, now: Dat
     } else {
         &w.checks
     };
+    // Wrapped under their own text, so the result tags stay a column of their own.
+    let text_w = (body.width as usize).saturating_sub(TAG_W).max(10);
     for c in shown {
         let (tag, style) = match c.kind {
             LineKind::Ok => ("OK   ", theme.fg(Color::Green)),
@@ -239,10 +254,13 @@ pub fn render(frame: &mut Frame, area: Rect, w: &Wizard, theme: &Theme, now: Dat
             LineKind::Refused => ("NO   ", theme.fg(Color::Yellow)),
             LineKind::Note => ("     ", theme.dim()),
         };
-        lines.push(Line::from(vec![
-            Span::styled(tag, style),
-            Span::raw(c.text.clone()),
-        ]));
+        for (n, part) in crate::tui::text::wrap(&c.text, text_w)
+            .into_iter()
+            .enumerate()
+        {
+            let tag = if n == 0 { tag } else { "     " };
+            lines.push(Line::from(vec![Span::styled(tag, style), Span::raw(part)]));
+        }
     }
     if !w.consumers.is_empty() {
         lines.push(Line::styled("Consumers (who to tell):", theme.bold()));

@@ -87,6 +87,12 @@ pub(super) fn render(
         "max_concurrent_probes = {}",
         a.max_concurrent_probes.unwrap_or(16)
     );
+    // The rotation wizard tells when SFMC accepts a staged secret: the simulator's own delay.
+    let _ = writeln!(
+        t,
+        "staging_delay = \"{}\"",
+        crate::duration::format_duration(scenario.staging_delay)
+    );
 
     for c in &scenario.clients {
         let expires = (now + chrono::Duration::days(c.secret_expires_in_days)).date_naive();

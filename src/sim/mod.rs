@@ -25,7 +25,7 @@ mod state;
 pub use scenario::{
     Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, Scenario, TimelineEvent,
 };
-pub use server::{RecordedRequest, SimServer, serve_forever, start};
+pub use server::{RecordedRequest, SimAdmin, SimServer, serve_forever, start};
 
 use std::path::PathBuf;
 

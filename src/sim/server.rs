@@ -63,6 +63,25 @@ impl Shared {
     }
 }
 
+/// Setup "generate" and "activate" on a running simulator: in `authwatch demo` they stand in for the trip to
+/// Setup > Installed Packages.
+#[derive(Clone)]
+pub struct SimAdmin {
+    shared: Arc<Shared>,
+}
+
+impl SimAdmin {
+    /// A new STAGED secret for the client (accepted after the scenario's staging delay).
+    pub fn generate_secret(&self, client_key: &str) -> Result<String, SimError> {
+        self.shared.lock().generate(client_key).map(|(s, _)| s)
+    }
+
+    /// The staged secret becomes the only valid one at once.
+    pub fn activate_secret(&self, client_key: &str) -> Result<(), SimError> {
+        self.shared.lock().activate(client_key)
+    }
+}
+
 /// A running simulator.
 pub struct SimServer {
     addr: SocketAddr,
@@ -166,7 +185,14 @@ impl SimServer {
 
     /// Setup "generate" for the scenario client `client_key`: returns the new STAGED secret.
     pub fn generate_secret(&self, client_key: &str) -> Result<String, SimError> {
-        self.shared.lock().generate(client_key).map(|(s, _)| s)
+        self.admin().generate_secret(client_key)
+    }
+
+    /// Setup's actions on this server, for a holder that outlives no borrow of it (the demo's wizard).
+    pub fn admin(&self) -> SimAdmin {
+        SimAdmin {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Invalidate every token issued so far for `client_key` before its expiry, as when a cached token is shared
@@ -181,7 +207,7 @@ impl SimServer {
 
     /// Setup "activate": the staged secret becomes the only valid one at once.
     pub fn activate_secret(&self, client_key: &str) -> Result<(), SimError> {
-        self.shared.lock().activate(client_key)
+        self.admin().activate_secret(client_key)
     }
 
     /// Write `dir/authwatch.toml` and `dir/secrets/<id>` (mode 0600) for this server; returns the config path.

@@ -5,12 +5,20 @@ use super::text;
 use super::theme::Theme;
 use crate::engine::{Command, CredentialView, EngineHandle, IntegrationView, Snapshot};
 use crate::model::AuthEvent;
+use crate::rotation::fsm::{Phase, Rotation};
+use crate::rotation::session::{Request, Update, WizardCmd};
+use crate::rotation::wizard::Wizard;
+use crate::store::AuditEntry;
 use chrono::{DateTime, Datelike, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use secrecy::SecretString;
 use std::cell::Cell;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
 /// How long a footer message stays.
 pub const MESSAGE_SECS: i64 = 4;
@@ -239,8 +247,33 @@ pub struct App {
     pub(crate) log_new: usize,
     pub(crate) message: Option<Message>,
     pub(crate) engine_stopped: bool,
+    /// The rotation wizard, when open.
+    pub(crate) wizard: Option<WizardUi>,
+    /// Where rotation requests go (None: rotation is not available in this console).
+    rotation: Option<mpsc::UnboundedSender<Request>>,
+    /// The demo: the simulator stands in for Setup.
+    rotation_demo: bool,
+    /// Rotation audit trails by credential, for the detail view.
+    pub(crate) audit: HashMap<String, Vec<AuditEntry>>,
     quit: bool,
     repaint: bool,
+}
+
+/// The open wizard: what it shows, plus the secret being typed (kept here, zeroized, never shown).
+pub struct WizardUi {
+    pub view: Wizard,
+    secret: Zeroizing<String>,
+    /// The confirmation was started with `A` (activate in the simulator first).
+    confirm_in_sim: bool,
+}
+
+impl std::fmt::Debug for WizardUi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WizardUi")
+            .field("view", &self.view)
+            .field("secret", &"[REDACTED]")
+            .finish()
+    }
 }
 
 impl App {
@@ -277,6 +310,10 @@ impl App {
             log_new: 0,
             message: None,
             engine_stopped: false,
+            wizard: None,
+            rotation: None,
+            rotation_demo: false,
+            audit: HashMap::new(),
             quit: false,
             repaint: false,
         };
@@ -290,7 +327,18 @@ impl App {
         self
     }
 
+    /// Rotation requests go here (the console's rotation task); `demo` offers the simulator's Setup actions.
+    pub fn with_rotation(mut self, tx: mpsc::UnboundedSender<Request>, demo: bool) -> Self {
+        self.rotation = Some(tx);
+        self.rotation_demo = demo;
+        self
+    }
+
     // ---- read access (used by the views and by tests) ----
+
+    pub fn wizard(&self) -> Option<&Wizard> {
+        self.wizard.as_ref().map(|w| &w.view)
+    }
 
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snapshot
@@ -403,6 +451,9 @@ impl App {
     pub fn handle_key(&mut self, ev: KeyEvent, now: DateTime<Utc>) -> bool {
         if ev.kind == KeyEventKind::Release {
             return false;
+        }
+        if self.wizard.is_some() {
+            return self.wizard_key(ev, now);
         }
         if let Some(pane) = self.editing {
             return self.edit_filter(pane, ev);
@@ -544,6 +595,7 @@ impl App {
                     now,
                 );
             }
+            Action::Rotate => self.open_wizard(now),
             Action::Freeze => {
                 self.frozen = !self.frozen;
                 if self.frozen {
@@ -579,11 +631,248 @@ impl App {
         }
     }
 
+    /// The credential `r` applies to: the detail's integration, the selected integration or credential.
+    fn rotation_target(&self) -> Option<String> {
+        match (&self.view, self.focus) {
+            (View::Detail(name), _) => self
+                .snapshot
+                .integration(name)
+                .map(|i| i.credential.clone()),
+            (View::Main, Pane::Expiry) => self.selected_credential().map(|c| c.id.clone()),
+            (View::Main, _) => self.selected_integration().map(|i| i.credential.clone()),
+        }
+    }
+
+    fn open_wizard(&mut self, now: DateTime<Utc>) {
+        if self.opts.read_only {
+            self.set_message("read-only: nothing can be changed", true, now);
+            return;
+        }
+        let Some(tx) = self.rotation.clone() else {
+            self.set_message(
+                "rotation runs where the secrets are: `authwatch rotate CREDENTIAL status` on that host",
+                true,
+                now,
+            );
+            return;
+        };
+        let Some(cred) = self.rotation_target() else {
+            self.set_message("no credential selected", true, now);
+            return;
+        };
+        let mut view = Wizard::new(Rotation::idle(&cred));
+        view.demo = self.rotation_demo;
+        view.busy = true;
+        view.consumers = self
+            .snapshot
+            .integrations
+            .iter()
+            .filter(|i| i.credential == cred)
+            .map(|i| (i.name.clone(), i.team.clone(), i.business_unit.clone()))
+            .collect();
+        self.wizard = Some(WizardUi {
+            view,
+            secret: Zeroizing::new(String::new()),
+            confirm_in_sim: false,
+        });
+        if tx
+            .send(Request {
+                credential: cred,
+                cmd: WizardCmd::Open,
+            })
+            .is_err()
+        {
+            self.wizard = None;
+            self.set_message("rotation is not running", true, now);
+        }
+    }
+
+    fn rotation_request(&mut self, cmd: WizardCmd, now: DateTime<Utc>) {
+        let Some(w) = self.wizard.as_mut() else {
+            return;
+        };
+        let credential = w.view.rotation.credential.clone();
+        let sent = self
+            .rotation
+            .as_ref()
+            .is_some_and(|tx| tx.send(Request { credential, cmd }).is_ok());
+        if sent {
+            w.view.busy = true;
+            w.view.checks.clear();
+        } else {
+            self.set_message("rotation is not running", true, now);
+        }
+    }
+
+    /// Keys while the wizard is open: its own keys (listed in its last line), the masked secret field, the typed
+    /// confirmation. Nothing else reaches the panes behind it.
+    fn wizard_key(&mut self, ev: KeyEvent, now: DateTime<Utc>) -> bool {
+        let ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(ev.code, KeyCode::Char('c') | KeyCode::Char('C')) {
+            self.quit = true;
+            return true;
+        }
+        let Some(w) = self.wizard.as_mut() else {
+            return false;
+        };
+        if w.view.secret_len.is_some() {
+            match ev.code {
+                KeyCode::Char('u') if ctrl => w.secret.clear(),
+                KeyCode::Char(c) if !ctrl => w.secret.push(c),
+                KeyCode::Backspace => {
+                    w.secret.pop();
+                }
+                KeyCode::Esc => {
+                    w.secret.clear();
+                    w.view.secret_len = None;
+                    return true;
+                }
+                KeyCode::Enter => {
+                    let typed = w.secret.trim().to_string();
+                    w.secret.clear();
+                    w.view.secret_len = None;
+                    if typed.is_empty() {
+                        self.set_message("nothing typed: no secret staged", true, now);
+                    } else {
+                        self.rotation_request(WizardCmd::Stage(SecretString::from(typed)), now);
+                    }
+                    return true;
+                }
+                _ => return false,
+            }
+            w.view.secret_len = Some(w.secret.chars().count());
+            return true;
+        }
+        if let Some(typed) = w.view.confirm_typed.as_mut() {
+            match ev.code {
+                KeyCode::Char(c) if !ctrl => typed.push(c),
+                KeyCode::Backspace => {
+                    typed.pop();
+                }
+                KeyCode::Esc => w.view.confirm_typed = None,
+                KeyCode::Enter => {
+                    let matches = *typed == w.view.rotation.credential;
+                    let in_sim = w.confirm_in_sim;
+                    w.view.confirm_typed = None;
+                    if matches {
+                        let cmd = if in_sim {
+                            WizardCmd::SimActivate
+                        } else {
+                            WizardCmd::Activate
+                        };
+                        self.rotation_request(cmd, now);
+                    } else {
+                        self.set_message("the id typed does not match: not activated", true, now);
+                    }
+                }
+                _ => return false,
+            }
+            return true;
+        }
+        if ev.code == KeyCode::Esc {
+            self.wizard = None;
+            return true;
+        }
+        let KeyCode::Char(key) = ev.code else {
+            return false;
+        };
+        let offered = w
+            .view
+            .keys()
+            .iter()
+            .any(|(k, _)| k.len() == 1 && k.starts_with(key));
+        if !offered {
+            return false;
+        }
+        if w.view.busy {
+            self.set_message("a step is running: wait for its result", true, now);
+            return true;
+        }
+        let phase = w.view.rotation.phase;
+        let cmd = match key {
+            's' => {
+                w.view.secret_len = Some(0);
+                return true;
+            }
+            'a' if phase == Phase::Promoted => {
+                w.view.confirm_typed = Some(String::new());
+                w.confirm_in_sim = false;
+                return true;
+            }
+            'A' => {
+                w.view.confirm_typed = Some(String::new());
+                w.confirm_in_sim = true;
+                return true;
+            }
+            'a' => WizardCmd::Activate,
+            'g' => WizardCmd::SimGenerate,
+            'v' => WizardCmd::Verify,
+            'p' => WizardCmd::Promote {
+                manual_confirmed: false,
+            },
+            'c' => WizardCmd::Promote {
+                manual_confirmed: true,
+            },
+            'x' => WizardCmd::Abort,
+            _ => return false,
+        };
+        self.rotation_request(cmd, now);
+        true
+    }
+
+    /// The rotation task answered.
+    pub fn apply_rotation_update(&mut self, u: Update, now: DateTime<Utc>) -> bool {
+        if !u.audit.is_empty() || u.rotation.is_some() {
+            self.audit.insert(u.credential.clone(), u.audit.clone());
+        }
+        let Some(w) = self
+            .wizard
+            .as_mut()
+            .filter(|w| w.view.rotation.credential == u.credential)
+        else {
+            return true;
+        };
+        if u.rotation.is_none() && u.ok && u.lines.is_empty() {
+            // Audit only.
+            return true;
+        }
+        w.view.busy = false;
+        w.view.manual_sink = u.manual_sink;
+        if let Some(r) = u.rotation {
+            w.view.rotation = r;
+        }
+        w.view.checks = u.lines;
+        let phase = w.view.rotation.phase;
+        let cred = u.credential;
+        if u.ok {
+            self.set_message(format!("{cred}: {phase}"), false, now);
+        } else {
+            self.set_message(
+                format!("{cred}: step failed, see the wizard ({phase})"),
+                true,
+                now,
+            );
+        }
+        true
+    }
+
+    /// The credential of the integration shown in the detail view: its audit trail is wanted.
+    fn request_audit(&self, name: &str) {
+        if let (Some(tx), Some(i)) = (&self.rotation, self.snapshot.integration(name)) {
+            let _ = tx.send(Request {
+                credential: i.credential.clone(),
+                cmd: WizardCmd::Audit,
+            });
+        }
+    }
+
     fn open(&mut self, now: DateTime<Utc>) -> bool {
         match self.focus {
             Pane::Integrations => match self.selected_integration() {
                 Some(i) => {
-                    self.view = View::Detail(i.name.clone());
+                    let name = i.name.clone();
+                    self.request_audit(&name);
+                    self.view = View::Detail(name);
                     self.detail_scroll = Scroll::default();
                 }
                 None => return false,
@@ -608,6 +897,7 @@ impl App {
                 };
                 match ev.integration.clone() {
                     Some(name) if self.snapshot.integration(&name).is_some() => {
+                        self.request_audit(&name);
                         self.view = View::Detail(name);
                         self.detail_scroll = Scroll::default();
                     }

@@ -30,6 +30,7 @@ pub enum Action {
     ProbeSelected,
     ProbeAll,
     Acknowledge,
+    Rotate,
     Freeze,
     Repaint,
 }
@@ -354,6 +355,14 @@ pub const BINDINGS: &[Binding] = &[
         "acknowledge the selected incident",
         true,
         INTEG | DETAIL,
+    ),
+    b(
+        Action::Rotate,
+        &[Key::ch('r')],
+        Some("rotate"),
+        "rotation wizard",
+        true,
+        INTEG | EXPIRY | DETAIL,
     ),
     b(
         Action::Freeze,

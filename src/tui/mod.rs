@@ -44,6 +44,8 @@ pub struct TuiOptions {
     pub log_path: Option<PathBuf>,
     /// Fired right after the first frame is drawn (the engine waits for it before any network I/O).
     pub first_frame: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Offer the rotation wizard (`r`): the config, database and (demo) simulator it works with.
+    pub rotation: Option<crate::rotation::session::RotationSetup>,
 }
 
 impl Default for TuiOptions {
@@ -55,6 +57,7 @@ impl Default for TuiOptions {
             tick: Duration::from_secs(1),
             log_path: None,
             first_frame: None,
+            rotation: None,
         }
     }
 }
@@ -151,6 +154,16 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         },
     )
     .with_handle(handle.clone());
+    // Rotation requests are only sent on keys, so no network I/O happens before the first frame.
+    let mut rotation_updates = match opts.rotation.take() {
+        Some(setup) if !opts.read_only => {
+            let demo = setup.sim.is_some();
+            let (tx, rx) = crate::rotation::session::spawn(setup, Some(handle.clone()));
+            app = app.with_rotation(tx, demo);
+            Some(rx)
+        }
+        _ => None,
+    };
 
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
@@ -213,6 +226,10 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
                 }
                 dirty = true;
             }
+            update = next_rotation_update(&mut rotation_updates) => match update {
+                Some(u) => dirty |= app.apply_rotation_update(u, Utc::now()),
+                None => rotation_updates = None,
+            },
             _ = tokio::time::sleep(msg_wait) => dirty |= app.expire_message(Utc::now()),
             _ = sigterm.recv() => break Ok(()),
             _ = sighup.recv() => break Ok(()),
@@ -247,6 +264,16 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
     drop(term);
     terminal::restore();
     result
+}
+
+/// The rotation task's next answer; pending forever when there is no rotation task.
+async fn next_rotation_update(
+    rx: &mut Option<tokio::sync::mpsc::UnboundedReceiver<crate::rotation::session::Update>>,
+) -> Option<crate::rotation::session::Update> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Keys and resizes, read on a thread of their own. crossterm 0.29 loops forever inside its reader when the

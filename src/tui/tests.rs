@@ -719,3 +719,248 @@ fn untouched_selection_stays_on_the_worst_row_as_results_arrive() {
     assert_eq!(names(&a)[0], "tx-messages");
     assert_eq!(selected(&a), "crm-sync");
 }
+
+// ---- the rotation wizard ----
+
+use crate::rotation::LineKind;
+use crate::rotation::fsm::{Phase, Rotation};
+use crate::rotation::session::{Request, Update, WizardCmd};
+use secrecy::ExposeSecret;
+
+/// An app whose rotation requests arrive in the returned receiver (standing in for the rotation task).
+fn with_rotation(read_only: bool) -> (App, mpsc::UnboundedReceiver<Request>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        App::new(Arc::new(fixture::snapshot()), opts(read_only)).with_rotation(tx, false),
+        rx,
+    )
+}
+
+/// The rotation task's answer putting the credential in `phase`.
+fn answer(app: &mut App, credential: &str, phase: Phase, lines: &[(LineKind, &str)]) {
+    let mut r = Rotation::idle(credential);
+    r.phase = phase;
+    if phase != Phase::Idle {
+        r.staged_at = Some(now() - chrono::Duration::minutes(7));
+        r.accept_after = Some(now() - chrono::Duration::minutes(2));
+    }
+    app.apply_rotation_update(
+        Update {
+            credential: credential.into(),
+            rotation: Some(r),
+            lines: lines
+                .iter()
+                .map(|(kind, text)| crate::rotation::Line {
+                    kind: *kind,
+                    text: text.to_string(),
+                })
+                .collect(),
+            ok: true,
+            next: String::new(),
+            manual_sink: None,
+            audit: Vec::new(),
+        },
+        now(),
+    );
+}
+
+fn cmd_name(r: &Request) -> String {
+    format!("{}:{:?}", r.credential, r.cmd)
+}
+
+#[test]
+fn r_opens_the_wizard_for_the_selected_credential() {
+    let (mut a, mut rx) = with_rotation(false);
+    // crm-sync is on top (worst first); its credential is crm-prod.
+    ch(&mut a, 'r');
+    let w = a.wizard().expect("wizard open");
+    assert_eq!(w.rotation.credential, "crm-prod");
+    assert!(w.busy, "waits for the rotation's state");
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), "crm-prod:Open");
+    // The consumers (people to tell) come from the snapshot.
+    assert!(w.consumers.iter().any(|(n, _, _)| n == "crm-sync"));
+    key(&mut a, KeyCode::Esc);
+    assert!(a.wizard().is_none());
+
+    // From the expiry pane, the selected credential.
+    ch(&mut a, '2');
+    let cred = a.selected_credential().unwrap().id.clone();
+    ch(&mut a, 'r');
+    assert_eq!(a.wizard().unwrap().rotation.credential, cred);
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), format!("{cred}:Open"));
+}
+
+#[test]
+fn read_only_and_remote_consoles_do_not_rotate() {
+    let (mut a, mut rx) = with_rotation(true);
+    ch(&mut a, 'r');
+    assert!(a.wizard().is_none());
+    assert!(rx.try_recv().is_err());
+    let screen = fixture::render_text(&a, 120, 30, now());
+    assert!(!screen.contains("rotate"), "{screen}");
+
+    // No rotation task (a console on an agent): says where rotation runs.
+    let mut a = app();
+    ch(&mut a, 'r');
+    assert!(a.wizard().is_none());
+    assert!(a.message_text().unwrap().contains("authwatch rotate"));
+}
+
+#[test]
+fn the_new_secret_is_typed_masked_and_goes_only_to_the_rotation_task() {
+    let (mut a, mut rx) = with_rotation(false);
+    ch(&mut a, 'r');
+    rx.try_recv().unwrap();
+    answer(&mut a, "crm-prod", Phase::Idle, &[]);
+    ch(&mut a, 's');
+    let secret = "Qz7-S3NT1NEL-new-secret";
+    typ(&mut a, secret);
+    // Keys meant for the console are part of the secret while typing.
+    typ(&mut a, "q?");
+    key(&mut a, KeyCode::Backspace);
+    key(&mut a, KeyCode::Backspace);
+    assert!(!a.should_quit());
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(!screen.contains("S3NT1NEL"), "{screen}");
+    assert!(screen.contains(&"*".repeat(secret.len())), "{screen}");
+    assert!(!format!("{:?}", a.wizard.as_ref().unwrap()).contains("S3NT1NEL"));
+    key(&mut a, KeyCode::Enter);
+    let req = rx.try_recv().unwrap();
+    match req.cmd {
+        WizardCmd::Stage(s) => assert_eq!(s.expose_secret(), secret),
+        other => panic!("expected Stage, got {other:?}"),
+    }
+    let w = a.wizard().unwrap();
+    assert_eq!(w.secret_len, None);
+    assert!(w.busy);
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(!screen.contains("S3NT1NEL") && !screen.contains("*****"));
+
+    // Esc while typing discards what was typed.
+    answer(&mut a, "crm-prod", Phase::Staged, &[]);
+    ch(&mut a, 's');
+    typ(&mut a, "half");
+    key(&mut a, KeyCode::Esc);
+    assert!(a.wizard().unwrap().secret_len.is_none());
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn only_the_offered_keys_act_and_never_while_a_step_runs() {
+    let (mut a, mut rx) = with_rotation(false);
+    ch(&mut a, 'r');
+    rx.try_recv().unwrap();
+    // Busy until the state arrives: v does nothing.
+    ch(&mut a, 'v');
+    assert!(rx.try_recv().is_err());
+    answer(&mut a, "crm-prod", Phase::Staged, &[]);
+    // Promote is not offered before verification; p is not "probe" either inside the wizard.
+    ch(&mut a, 'p');
+    assert!(rx.try_recv().is_err());
+    ch(&mut a, 'v');
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), "crm-prod:Verify");
+    ch(&mut a, 'x');
+    assert!(rx.try_recv().is_err(), "busy with verify");
+    answer(
+        &mut a,
+        "crm-prod",
+        Phase::Staged,
+        &[(
+            LineKind::Fail,
+            "crm-sync: new secret lacks data_extensions_write: the package was edited?",
+        )],
+    );
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(
+        screen.contains("FAIL crm-sync: new secret lacks"),
+        "{screen}"
+    );
+    ch(&mut a, 'x');
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), "crm-prod:Abort");
+}
+
+#[test]
+fn activation_needs_the_credential_id_typed() {
+    let (mut a, mut rx) = with_rotation(false);
+    ch(&mut a, 'r');
+    rx.try_recv().unwrap();
+    answer(&mut a, "crm-prod", Phase::Promoted, &[]);
+    ch(&mut a, 'a');
+    typ(&mut a, "crm-pro");
+    key(&mut a, KeyCode::Enter);
+    assert!(rx.try_recv().is_err(), "a wrong id activates nothing");
+    assert!(a.message_text().unwrap().contains("does not match"));
+    ch(&mut a, 'a');
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.contains("no rollback"), "{screen}");
+    typ(&mut a, "crm-prod");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), "crm-prod:Activate");
+}
+
+#[test]
+fn audit_entries_show_in_the_detail_view() {
+    let (mut a, mut rx) = with_rotation(false);
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), "crm-prod:Audit");
+    let entry = |action: &str, from: &str, to: &str, result: &str, details: &str| {
+        crate::store::AuditEntry {
+            at: now() - chrono::Duration::minutes(3),
+            actor: "alice".into(),
+            credential: "crm-prod".into(),
+            action: action.into(),
+            from: from.into(),
+            to: to.into(),
+            result: result.into(),
+            details: details.into(),
+        }
+    };
+    a.apply_rotation_update(
+        Update {
+            credential: "crm-prod".into(),
+            rotation: None,
+            lines: Vec::new(),
+            ok: true,
+            next: String::new(),
+            manual_sink: None,
+            audit: vec![
+                entry("stage", "idle", "staged", "ok", "new secret staged"),
+                entry(
+                    "verify-result",
+                    "staged",
+                    "staged",
+                    "failed",
+                    "crm-sync: new secret lacks data_extensions_write",
+                ),
+            ],
+        },
+        now(),
+    );
+    let screen = fixture::render_text(&a, 100, 40, now());
+    assert!(screen.contains("Rotation audit"), "{screen}");
+    let newest = screen.find("verify-result failed").expect("newest entry");
+    let oldest = screen
+        .find("stage ok (idle -> staged)")
+        .expect("oldest entry");
+    assert!(newest < oldest, "newest first\n{screen}");
+}
+
+#[test]
+fn wizard_over_the_console_80x24() {
+    let (mut a, mut rx) = with_rotation(false);
+    ch(&mut a, 'r');
+    rx.try_recv().unwrap();
+    answer(
+        &mut a,
+        "crm-prod",
+        Phase::Verified,
+        &[
+            (
+                LineKind::Ok,
+                "crm-sync: token granted, scopes data_extensions_write automations_execute, call ok, MID 5100001",
+            ),
+            (LineKind::Note, "every consumer passed with the new secret"),
+        ],
+    );
+    insta::assert_snapshot!(fixture::render_text(&a, 80, 24, now()));
+}

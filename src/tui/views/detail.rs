@@ -402,6 +402,49 @@ fn history<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize)
             width,
         ));
     }
+    out.extend(rotation_audit(app, i, width));
+    out
+}
+
+/// Audit entries of the credential's rotations kept in the detail.
+const AUDIT_SHOWN: usize = 6;
+
+/// The credential's rotation audit trail, newest first (who did which step, with what result).
+fn rotation_audit<'a>(app: &App, i: &IntegrationView, width: usize) -> Vec<Line<'a>> {
+    let theme = &app.theme;
+    let Some(entries) = app.audit.get(&i.credential).filter(|e| !e.is_empty()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (n, e) in entries.iter().rev().take(AUDIT_SHOWN).enumerate() {
+        let head = format!("{} {} {} ", e.at.format("%m-%d %H:%M"), e.actor, e.action);
+        let result_style = match e.result.as_str() {
+            "ok" => theme.status(Status::Ok),
+            "failed" | "refused" => theme.status(Status::Fail),
+            _ => theme.dim(),
+        };
+        let result = format!("{} ", e.result);
+        let states = if e.from == e.to {
+            format!("({}) ", e.to)
+        } else {
+            format!("({} -> {}) ", e.from, e.to)
+        };
+        let used = LABEL_W + text::width(&head) + result.len() + states.len();
+        out.extend(field(
+            if n == 0 { "Rotation audit" } else { "" },
+            vec![
+                Span::raw(head),
+                Span::styled(result, result_style),
+                Span::styled(states, theme.dim()),
+                Span::raw(text::truncate(
+                    &e.details,
+                    width.saturating_sub(used).max(10),
+                    theme.ellipsis(),
+                )),
+            ],
+            width,
+        ));
+    }
     out
 }
 

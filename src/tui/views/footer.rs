@@ -45,7 +45,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         used += 1;
     }
 
-    for (key, label) in app.keymap.hints(app.context()) {
+    // The wizard lists its own keys; the panes' keys do not reach through it.
+    let hints = if app.wizard().is_some() {
+        vec![("Ctrl-C".to_string(), "quit")]
+    } else {
+        app.keymap.hints(app.context())
+    };
+    for (key, label) in hints {
         let w = text::width(&key) + label.len() + 3;
         if used + w > width {
             break;

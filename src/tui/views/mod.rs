@@ -42,6 +42,9 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
     if app.help_open() {
         help::render(frame, body, app);
     }
+    if let Some(w) = app.wizard() {
+        crate::rotation::wizard::render(frame, body, w, &app.theme, now);
+    }
 }
 
 fn main_panes(frame: &mut Frame, body: Rect, app: &App, now: DateTime<Utc>) {
