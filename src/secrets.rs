@@ -313,6 +313,8 @@ async fn resolve_command(
     };
     let child = tokio::process::Command::new(program)
         .args(args)
+        // The master key decrypts the pending and previous secrets: no child process gets it.
+        .env_remove(crate::vault::MASTER_KEY_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -18,6 +18,8 @@ struct Env {
     master_key: Option<&'static str>,
     /// Every stdout and stderr, to search for secrets.
     outputs: std::cell::RefCell<Vec<String>>,
+    /// Extra environment variables of the authwatch process (e.g. an `{ env = .. }` secret).
+    vars: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 struct Out {
@@ -54,6 +56,7 @@ impl Env {
             db,
             master_key,
             outputs: Default::default(),
+            vars: Default::default(),
         }
     }
 
@@ -75,6 +78,7 @@ impl Env {
             .env("AUTHWATCH_VAULT", self.dir.path().join("secrets.vault"))
             .env("AUTHWATCH_LOG", "debug")
             .env("USER", "rotation-tester")
+            .envs(self.vars.borrow().iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -509,5 +513,583 @@ async fn unknown_credential_and_bad_master_key_are_usage_errors() {
     let out = env.run(&["rotate", "pgk", "status"], None);
     assert_eq!(out.code, 3);
     assert!(out.stderr.contains("did you mean `pkg`"), "{}", out.stderr);
+    sim.shutdown().await;
+}
+
+// ---- Command and env sinks -------------------------------------------------------------------------------------
+
+impl Env {
+    /// Replace the credential's `client_secret = { file = .. }` line by `lines` (another reference form).
+    fn set_secret_reference(&self, lines: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let old = format!(
+            "client_secret = {{ file = \"{}\" }}",
+            self.secret_file.display()
+        );
+        assert!(text.contains(&old), "{text}");
+        std::fs::write(&self.config, text.replace(&old, lines)).unwrap();
+    }
+
+    /// Set an environment variable of every following authwatch process.
+    fn set_var(&self, name: &str, value: &str) {
+        let mut vars = self.vars.borrow_mut();
+        vars.retain(|(k, _)| k != name);
+        vars.push((name.to_string(), value.to_string()));
+    }
+
+    fn secret_in_file(&self) -> String {
+        std::fs::read_to_string(&self.secret_file)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+
+    /// The audit trail as JSON, and its non-check entries as "action from->to result".
+    fn audit_steps(&self) -> (Vec<serde_json::Value>, Vec<String>) {
+        let out = self.run(&["audit", "--credential", "pkg", "--format", "json"], None);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+        let steps = entries
+            .iter()
+            .filter(|e| e["action"] != "check")
+            .map(|e| {
+                format!(
+                    "{} {}->{} {}",
+                    e["action"].as_str().unwrap(),
+                    e["from"].as_str().unwrap(),
+                    e["to"].as_str().unwrap(),
+                    e["result"].as_str().unwrap()
+                )
+            })
+            .collect();
+        (entries, steps)
+    }
+
+    fn vault_names(&self) -> Vec<String> {
+        let vault = authwatch::vault::Vault::new(
+            self.dir.path().join("secrets.vault"),
+            &authwatch::vault::MasterKey::parse(KEY).unwrap(),
+        );
+        vault.names().unwrap()
+    }
+}
+
+/// Turn `env` into a command sink: `client_secret` runs `sh -c "cat <secret file>"`, and `client_secret_update`
+/// runs a script that records its argv and environment in the returned log (one `--- call` block per run), then
+/// writes stdin to the secret file (temp file + rename).
+fn command_sink(env: &Env) -> PathBuf {
+    let dir = env.dir.path();
+    let log = dir.join("update-calls.log");
+    let script = dir.join("update-secret.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nset -e\nlog='{}'\ntarget=\"$2\"\necho \"--- call argv: $0 $*\" >> \"$log\"\nenv >> \"$log\"\numask 077\ncat > \"$target.new\"\nmv \"$target.new\" \"$target\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let secret = env.secret_file.display();
+    env.set_secret_reference(&format!(
+        "client_secret = {{ command = [\"sh\", \"-c\", \"cat {secret}\"] }}\nclient_secret_update = {{ command = [\"sh\", \"{}\", \"--target\", \"{secret}\"] }}",
+        script.display()
+    ));
+    log
+}
+
+/// The update command's runs, from its log.
+fn update_calls(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.split("--- call ")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_not_in(haystack: &str, secrets: &[&str], what: &str) {
+    for s in secrets {
+        assert!(
+            !haystack.contains(s),
+            "a secret leaked into {what}:\n{haystack}"
+        );
+    }
+}
+
+/// stage (with the sim's generated secret) -> wait out the staging delay -> verify; returns the new secret.
+fn stage_and_verify(sim: &authwatch::sim::SimServer, env: &Env) -> String {
+    let new_secret = sim.generate_secret("pkg").unwrap();
+    let out = env.rotate("stage", &[], Some(&new_secret));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    wait_staging();
+    let out = env.rotate("verify", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("staged -> verified"), "{}", out.stdout);
+    new_secret
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let log = command_sink(&env);
+
+    let out = env.rotate("status", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("new secret goes to update command `sh "),
+        "{}",
+        out.stdout
+    );
+
+    let new_secret = stage_and_verify(&sim, &env);
+    assert!(update_calls(&log).is_empty(), "verify must not write");
+    assert_eq!(env.secret_in_file(), SENTINEL);
+
+    // Promote: the update command runs once, gets the new secret on stdin; consumers re-probed through the
+    // `cat` command now read it.
+    let out = env.rotate("promote", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("verified -> promoted"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("passed the new secret to `sh "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("OK    bu2-sync: token granted, call ok, MID 5100002"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.secret_in_file(), new_secret);
+    assert_eq!(
+        std::fs::read_to_string(&env.secret_file).unwrap(),
+        format!("{new_secret}\n"),
+        "exactly the secret and a newline on stdin"
+    );
+    assert_eq!(mode(&env.secret_file), 0o600);
+    let calls = update_calls(&log);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with(&format!(
+            "argv: {} --target {}",
+            env.dir.path().join("update-secret.sh").display(),
+            env.secret_file.display()
+        )),
+        "{}",
+        calls[0]
+    );
+    // The environment was dumped (so the check below means something) and holds neither secret.
+    assert!(calls[0].contains("USER=rotation-tester"), "{}", calls[0]);
+    assert_not_in(
+        &calls[0],
+        &[SENTINEL, &new_secret],
+        "the update command's argv/environment",
+    );
+    // Not a file sink: no `.prev` next to the file the command reads.
+    assert!(!PathBuf::from(format!("{}.prev", env.secret_file.display())).exists());
+    assert_eq!(env.state()["state"], "promoted");
+
+    // Setup: activate; then the old secret (kept encrypted at promote) must be refused, the new one work.
+    sim.activate_secret("pkg").unwrap();
+    let out = env.rotate("activate", &["--confirm", "pkg"], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("old secret refused (401 invalid_client)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("promoted -> completed"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.state()["state"], "completed");
+    assert_eq!(update_calls(&log).len(), 1, "activate does not write");
+    assert_eq!(env.secret_in_file(), new_secret);
+    // Pending and previous secrets are gone from the encrypted store.
+    assert_eq!(env.vault_names(), Vec::<String>::new());
+
+    let (entries, steps) = env.audit_steps();
+    assert_eq!(
+        steps,
+        [
+            "stage idle->staged ok",
+            "verify staged->staged requested",
+            "verify-result staged->verified ok",
+            "promote verified->verified requested",
+            "promote-result verified->promoted ok",
+            "activate promoted->activated ok",
+            "activate-result activated->completed ok",
+        ]
+    );
+    let checks: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| e["action"] == "check").collect();
+    // 2 verifications, 2 re-probes, old refused + 2 new.
+    assert_eq!(checks.len(), 2 + 2 + 3, "{entries:#?}");
+    assert!(checks.iter().all(|e| e["result"] == "ok"), "{entries:#?}");
+
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_not_in(&calls, &[SENTINEL, &new_secret], "the update command's log");
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_sink_abort_after_promote_passes_the_previous_secret_back() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let log = command_sink(&env);
+    let new_secret = stage_and_verify(&sim, &env);
+    let out = env.rotate("promote", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(env.secret_in_file(), new_secret);
+    // The current secret was kept (encrypted) for the restore, next to the pending one.
+    let mut names = env.vault_names();
+    names.sort();
+    assert_eq!(names, ["rotation:pkg:pending", "rotation:pkg:previous"]);
+
+    // Abort (another process): the update command runs again, with the previous secret on stdin.
+    let out = env.rotate("abort", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("promoted -> aborted"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("passed the previous secret to `sh "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("pending secret discarded"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&env.secret_file).unwrap(),
+        format!("{SENTINEL}\n")
+    );
+    assert_eq!(mode(&env.secret_file), 0o600);
+    let calls = update_calls(&log);
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(
+        calls[0].lines().next(),
+        calls[1].lines().next(),
+        "same argv"
+    );
+    for c in &calls {
+        assert_not_in(
+            c,
+            &[SENTINEL, &new_secret],
+            "the update command's argv/environment",
+        );
+    }
+    assert_eq!(env.state()["state"], "aborted");
+    assert_eq!(env.vault_names(), Vec::<String>::new());
+
+    // The restored secret works again as consumers read it (through the `cat` command). (`check` itself fails:
+    // the configured secret_expires is in the past.)
+    let out = env.run(&["check", "--format", "json"], None);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let integrations = report["integrations"].as_array().unwrap();
+    assert_eq!(integrations.len(), 2, "{report}");
+    for i in integrations {
+        assert_eq!(i["probe"]["outcome"], "ok", "{report}");
+    }
+
+    let (_, steps) = env.audit_steps();
+    assert_eq!(
+        steps,
+        [
+            "stage idle->staged ok",
+            "verify staged->staged requested",
+            "verify-result staged->verified ok",
+            "promote verified->verified requested",
+            "promote-result verified->promoted ok",
+            "abort promoted->promoted requested",
+            "abort-result promoted->aborted ok",
+        ]
+    );
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_sink_promote_needs_a_manual_confirmation_then_completes() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    env.set_secret_reference("client_secret = { env = \"PKG_SFMC_SECRET\" }");
+    env.set_var("PKG_SFMC_SECRET", SENTINEL);
+    // The file is not used any more: an unrelated value shows it is neither read nor written.
+    std::fs::write(&env.secret_file, "unused\n").unwrap();
+
+    let out = env.rotate("status", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("secret read from env:PKG_SFMC_SECRET"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("new secret goes to by hand: environment variable PKG_SFMC_SECRET"),
+        "{}",
+        out.stdout
+    );
+
+    let new_secret = stage_and_verify(&sim, &env);
+
+    // Without --confirm-manual: refused, with what must be updated and who uses it.
+    let out = env.rotate("promote", &[], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("REFUSED"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("authwatch cannot write where pkg's secret is read from"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "update environment variable PKG_SFMC_SECRET of every process that uses pkg (and of authwatch itself)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("consumer crm-sync, team crm-ops, MID 5100001"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("consumer bu2-sync, team bu2-team, MID 5100002"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("`authwatch rotate pkg promote --confirm-manual`"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.state()["state"], "verified");
+
+    // The operator updated the variable everywhere (authwatch's own too) and confirms: the consumers are
+    // re-probed with the pending secret.
+    env.set_var("PKG_SFMC_SECRET", &new_secret);
+    let out = env.rotate("promote", &["--confirm-manual"], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("verified -> promoted"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(
+            "OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("OK    bu2-sync: token granted, call ok, MID 5100002"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.state()["state"], "promoted");
+    assert_eq!(env.secret_in_file(), "unused");
+
+    sim.activate_secret("pkg").unwrap();
+    let out = env.rotate("activate", &["--confirm", "pkg"], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("promoted -> completed"),
+        "{}",
+        out.stdout
+    );
+    let state = env.state();
+    assert_eq!(state["state"], "completed");
+    assert!(state["new_expires"].is_string(), "{state}");
+    assert_eq!(env.vault_names(), Vec::<String>::new());
+
+    let (entries, steps) = env.audit_steps();
+    assert_eq!(
+        steps,
+        [
+            "stage idle->staged ok",
+            "verify staged->staged requested",
+            "verify-result staged->verified ok",
+            "promote verified->verified refused",
+            "promote verified->verified requested",
+            "promote-result verified->promoted ok",
+            "activate promoted->activated ok",
+            "activate-result activated->completed ok",
+        ]
+    );
+    let confirmation = entries
+        .iter()
+        .find(|e| e["action"] == "promote" && e["result"] == "requested")
+        .unwrap();
+    assert_eq!(
+        confirmation["details"], "operator confirmed the manual update",
+        "{confirmation}"
+    );
+    assert_eq!(confirmation["actor"], "rotation-tester");
+    // Every consumer was checked at verify (staged), after the manual update (verified) and after activation.
+    for phase in ["staged", "verified", "activated"] {
+        for consumer in ["crm-sync", "bu2-sync"] {
+            assert!(
+                entries.iter().any(|e| e["action"] == "check"
+                    && e["to"] == phase
+                    && e["result"] == "ok"
+                    && e["details"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{consumer}: token granted"))),
+                "{consumer} not checked in {phase}: {entries:#?}"
+            );
+        }
+    }
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+/// Command sink, no master key: stage, verify and promote (the pending secret entered again each time).
+fn promote_command_sink_without_a_master_key(sim: &authwatch::sim::SimServer, env: &Env) -> String {
+    let new_secret = sim.generate_secret("pkg").unwrap();
+    let out = env.rotate("stage", &[], Some(&new_secret));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("NOT kept"), "{}", out.stdout);
+    wait_staging();
+    let out = env.rotate("verify", &[], Some(&new_secret));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = env.rotate("promote", &[], Some(&new_secret));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("verified -> promoted"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.secret_in_file(), new_secret);
+    new_secret
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_sink_without_a_master_key_abort_says_to_restore_by_hand() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", None);
+    let log = command_sink(&env);
+    let new_secret = promote_command_sink_without_a_master_key(&sim, &env);
+    // The previous secret lived only in the promoting process: a later abort cannot pass it back.
+    let out = env.rotate("abort", &[], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "FAIL  the previous secret was not kept (no AUTHWATCH_MASTER_KEY): put it back with `sh {} --target {}` by hand",
+            env.dir.path().join("update-secret.sh").display(),
+            env.secret_file.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        update_calls(&log).len(),
+        1,
+        "the update command is not run again"
+    );
+    assert_eq!(env.secret_in_file(), new_secret, "left as it was");
+    assert!(!env.dir.path().join("secrets.vault").exists());
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_not_in(&calls, &[SENTINEL, &new_secret], "the update command's log");
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+// ---- Found by these tests and fixed: abort without restore, env-sink activation, the master key in children ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_that_could_not_restore_is_not_audited_as_restored() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", None);
+    command_sink(&env);
+    let new_secret = promote_command_sink_without_a_master_key(&sim, &env);
+    let out = env.rotate("abort", &[], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let (entries, _) = env.audit_steps();
+    let abort = entries
+        .iter()
+        .rfind(|e| e["action"] == "abort-result")
+        .unwrap();
+    assert_eq!(abort["result"], "failed", "{abort}");
+    // Not aborted: the new secret is still in the sink, so the rotation stays promoted (and says so).
+    assert_eq!(env.state()["state"], "promoted");
+    assert!(
+        !abort["details"]
+            .as_str()
+            .unwrap()
+            .contains("previous secret restored"),
+        "{abort}"
+    );
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_sink_activate_before_activating_in_setup_does_not_complete() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    env.set_secret_reference("client_secret = { env = \"PKG_SFMC_SECRET\" }");
+    env.set_var("PKG_SFMC_SECRET", SENTINEL);
+    let new_secret = stage_and_verify(&sim, &env);
+    env.set_var("PKG_SFMC_SECRET", &new_secret);
+    let out = env.rotate("promote", &["--confirm-manual"], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // Confirmed, but NOT activated in Setup: SFMC still accepts the old secret.
+    let out = env.rotate("activate", &["--confirm", "pkg"], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("OLD secret is still accepted"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.state()["state"], "activated");
+    sim.activate_secret("pkg").unwrap();
+    let out = env.rotate("activate", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("old secret refused (401 invalid_client)"),
+        "{}",
+        out.stdout
+    );
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_update_command_does_not_get_the_master_key() {
+    let sim = start_sim(&scenario("[\"data_extensions_read\", \"email_read\"]")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let log = command_sink(&env);
+    stage_and_verify(&sim, &env);
+    let out = env.rotate("promote", &[], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let calls = update_calls(&log);
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_not_in(&calls[0], &[KEY], "the update command's environment");
     sim.shutdown().await;
 }

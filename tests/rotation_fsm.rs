@@ -71,6 +71,13 @@ fn inputs() -> Vec<(&'static str, Input)> {
             },
         ),
         ("abort", Input::Abort),
+        ("abort_ok", Input::AbortDone { failures: vec![] }),
+        (
+            "abort_fail",
+            Input::AbortDone {
+                failures: vec!["update command failed".into()],
+            },
+        ),
     ]
 }
 
@@ -117,6 +124,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("idle", "activate_ok", "idle", R),
     ("idle", "activate_fail", "idle", R),
     ("idle", "abort", "idle", R),
+    ("idle", "abort_ok", "idle", R),
+    ("idle", "abort_fail", "idle", R),
     // staged
     ("staged", "stage", "staged", "keep_pending note note audit:ok"),
     ("staged", "verify", "staged", "check_new_secret audit:requested"),
@@ -132,6 +141,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("staged", "activate_ok", "staged", R),
     ("staged", "activate_fail", "staged", R),
     ("staged", "abort", "aborted", "discard_pending audit:ok"),
+    ("staged", "abort_ok", "staged", R),
+    ("staged", "abort_fail", "staged", R),
     // verified
     ("verified", "stage", "staged", "keep_pending note note audit:ok"),
     ("verified", "verify", "verified", "check_new_secret audit:requested"),
@@ -147,6 +158,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("verified", "activate_ok", "verified", R),
     ("verified", "activate_fail", "verified", R),
     ("verified", "abort", "aborted", "discard_pending audit:ok"),
+    ("verified", "abort_ok", "verified", R),
+    ("verified", "abort_fail", "verified", R),
     // promoted
     ("promoted", "stage", "promoted", R),
     ("promoted", "verify", "promoted", R),
@@ -161,7 +174,9 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("promoted", "activate_unconfirmed", "promoted", R),
     ("promoted", "activate_ok", "promoted", R),
     ("promoted", "activate_fail", "promoted", R),
-    ("promoted", "abort", "aborted", "restore_previous discard_pending audit:ok"),
+    ("promoted", "abort", "promoted", "restore_previous audit:requested"),
+    ("promoted", "abort_ok", "aborted", "discard_pending audit:ok"),
+    ("promoted", "abort_fail", "promoted", "audit:failed"),
     // activated
     ("activated", "stage", "activated", R),
     ("activated", "verify", "activated", R),
@@ -177,6 +192,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("activated", "activate_ok", "completed", "drop_previous discard_pending audit:ok"),
     ("activated", "activate_fail", "activated", "audit:failed"),
     ("activated", "abort", "activated", R),
+    ("activated", "abort_ok", "activated", R),
+    ("activated", "abort_fail", "activated", R),
     // completed
     ("completed", "stage", "staged", "keep_pending note audit:ok"),
     ("completed", "verify", "completed", R),
@@ -192,6 +209,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("completed", "activate_ok", "completed", R),
     ("completed", "activate_fail", "completed", R),
     ("completed", "abort", "completed", R),
+    ("completed", "abort_ok", "completed", R),
+    ("completed", "abort_fail", "completed", R),
     // aborted
     ("aborted", "stage", "staged", "keep_pending note audit:ok"),
     ("aborted", "verify", "aborted", R),
@@ -207,6 +226,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("aborted", "activate_ok", "aborted", R),
     ("aborted", "activate_fail", "aborted", R),
     ("aborted", "abort", "aborted", R),
+    ("aborted", "abort_ok", "aborted", R),
+    ("aborted", "abort_fail", "aborted", R),
 ];
 
 #[test]

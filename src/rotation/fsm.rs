@@ -139,6 +139,10 @@ pub enum Input {
         failures: Vec<String>,
     },
     Abort,
+    /// Result of [`Effect::RestorePrevious`] when aborting after promotion: empty = the previous secret is back.
+    AbortDone {
+        failures: Vec<String>,
+    },
 }
 
 impl Input {
@@ -153,6 +157,7 @@ impl Input {
             Input::Activate { .. } => "activate",
             Input::ActivateDone { .. } => "activate-result",
             Input::Abort => "abort",
+            Input::AbortDone { .. } => "abort-result",
         }
     }
 }
@@ -421,7 +426,10 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
                     from,
                     Verified,
                     AuditResult::Failed,
-                    format!("previous secret restored: {}", failures.join("; ")),
+                    format!(
+                        "consumers failed, restoring the previous secret: {}",
+                        failures.join("; ")
+                    ),
                 );
                 (next, vec![Effect::RestorePrevious, e])
             }
@@ -509,28 +517,69 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             &input,
             format!("no activation check of {cred} was running ({from})"),
         ),
-        (Input::Abort, Staged | Verified | Promoted) => {
+        (Input::Abort, Staged | Verified) => {
             let mut next = state;
             next.phase = Aborted;
             next.failures.clear();
-            let mut effects = Vec::new();
-            if from == Promoted {
-                effects.push(Effect::RestorePrevious);
-            }
-            effects.push(Effect::DiscardPending);
-            effects.push(audit(
-                &input,
-                from,
-                Aborted,
-                AuditResult::Ok,
-                if from == Promoted {
-                    "previous secret restored, pending one discarded".into()
-                } else {
-                    "pending secret discarded".into()
-                },
-            ));
+            let effects = vec![
+                Effect::DiscardPending,
+                audit(
+                    &input,
+                    from,
+                    Aborted,
+                    AuditResult::Ok,
+                    "pending secret discarded".into(),
+                ),
+            ];
             (next, effects)
         }
+        // The previous secret must be back in the sink before the rotation counts as aborted.
+        (Input::Abort, Promoted) => {
+            let effects = vec![
+                Effect::RestorePrevious,
+                audit(
+                    &input,
+                    from,
+                    from,
+                    AuditResult::Requested,
+                    "restoring the previous secret".into(),
+                ),
+            ];
+            (state, effects)
+        }
+        (Input::AbortDone { failures }, Promoted) => {
+            let mut next = state;
+            if failures.is_empty() {
+                next.phase = Aborted;
+                next.failures.clear();
+                let e = audit(
+                    &input,
+                    from,
+                    Aborted,
+                    AuditResult::Ok,
+                    "previous secret restored, pending one discarded".into(),
+                );
+                (next, vec![Effect::DiscardPending, e])
+            } else {
+                next.failures = failures.clone();
+                let e = audit(
+                    &input,
+                    from,
+                    Promoted,
+                    AuditResult::Failed,
+                    format!(
+                        "previous secret NOT restored, still promoted: {}",
+                        failures.join("; ")
+                    ),
+                );
+                (next, vec![e])
+            }
+        }
+        (Input::AbortDone { .. }, _) => refuse(
+            state,
+            &input,
+            format!("no abort of {cred} was running ({from})"),
+        ),
         (Input::Abort, Activated | Completed) => refuse(state, &input, NO_ROLLBACK.into()),
         (Input::Abort, Idle | Aborted) => refuse(
             state,

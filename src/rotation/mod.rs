@@ -338,7 +338,7 @@ impl<'a> Rotator<'a> {
         let before = self.pending.replace(secret);
         let delay = chrono::Duration::from_std(self.config.settings.staging_delay)
             .unwrap_or(chrono::Duration::minutes(5));
-        let report = self
+        let mut report = self
             .run(
                 cred,
                 Input::Stage {
@@ -348,6 +348,15 @@ impl<'a> Rotator<'a> {
             .await?;
         if !report.ok {
             self.pending = before;
+        } else if !Sink::for_credential(self.credential(cred)?).writable() {
+            // Consumers are updated by hand later, maybe before promote: the old secret is still what the
+            // credential reads now. It is checked to be refused after activation.
+            let credential = self.credential(cred)?;
+            if let Err(e) = self.keep_current(cred, credential).await {
+                report.lines.push(note(format!(
+                    "the current secret could not be kept to check it is refused after activation: {e}"
+                )));
+            }
         }
         Ok(report)
     }
@@ -522,12 +531,22 @@ impl<'a> Rotator<'a> {
                         }
                     }
                     Effect::RestorePrevious => {
+                        let aborting = matches!(input, Input::Abort);
+                        if aborting {
+                            followup = Some(|failures| Input::AbortDone { failures });
+                        }
                         let previous = self.previous_secret(cred, &sink);
                         let timeout = self.config.settings.secret_command_timeout;
                         match sinks::restore(&sink, previous.as_ref(), self.vault.as_ref(), timeout).await {
                             Ok(t) => lines.push(good(t)),
+                            Err(e) if aborting => {
+                                lines.push(fail(e.clone()));
+                                failures.push(e);
+                            }
                             Err(e) => {
+                                // After a failed promotion: say so in the trail, the state stays verified.
                                 ok = false;
+                                self.audit(cred, "restore", phase, phase, "failed", e.clone())?;
                                 lines.push(fail(e));
                             }
                         }
@@ -630,20 +649,39 @@ impl<'a> Rotator<'a> {
             .ok_or_else(|| "the pending secret is not available: stage it again".to_string())?;
         let timeout = self.config.settings.secret_command_timeout;
         // Keep the current secret: needed to restore on abort and to check it is refused after activation.
-        match credential.client_secret.resolve(timeout).await {
-            Ok(current) => {
-                if let Some(v) = &self.vault {
-                    v.set(&sinks::previous_name(cred), &current)
-                        .map_err(|e| e.to_string())?;
-                }
-                self.previous = Some(current);
-            }
-            Err(e) if sink.writable() && !matches!(sink, Sink::File(_)) => {
+        match self.keep_current(cred, credential).await {
+            Ok(()) => {}
+            Err(e) if !matches!(sink, Sink::File(_)) => {
                 return Err(format!("cannot read the current secret to keep it: {e}"));
             }
             Err(_) => {}
         }
         sinks::write_new(sink, &new, self.vault.as_ref(), timeout).await
+    }
+
+    /// Keep the secret the credential reads now as the previous one (memory, and the encrypted store when there
+    /// is one), unless it already is the pending secret.
+    async fn keep_current(&mut self, cred: &str, credential: &Credential) -> Result<(), String> {
+        use secrecy::ExposeSecret;
+        let timeout = self.config.settings.secret_command_timeout;
+        let current = credential
+            .client_secret
+            .resolve(timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.expose_secret() == current.expose_secret())
+        {
+            return Ok(());
+        }
+        if let Some(v) = &self.vault {
+            v.set(&sinks::previous_name(cred), &current)
+                .map_err(|e| e.to_string())?;
+        }
+        self.previous = Some(current);
+        Ok(())
     }
 
     /// Probe every consumer; `secret`: this secret, else the credential's reference (as consumers read it).

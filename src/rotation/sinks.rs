@@ -122,6 +122,8 @@ async fn run_update(
         .ok_or_else(|| "client_secret_update command is empty".to_string())?;
     let mut child = tokio::process::Command::new(program)
         .args(args)
+        // The master key decrypts the pending and previous secrets: no child process gets it.
+        .env_remove(crate::vault::MASTER_KEY_ENV)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
