@@ -450,3 +450,67 @@ async fn a_refusal_confirmed_by_one_consumer_fails_every_consumer_of_the_credent
     // No further token request is made for the paused credential.
     assert_eq!(f.sim.token_requests(CLIENT), 2);
 }
+
+#[tokio::test]
+async fn an_expiry_recorded_by_a_rotation_elsewhere_is_used_and_an_older_one_is_not() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = write_secret(dir.path(), "secret", SENTINEL);
+    let text = format!(
+        "[settings]\nprobe_interval = \"1h\"\n\n{}{}{}",
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret_file)
+            .replace("\n\n", "\nsecret_expires = 2026-12-01\n\n"),
+        sfmc_credential("other", &sim.base_url(), CLIENT, &secret_file)
+            .replace("\n\n", "\nsecret_expires = 2027-03-01\n\n"),
+        integration("crm-sync", "pkg", "") + &integration("web-shop", "other", ""),
+    );
+    let db = dir.path().join("aw.db");
+    // `authwatch rotate ... activate` in another process recorded these.
+    let renewed = chrono::DateTime::parse_from_rfc3339("2027-05-30T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let older = chrono::DateTime::parse_from_rfc3339("2026-06-01T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    {
+        let mut store = authwatch::store::Store::open(&db).unwrap();
+        store
+            .record_expiry("pkg", renewed, chrono::Utc::now())
+            .unwrap();
+        store
+            .record_expiry("other", older, chrono::Utc::now())
+            .unwrap();
+    }
+    let running = engine::spawn(
+        load_config(dir.path(), &text),
+        EngineOptions {
+            store: Some(authwatch::store::Store::open(&db).unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut watch = running.handle.watch();
+    let expiry = |s: &authwatch::engine::Snapshot, id: &str| {
+        s.credentials
+            .iter()
+            .find(|c| c.id == id)
+            .and_then(|c| c.secret_expires)
+    };
+    tokio::time::timeout(DEADLINE, async {
+        while expiry(&watch.borrow_and_update(), "pkg") != Some(renewed) {
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the recorded expiry is used");
+    let snap = running.handle.snapshot();
+    assert_eq!(
+        expiry(&snap, "other").unwrap().date_naive().to_string(),
+        "2027-03-01",
+        "an older recorded expiry does not replace the configured one"
+    );
+    assert_eq!(
+        snap.integration("crm-sync").unwrap().secret_expires,
+        Some(renewed)
+    );
+}

@@ -24,6 +24,14 @@ use tokio::time::Instant;
 
 /// How often health is re-evaluated without new probe results (secret expiry and log windows move with the clock).
 const REEVALUATE_EVERY: Duration = Duration::from_secs(60);
+
+/// What a history read found, for the configuration of `generation`.
+struct Summaries {
+    generation: u64,
+    list: Vec<Option<HistorySummary>>,
+    /// (credential, expiry recorded at its latest activation).
+    expiries: Vec<(String, DateTime<Utc>)>,
+}
 /// Log 401/403s kept per integration as evidence (within `sustained_window`).
 const LOG_EVIDENCE_LEN: usize = 10_000;
 
@@ -165,7 +173,7 @@ struct Engine {
     offsets: HashMap<String, Vec<crate::ingest::Offsets>>,
     /// The history database, read every minute for uptime and incidents.
     db_path: Option<std::path::PathBuf>,
-    summaries_tx: mpsc::UnboundedSender<(u64, Vec<Option<HistorySummary>>)>,
+    summaries_tx: mpsc::UnboundedSender<Summaries>,
     summarizing: bool,
 }
 
@@ -325,7 +333,7 @@ impl Engine {
         self.auth_log = recent.auth_events.into();
     }
 
-    /// Read uptime and incidents from the history database off the engine's thread (one job at a time).
+    /// Read uptime, incidents and recorded expiries from the history database off the engine's thread (one job at a time).
     fn summarize(&mut self) {
         let Some(path) = self.db_path.clone() else {
             return;
@@ -340,22 +348,64 @@ impl Engine {
             .iter()
             .map(|i| i.name.clone())
             .collect();
+        let credentials: Vec<String> = self
+            .config
+            .credentials
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
         let tx = self.summaries_tx.clone();
         let generation = self.generation;
         tokio::task::spawn_blocking(move || {
             let now = Utc::now();
-            let list = match Store::open(&path) {
-                Ok(store) => names
-                    .iter()
-                    .map(|n| history_report::summarize(&store, n, now).ok())
-                    .collect(),
+            let (list, expiries) = match Store::open(&path) {
+                Ok(store) => (
+                    names
+                        .iter()
+                        .map(|n| history_report::summarize(&store, n, now).ok())
+                        .collect(),
+                    credentials
+                        .into_iter()
+                        .filter_map(|c| {
+                            let at = store.recorded_expiry(&c).ok().flatten()?;
+                            Some((c, at))
+                        })
+                        .collect(),
+                ),
                 Err(e) => {
                     tracing::warn!("cannot read history for uptime: {e}");
-                    vec![None; names.len()]
+                    (vec![None; names.len()], Vec::new())
                 }
             };
-            let _ = tx.send((generation, list));
+            let _ = tx.send(Summaries {
+                generation,
+                list,
+                expiries,
+            });
         });
+    }
+
+    /// A rotation recorded a new expiry (here, or by `authwatch rotate` in another process): use it when it is
+    /// later than the configured one.
+    fn set_secret_expiry(&mut self, credential: &str, expires: DateTime<Utc>) {
+        let Some(current) = self.config.credential(credential) else {
+            return;
+        };
+        if current.secret_expires.is_some_and(|e| e >= expires) {
+            return;
+        }
+        let mut config = (*self.config).clone();
+        if let Some(c) = config.credentials.iter_mut().find(|c| c.id == credential) {
+            c.secret_expires = Some(expires);
+        }
+        self.config = Arc::new(config);
+        for (st, i) in self.integrations.iter_mut().zip(&self.config.integrations) {
+            if i.credential == credential {
+                st.changed = true;
+            }
+        }
+        // The calendar shows credentials even without a changed integration.
+        self.log_changed = true;
     }
 
     fn record(&self, record: Record) {
@@ -368,7 +418,7 @@ impl Engine {
         &mut self,
         mut commands: mpsc::Receiver<Command>,
         mut results: mpsc::UnboundedReceiver<ResultMsg>,
-        mut summaries: mpsc::UnboundedReceiver<(u64, Vec<Option<HistorySummary>>)>,
+        mut summaries: mpsc::UnboundedReceiver<Summaries>,
         mut follow: mpsc::Receiver<FollowUpdate>,
         start_gate: Option<oneshot::Receiver<()>>,
     ) {
@@ -410,14 +460,17 @@ impl Engine {
                         self.follow_update(update);
                     }
                 }
-                Some((generation, list)) = summaries.recv() => {
+                Some(summaries) = summaries.recv() => {
                     self.summarizing = false;
-                    if generation == self.generation {
-                        for (st, summary) in self.integrations.iter_mut().zip(list) {
+                    if summaries.generation == self.generation {
+                        for (st, summary) in self.integrations.iter_mut().zip(summaries.list) {
                             if let Some(summary) = summary.filter(|s| *s != st.summary) {
                                 st.summary = summary;
                                 st.changed = true;
                             }
+                        }
+                        for (credential, expires) in summaries.expiries {
+                            self.set_secret_expiry(&credential, expires);
                         }
                     }
                 }
@@ -483,6 +536,9 @@ impl Engine {
                 self.held_credentials.clear();
                 self.integrations = self.fresh_states(&old);
                 self.start_followers();
+                // Uptime and the expiries recorded by rotations, for the new configuration.
+                self.summarizing = false;
+                self.summarize();
                 let _ = self.events.send(EngineEvent::ConfigReloaded {
                     at: Utc::now(),
                     integrations: self.integrations.len(),
@@ -516,20 +572,7 @@ impl Engine {
             Command::SetSecretExpiry {
                 credential,
                 expires,
-            } => {
-                let mut config = (*self.config).clone();
-                if let Some(c) = config.credentials.iter_mut().find(|c| c.id == credential) {
-                    c.secret_expires = Some(expires);
-                    self.config = Arc::new(config);
-                    for (st, i) in self.integrations.iter_mut().zip(&self.config.integrations) {
-                        if i.credential == credential {
-                            st.changed = true;
-                        }
-                    }
-                    // The calendar shows credentials even without a changed integration.
-                    self.log_changed = true;
-                }
-            }
+            } => self.set_secret_expiry(&credential, expires),
             Command::Shutdown => {}
         }
     }
