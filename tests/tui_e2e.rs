@@ -324,3 +324,107 @@ fn demo_exits_on_sighup_and_when_the_terminal_goes_away() {
         "authwatch (pid {pid}) kept running after its terminal went away"
     );
 }
+
+/// A child process killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Child(
+        Command::new(BIN)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("authwatch starts"),
+    )
+}
+
+/// Wait until something accepts connections on `port`.
+fn wait_listening(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The war-room set-up in a real terminal: the simulator, an agent with a viewer token, and
+/// `authwatch --connect` on it. The viewer token makes the console read-only by itself; stopping the agent marks
+/// the data stale (kept on screen), and the console reconnects when the agent is back.
+#[test]
+fn connect_console_follows_an_agent_goes_stale_and_reconnects() {
+    let t = Tmux::new("connect");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let _sim = spawn(&[
+        "simulate",
+        "--listen",
+        "127.0.0.1:0",
+        "--print-config",
+        d.to_str().unwrap(),
+    ]);
+    let config = d.join("authwatch.toml");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !config.exists() {
+        assert!(Instant::now() < deadline, "the simulator wrote no config");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let token = d.join("viewer.token");
+    std::fs::write(&token, "wall-screen-token-0123456789\n").unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[[agent.token]]\nname = \"wall\"\nrole = \"viewer\"\ntoken = {{ file = \"{}\" }}\n",
+        token.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let db = d.join("agent.db");
+    let agent_args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "agent",
+        "--listen",
+        &listen,
+    ];
+    let agent = spawn(&agent_args);
+    wait_listening(port, Duration::from_secs(20));
+
+    t.start(&format!(
+        r#"exec "$AW_BIN" --connect http://{listen} --token-file {}"#,
+        token.display()
+    ));
+    let screen = t.wait_screen("the agent's state", Duration::from_secs(30), |s| {
+        has_panes(s) && s.contains("READ-ONLY") && s.contains("OK")
+    });
+    assert!(!screen.contains("p probe"), "a viewer cannot act: {screen}");
+
+    drop(agent);
+    let screen = t.wait_screen("the stale notice", Duration::from_secs(30), |s| {
+        s.contains("NO AGENT since")
+    });
+    assert!(
+        has_panes(&screen),
+        "the last state stays on screen: {screen}"
+    );
+
+    let _agent = spawn(&agent_args);
+    t.wait_screen("the reconnection", Duration::from_secs(60), |s| {
+        has_panes(s) && !s.contains("NO AGENT")
+    });
+    t.send(&["q"]);
+}
