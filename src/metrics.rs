@@ -7,8 +7,10 @@
 //! - `authwatch_probes_total{outcome}`, `authwatch_auth_events_total{code,source}`
 //!
 //! with the labels integration, credential, business_unit, team and environment (empty when not configured,
-//! which Prometheus treats as absent). Gauges are rebuilt from the newest snapshot at every scrape, so an
-//! integration removed by a reload disappears; counters and the histogram follow the snapshots as they come.
+//! which Prometheus treats as absent); and `authwatch_notifications_total{receiver,event,outcome}` (outcome
+//! sent, failed or muted; counted by the notifier as each outcome is recorded). Gauges are rebuilt from the
+//! newest snapshot at every scrape, so an integration removed by a reload disappears; counters and the
+//! histogram follow the snapshots as they come.
 
 use crate::engine::{IntegrationView, Snapshot};
 use crate::model::{AuthEvent, Status};
@@ -68,6 +70,13 @@ struct AuthLabels {
     source: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    receiver: String,
+    event: String,
+    outcome: String,
+}
+
 /// The numeric value of `authwatch_integration_status`.
 pub fn status_value(s: Status) -> i64 {
     match s {
@@ -106,6 +115,7 @@ pub struct Metrics {
     duration: Family<IntegrationLabels, Histogram, fn() -> Histogram>,
     probes: Family<ProbeLabels, Counter>,
     auth_events: Family<AuthLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
     started: DateTime<Utc>,
     tracking: Mutex<Tracking>,
     /// Held while gauges are rebuilt and encoded, so a scrape never sees half a refresh.
@@ -131,6 +141,7 @@ impl Metrics {
             );
         let probes = Family::<ProbeLabels, Counter>::default();
         let auth_events = Family::<AuthLabels, Counter>::default();
+        let notifications = Family::<NotificationLabels, Counter>::default();
         registry.register(
             "authwatch_integration_status",
             "Health of the integration: 0 ok, 1 warn, 2 fail, 3 unknown",
@@ -162,6 +173,11 @@ impl Metrics {
             auth_events.clone(),
         );
         registry.register(
+            "authwatch_notifications",
+            "Notifications to [[notify]] receivers, by event and outcome (sent, failed, muted)",
+            notifications.clone(),
+        );
+        registry.register(
             "authwatch_start_time_seconds",
             "When this authwatch process started (Unix time)",
             up_since.clone(),
@@ -177,6 +193,7 @@ impl Metrics {
             duration,
             probes,
             auth_events,
+            notifications,
             started,
             tracking: Mutex::new(Tracking {
                 last_probe: HashMap::new(),
@@ -186,6 +203,17 @@ impl Metrics {
             }),
             scrape: Mutex::new(()),
         }
+    }
+
+    /// Count one notification outcome (`sent`, `failed` or `muted`) of `event` for `receiver`.
+    pub fn notification(&self, receiver: &str, event: &str, outcome: &str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                receiver: receiver.to_string(),
+                event: event.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Count what is new in `snap`: probes finished (outcome counter, token duration) and 401/403 events.

@@ -67,6 +67,30 @@ fn config(dir: &Path, auth_url: &str, secret: &Path, hook_file: &Path, extra: &s
     .replace("{dir}", &dir.display().to_string())
 }
 
+/// The agent's `GET /metrics` once it has a line starting with `series` (counters are bumped as outcomes are
+/// recorded, just after the receiver answered).
+async fn metric_line(base: &str, series: &str) -> String {
+    let http = reqwest::Client::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if let Some(line) = text.lines().find(|l| l.starts_with(series)) {
+                return line.to_string();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {series} in /metrics"))
+}
+
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
     tokio::time::timeout(Duration::from_secs(20), async {
         while !f() {
@@ -123,6 +147,18 @@ async fn one_fail_and_one_resolved_per_incident_with_retries_and_records() {
         assert_eq!(m["team"], "crm-ops");
         assert!(m["text"].as_str().unwrap().starts_with("FAIL crm-sync"));
     }
+    // Counted once, as sent (the refused attempts were retries, not outcomes).
+    let url = agent.url();
+    assert_eq!(
+        metric_line(
+            &url,
+            r#"authwatch_notifications_total{receiver="crm-ops-hook",event="fail",outcome="sent"}"#
+        )
+        .await
+        .rsplit(' ')
+        .next(),
+        Some("1")
+    );
 
     // Fixed: one resolved, nothing for web-shop (another team's receiver filter).
     write_secret(dir.path(), "secret", SENTINEL);
@@ -196,6 +232,13 @@ async fn maintenance_windows_mute_notifications() {
     write_secret(dir.path(), "secret", SENTINEL);
     agent.engine.send(Command::ProbeAll).await.unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
+    let url = agent.url();
+    for event in ["fail", "resolved"] {
+        let series = format!(
+            r#"authwatch_notifications_total{{receiver="crm-ops-hook",event="{event}",outcome="muted"}}"#
+        );
+        assert!(metric_line(&url, &series).await.ends_with(" 1"), "{series}");
+    }
     agent.stop().await;
     assert!(rx.lock().unwrap().accepted.is_empty());
     let records = Store::open(&db).unwrap().notifications(None).unwrap();

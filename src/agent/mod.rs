@@ -76,11 +76,13 @@ impl RunningAgent {
             Some(path) => Some(Store::open(path).map_err(|e| e.to_string())?),
             None => None,
         };
+        let metrics = Arc::new(Metrics::new());
         let notifier = Notifier::spawn(notify::NotifierOptions {
             receivers: config.notify.clone(),
             maintenance: config.maintenance.clone(),
             db: options.db.clone(),
             secret_timeout: config.settings.secret_command_timeout,
+            metrics: Some(metrics.clone()),
         });
         let retention = config.settings.retention;
         let matcher = Arc::new(Matcher::from_config(&config));
@@ -96,7 +98,6 @@ impl RunningAgent {
         .map_err(|e| format!("cannot start the probe engine: {e}"))?;
         let handle = running.handle.clone();
         notifier.follow(handle.watch());
-        let metrics = Arc::new(Metrics::new());
         metrics::follow(metrics.clone(), handle.watch());
         let hub = stream::Hub::spawn(handle.watch());
         let (shutdown, shutdown_rx) = watch::channel(false);

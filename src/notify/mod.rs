@@ -11,6 +11,7 @@ pub mod plan;
 
 use crate::config::{Maintenance, NotifyConfig, NotifyKind, UrlRef};
 use crate::engine::Snapshot;
+use crate::metrics::Metrics;
 use crate::store::{NotificationRecord, Store};
 use chrono::Utc;
 use plan::{EventKind, Message, Planned, Planner};
@@ -37,6 +38,8 @@ pub struct NotifierOptions {
     /// Where sends are recorded (and read back on start).
     pub db: Option<PathBuf>,
     pub secret_timeout: Duration,
+    /// Where outcomes are counted (`authwatch_notifications_total`), if anywhere.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 struct Shared {
@@ -58,20 +61,25 @@ pub struct Notifier {
     stop: watch::Sender<bool>,
 }
 
-/// Writes records on a blocking thread of its own (SQLite never blocks a sender).
+/// Writes records on a blocking thread of its own (SQLite never blocks a sender), and counts outcomes.
 #[derive(Clone)]
 struct Recorder {
     tx: Option<std::sync::mpsc::Sender<NotificationRecord>>,
     done: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Recorder {
-    fn open(db: Option<PathBuf>) -> (Recorder, Vec<NotificationRecord>) {
+    fn open(
+        db: Option<PathBuf>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> (Recorder, Vec<NotificationRecord>) {
         let Some(path) = db else {
             return (
                 Recorder {
                     tx: None,
                     done: Arc::new(Mutex::new(None)),
+                    metrics,
                 },
                 Vec::new(),
             );
@@ -84,6 +92,7 @@ impl Recorder {
                     Recorder {
                         tx: None,
                         done: Arc::new(Mutex::new(None)),
+                        metrics,
                     },
                     Vec::new(),
                 );
@@ -110,6 +119,7 @@ impl Recorder {
             Recorder {
                 tx: Some(tx),
                 done: Arc::new(Mutex::new(thread)),
+                metrics,
             },
             earlier,
         )
@@ -123,6 +133,9 @@ impl Recorder {
         attempts: u32,
         detail: Option<String>,
     ) {
+        if let Some(metrics) = &self.metrics {
+            metrics.notification(&r.name, m.event.as_str(), outcome);
+        }
         let rec = NotificationRecord {
             at: Utc::now(),
             receiver: r.name.clone(),
@@ -157,7 +170,7 @@ impl Recorder {
 
 impl Notifier {
     pub fn spawn(opts: NotifierOptions) -> Notifier {
-        let (recorder, earlier) = Recorder::open(opts.db);
+        let (recorder, earlier) = Recorder::open(opts.db, opts.metrics);
         let mut planner = Planner::default();
         planner.restore(&earlier);
         let client = reqwest::Client::builder()
@@ -237,6 +250,18 @@ impl Notifier {
         let planned = planner.plan(snap, receivers, maintenance, now);
         for p in planned {
             self.dispatch(&mut sh, p);
+        }
+        // Incidents that ended silently (integration removed, receiver no longer wants it): stop refreshing
+        // their alerts, so that Alertmanager lets them expire instead of keeping them firing forever.
+        let Shared {
+            planner, firing, ..
+        } = &mut *sh;
+        for (receiver, alerts) in firing.iter_mut() {
+            alerts.retain(|subject, _| {
+                planner
+                    .open
+                    .contains_key(&(receiver.clone(), subject.clone()))
+            });
         }
     }
 
@@ -322,7 +347,7 @@ impl Notifier {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let _ = self.stop.send(true);
-        let Recorder { tx, done } = self.recorder;
+        let Recorder { tx, done, .. } = self.recorder;
         drop(tx);
         let thread = done.lock().expect("recorder lock").take();
         if let Some(t) = thread {
@@ -414,5 +439,50 @@ async fn send(
         Ok(())
     } else {
         Err(format!("the receiver answered {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+    use plan::tests::{failing, receiver, snap};
+
+    #[tokio::test]
+    async fn alerts_of_silently_ended_incidents_are_no_longer_refreshed() {
+        let mut am = receiver("am", &[], Status::Fail);
+        am.kind = NotifyKind::Alertmanager;
+        // Nothing listens there: messages wait in the queue, which does not matter here.
+        am.url = UrlRef::Plain(url::Url::parse("http://127.0.0.1:9/").unwrap());
+        let n = Notifier::spawn(NotifierOptions {
+            receivers: vec![am],
+            maintenance: vec![],
+            db: None,
+            secret_timeout: Duration::from_secs(1),
+            metrics: None,
+        });
+        let since = Utc::now() - chrono::Duration::minutes(1);
+        let firing = |n: &Notifier| -> Vec<String> {
+            let sh = n.shared.lock().unwrap();
+            let mut v: Vec<String> = sh
+                .firing
+                .get("am")
+                .map(|a| a.keys().cloned().collect())
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        n.observe(&snap(
+            vec![
+                failing("crm-sync", None, since),
+                failing("web-shop", None, since),
+            ],
+            vec![],
+        ));
+        assert_eq!(firing(&n), ["crm-sync", "web-shop"]);
+        // crm-sync removed by a reload: its incident ends without a message, and its alert is not refreshed.
+        n.observe(&snap(vec![failing("web-shop", None, since)], vec![]));
+        assert_eq!(firing(&n), ["web-shop"]);
+        n.stop(Duration::from_millis(10)).await;
     }
 }

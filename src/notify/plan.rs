@@ -138,14 +138,21 @@ impl Planner {
         now: DateTime<Utc>,
     ) -> Vec<Planned> {
         let mut out = Vec::new();
+        // Receivers removed by a reload: their incidents end without a message (a receiver added back later
+        // with the same name starts afresh instead of inheriting an incident whose resolution it never saw).
+        self.open
+            .retain(|(rn, _), _| receivers.iter().any(|r| &r.name == rn));
         for r in receivers {
             for v in &snap.integrations {
                 let team = v.team.as_deref();
+                let slot = (r.name.clone(), v.name.clone());
                 if !wants(r, team) {
+                    // No longer this receiver's (its teams changed by a reload): the incident ends silently,
+                    // so that it cannot hold back the fail of a later incident should the receiver want it again.
+                    self.open.remove(&slot);
                     continue;
                 }
                 let status = v.health.status;
-                let slot = (r.name.clone(), v.name.clone());
                 let qualifies =
                     matches!(status, Status::Warn | Status::Fail) && status >= r.min_severity;
                 let muting = || {
@@ -318,5 +325,864 @@ impl Planner {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{NotifyKind, Schedule, UrlRef};
+    use crate::engine::{Ack, CredentialView, Health};
+    use crate::store::NotificationRecord;
+    use chrono::{Duration, TimeZone};
+    use std::sync::Arc;
+
+    /// 2026-03-14 10:00:00Z: every test time is relative to it (no clock).
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 14, 10, 0, 0).unwrap()
+    }
+
+    fn mins(m: i64) -> DateTime<Utc> {
+        t0() + Duration::minutes(m)
+    }
+
+    pub(crate) fn receiver(name: &str, teams: &[&str], min_severity: Status) -> NotifyConfig {
+        NotifyConfig {
+            name: name.into(),
+            kind: NotifyKind::Webhook,
+            url: UrlRef::Plain(url::Url::parse("https://hooks.example.com/x").unwrap()),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            min_severity,
+        }
+    }
+
+    /// An integration view with only what the planner reads filled in.
+    pub(crate) fn view(
+        name: &str,
+        team: Option<&str>,
+        status: Status,
+        failing_since: Option<DateTime<Utc>>,
+    ) -> IntegrationView {
+        IntegrationView {
+            name: name.into(),
+            credential: "pkg".into(),
+            account_id: None,
+            business_unit: Some("DE".into()),
+            team: team.map(String::from),
+            environment: Some("prod".into()),
+            processes: vec![],
+            required_scopes: vec![],
+            health: Health {
+                status,
+                reasons: match status {
+                    Status::Ok => vec![],
+                    s => vec![format!("{} reason", s.as_str())],
+                },
+            },
+            history: vec![],
+            consecutive_auth_failures: 0,
+            failing_since,
+            last_success: None,
+            next_probe_at: None,
+            paused: false,
+            probing: false,
+            secret_expires: None,
+            acked: None,
+            uptime_24h: None,
+            uptime_7d: None,
+            incidents: vec![],
+        }
+    }
+
+    pub(crate) fn failing(name: &str, team: Option<&str>, since: DateTime<Utc>) -> IntegrationView {
+        view(name, team, Status::Fail, Some(since))
+    }
+
+    pub(crate) fn ok(name: &str, team: Option<&str>) -> IntegrationView {
+        view(name, team, Status::Ok, None)
+    }
+
+    fn acked(mut v: IntegrationView, actor: &str) -> IntegrationView {
+        v.acked = Some(Ack {
+            at: t0(),
+            actor: actor.into(),
+        });
+        v
+    }
+
+    fn credential(id: &str, expires: DateTime<Utc>, now: DateTime<Utc>) -> CredentialView {
+        CredentialView {
+            id: id.into(),
+            owner: None,
+            client_id: "5c9e1b7aa0d44f3e8a2b91c7".into(),
+            secret_expires: Some(expires),
+            days_left: Some(crate::health::days_left(expires, now)),
+            expiry_status: Status::Warn,
+            integrations: vec![],
+            paused: false,
+        }
+    }
+
+    pub(crate) fn snap(
+        integrations: Vec<IntegrationView>,
+        credentials: Vec<CredentialView>,
+    ) -> Snapshot {
+        let mut s = Snapshot::empty("test");
+        s.generated_at = t0();
+        s.integrations = integrations.into_iter().map(Arc::new).collect();
+        s.credentials = credentials.into_iter().map(Arc::new).collect();
+        s
+    }
+
+    /// A one-off window of `hours` starting at `start`, for `teams` (empty: everything).
+    fn window(name: &str, start: DateTime<Utc>, hours: u64, teams: &[&str]) -> Maintenance {
+        Maintenance {
+            name: name.into(),
+            schedule: Schedule::Once(start),
+            duration: std::time::Duration::from_secs(hours * 3600),
+            teams: teams.iter().map(|t| t.to_string()).collect(),
+            integrations: vec![],
+        }
+    }
+
+    /// (receiver, event, subject, incident key, muted) of each planned message: easy to compare.
+    fn brief(planned: &[Planned]) -> Vec<(String, &'static str, String, String, bool)> {
+        planned
+            .iter()
+            .map(|p| {
+                (
+                    p.receiver.clone(),
+                    p.message.event.as_str(),
+                    p.message.subject.clone(),
+                    p.message.incident_key.clone(),
+                    p.muted.is_some(),
+                )
+            })
+            .collect()
+    }
+
+    fn key(name: &str, since: DateTime<Utc>) -> String {
+        format!("{name}@{}", since.timestamp_millis())
+    }
+
+    fn record(event: &str, subject: &str, key: &str, outcome: &str) -> NotificationRecord {
+        NotificationRecord {
+            at: mins(-60),
+            receiver: "ops".into(),
+            kind: "webhook".into(),
+            event: event.into(),
+            subject: subject.into(),
+            incident_key: key.into(),
+            outcome: outcome.into(),
+            attempts: 1,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn one_fail_and_one_resolved_per_incident() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let mut p = Planner::default();
+        let since = mins(-2);
+        let k = key("crm-sync", since);
+
+        assert!(
+            p.plan(
+                &snap(vec![ok("crm-sync", None)], vec![]),
+                &rs,
+                &[],
+                mins(-5)
+            )
+            .is_empty()
+        );
+
+        let out = p.plan(
+            &snap(vec![failing("crm-sync", None, since)], vec![]),
+            &rs,
+            &[],
+            t0(),
+        );
+        assert_eq!(
+            brief(&out),
+            [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
+        );
+        let m = &out[0].message;
+        assert_eq!(m.status, Status::Fail);
+        assert_eq!(m.started, Some(since));
+        assert_eq!(m.at, t0());
+        assert_eq!(m.integration.as_deref(), Some("crm-sync"));
+        assert_eq!(m.reason, "fail reason");
+
+        // Further failing snapshots are the same incident.
+        for m in 1..=5 {
+            let s = snap(vec![failing("crm-sync", None, since)], vec![]);
+            assert!(p.plan(&s, &rs, &[], mins(m)).is_empty(), "minute {m}");
+        }
+
+        let out = p.plan(
+            &snap(vec![ok("crm-sync", None)], vec![]),
+            &rs,
+            &[],
+            mins(10),
+        );
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "resolved",
+                "crm-sync".into(),
+                k.clone(),
+                false
+            )]
+        );
+        assert_eq!(out[0].message.started, Some(since));
+        assert_eq!(out[0].message.status, Status::Ok);
+        assert!(p.open.is_empty());
+        assert!(
+            p.plan(
+                &snap(vec![ok("crm-sync", None)], vec![]),
+                &rs,
+                &[],
+                mins(11)
+            )
+            .is_empty()
+        );
+
+        // The next failure is a new incident with a new key.
+        let again = mins(20);
+        let out = p.plan(
+            &snap(vec![failing("crm-sync", None, again)], vec![]),
+            &rs,
+            &[],
+            mins(21),
+        );
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "fail",
+                "crm-sync".into(),
+                key("crm-sync", again),
+                false
+            )]
+        );
+    }
+
+    #[test]
+    fn receivers_filter_by_team_and_min_severity() {
+        let rs = [
+            receiver("all-fail", &[], Status::Fail),
+            receiver("crm-warn", &["crm-ops"], Status::Warn),
+            receiver("web-fail", &["web"], Status::Fail),
+        ];
+        let cases: &[(Option<&str>, Status, &[&str])] = &[
+            (Some("crm-ops"), Status::Ok, &[]),
+            (Some("crm-ops"), Status::Unknown, &[]),
+            (Some("crm-ops"), Status::Warn, &["crm-warn"]),
+            (Some("crm-ops"), Status::Fail, &["all-fail", "crm-warn"]),
+            (Some("web"), Status::Warn, &[]),
+            (Some("web"), Status::Fail, &["all-fail", "web-fail"]),
+            (Some("other"), Status::Fail, &["all-fail"]),
+            (None, Status::Warn, &[]),
+            (None, Status::Fail, &["all-fail"]),
+        ];
+        for (team, status, expected) in cases {
+            let mut p = Planner::default();
+            let s = snap(vec![view("x", *team, *status, Some(mins(-1)))], vec![]);
+            let out = p.plan(&s, &rs, &[], t0());
+            let got: Vec<&str> = out.iter().map(|p| p.receiver.as_str()).collect();
+            assert_eq!(&got, expected, "team {team:?}, status {status:?}");
+            assert!(
+                out.iter()
+                    .all(|p| p.message.event == EventKind::Fail && p.muted.is_none())
+            );
+        }
+    }
+
+    #[test]
+    fn warn_then_fail_is_one_incident_per_receiver() {
+        let rs = [
+            receiver("pager", &[], Status::Fail),
+            receiver("chat", &[], Status::Warn),
+        ];
+        let mut p = Planner::default();
+        let since = mins(-1);
+        let out = p.plan(
+            &snap(vec![view("x", None, Status::Warn, Some(since))], vec![]),
+            &rs,
+            &[],
+            t0(),
+        );
+        assert_eq!(
+            brief(&out),
+            [("chat".into(), "fail", "x".into(), key("x", since), false)]
+        );
+        assert_eq!(out[0].message.status, Status::Warn);
+        // Worse: the fail receiver opens its incident, the warn receiver already has one.
+        let out = p.plan(
+            &snap(vec![failing("x", None, since)], vec![]),
+            &rs,
+            &[],
+            mins(1),
+        );
+        assert_eq!(
+            brief(&out),
+            [("pager".into(), "fail", "x".into(), key("x", since), false)]
+        );
+        // Better again but not OK: both stay open.
+        let out = p.plan(
+            &snap(vec![view("x", None, Status::Warn, Some(since))], vec![]),
+            &rs,
+            &[],
+            mins(2),
+        );
+        assert!(out.is_empty(), "{out:#?}");
+        let out = p.plan(&snap(vec![ok("x", None)], vec![]), &rs, &[], mins(3));
+        let got: Vec<(&str, &str)> = out
+            .iter()
+            .map(|p| (p.receiver.as_str(), p.message.event.as_str()))
+            .collect();
+        assert_eq!(got, [("pager", "resolved"), ("chat", "resolved")]);
+    }
+
+    #[test]
+    fn an_acknowledged_incident_is_muted_and_so_is_its_resolution() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let mut p = Planner::default();
+        let since = mins(-1);
+        let s = snap(
+            vec![acked(failing("crm-sync", None, since), "oncall")],
+            vec![],
+        );
+        let out = p.plan(&s, &rs, &[], t0());
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "fail",
+                "crm-sync".into(),
+                key("crm-sync", since),
+                true
+            )]
+        );
+        assert_eq!(out[0].muted.as_deref(), Some("acknowledged by oncall"));
+        assert!(p.plan(&s, &rs, &[], mins(5)).is_empty());
+        let out = p.plan(
+            &snap(vec![ok("crm-sync", None)], vec![]),
+            &rs,
+            &[],
+            mins(10),
+        );
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "resolved",
+                "crm-sync".into(),
+                key("crm-sync", since),
+                true
+            )]
+        );
+
+        // Acknowledged after the fail went out: nothing more, and the resolution is sent.
+        let mut p = Planner::default();
+        let out = p.plan(
+            &snap(vec![failing("crm-sync", None, since)], vec![]),
+            &rs,
+            &[],
+            t0(),
+        );
+        assert!(out[0].muted.is_none());
+        assert!(p.plan(&s, &rs, &[], mins(1)).is_empty());
+        let out = p.plan(&snap(vec![ok("crm-sync", None)], vec![]), &rs, &[], mins(2));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].muted.is_none());
+    }
+
+    #[test]
+    fn a_maintenance_window_holds_the_fail_until_it_ends() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        // Open from t0 - 1h to t0 + 1h, for crm-ops only.
+        let windows = [window("SFMC release", mins(-60), 2, &["crm-ops"])];
+        let since = mins(-1);
+        let k = key("crm-sync", since);
+        let fail = snap(vec![failing("crm-sync", Some("crm-ops"), since)], vec![]);
+
+        let mut p = Planner::default();
+        let out = p.plan(&fail, &rs, &windows, t0());
+        assert_eq!(
+            brief(&out),
+            [("ops".into(), "fail", "crm-sync".into(), k.clone(), true)]
+        );
+        assert_eq!(
+            out[0].muted.as_deref(),
+            Some("maintenance window \"SFMC release\"")
+        );
+        assert!(p.plan(&fail, &rs, &windows, mins(59)).is_empty());
+        // The window has ended, still failing, nobody acknowledged: the fail goes out now, same incident.
+        let out = p.plan(&fail, &rs, &windows, mins(60));
+        assert_eq!(
+            brief(&out),
+            [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
+        );
+        assert_eq!(out[0].message.started, Some(since));
+        assert_eq!(out[0].message.at, mins(60));
+        assert!(p.plan(&fail, &rs, &windows, mins(61)).is_empty());
+        let out = p.plan(
+            &snap(vec![ok("crm-sync", Some("crm-ops"))], vec![]),
+            &rs,
+            &windows,
+            mins(70),
+        );
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "resolved",
+                "crm-sync".into(),
+                k.clone(),
+                false
+            )]
+        );
+
+        // Acknowledged when the window ends: stays muted, and so does the resolution.
+        let mut p = Planner::default();
+        assert!(p.plan(&fail, &rs, &windows, t0())[0].muted.is_some());
+        let fail_acked = snap(
+            vec![acked(failing("crm-sync", Some("crm-ops"), since), "oncall")],
+            vec![],
+        );
+        assert!(p.plan(&fail_acked, &rs, &windows, mins(60)).is_empty());
+        let out = p.plan(
+            &snap(vec![ok("crm-sync", Some("crm-ops"))], vec![]),
+            &rs,
+            &windows,
+            mins(70),
+        );
+        assert_eq!(
+            brief(&out),
+            [("ops".into(), "resolved", "crm-sync".into(), k.clone(), true)]
+        );
+
+        // Recovered before the window ends: never notified at all.
+        let mut p = Planner::default();
+        assert!(p.plan(&fail, &rs, &windows, t0())[0].muted.is_some());
+        let out = p.plan(
+            &snap(vec![ok("crm-sync", Some("crm-ops"))], vec![]),
+            &rs,
+            &windows,
+            mins(30),
+        );
+        assert!(out[0].muted.is_some());
+        assert!(
+            p.plan(
+                &snap(vec![ok("crm-sync", Some("crm-ops"))], vec![]),
+                &rs,
+                &windows,
+                mins(90)
+            )
+            .is_empty()
+        );
+
+        // A window for another team does not mute; neither does one that has not begun.
+        for windows in [
+            [window("web release", mins(-60), 2, &["web"])],
+            [window("later", mins(10), 2, &[])],
+        ] {
+            let mut p = Planner::default();
+            let out = p.plan(&fail, &rs, &windows, t0());
+            assert_eq!(
+                brief(&out),
+                [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_thresholds_notify_once_each() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let expires = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
+        let users = || vec![ok("crm-sync", Some("crm-ops")), ok("web-shop", Some("web"))];
+        let mut p = Planner::default();
+        // (days before expiry, the threshold notified then)
+        let steps: &[(i64, Option<i64>)] = &[
+            (45, None),
+            (31, None),
+            (30, Some(30)),
+            (29, None),
+            (20, None),
+            (15, None),
+            (13, Some(14)),
+            (8, None),
+            (7, Some(7)),
+            (3, None),
+            (1, Some(1)),
+            (0, None),
+            (-1, None),
+            (-10, None),
+        ];
+        for &(days, expected) in steps {
+            let now = expires - Duration::days(days);
+            let s = snap(users(), vec![credential("pkg", expires, now)]);
+            let out = p.plan(&s, &rs, &[], now);
+            let got: Vec<String> = out.iter().map(|p| p.message.incident_key.clone()).collect();
+            let want: Vec<String> = expected
+                .map(|t| format!("expiry:pkg:2026-06-30:{t}d"))
+                .into_iter()
+                .collect();
+            assert_eq!(got, want, "{days} days before expiry");
+            for m in out.iter().map(|p| &p.message) {
+                assert_eq!(m.event, EventKind::Expiry);
+                assert_eq!(m.subject, "pkg");
+                assert_eq!(m.days_left, Some(days));
+                assert_eq!(m.expires, Some(expires));
+                assert!(
+                    m.reason.contains(&format!("expires in {days} days")),
+                    "{}",
+                    m.reason
+                );
+                assert!(
+                    m.reason.ends_with("used by crm-sync, web-shop"),
+                    "{}",
+                    m.reason
+                );
+            }
+        }
+
+        // Seen for the first time at 20 days: the 30-day notice, once.
+        let mut p = Planner::default();
+        let now = expires - Duration::days(20);
+        let s = snap(users(), vec![credential("pkg", expires, now)]);
+        let out = p.plan(&s, &rs, &[], now);
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "expiry",
+                "pkg".into(),
+                "expiry:pkg:2026-06-30:30d".into(),
+                false
+            )]
+        );
+        assert!(p.plan(&s, &rs, &[], now + Duration::hours(1)).is_empty());
+
+        // A rotated secret (new expiry date) starts over.
+        let renewed = expires + Duration::days(365);
+        let now = renewed - Duration::days(30);
+        let out = p.plan(
+            &snap(users(), vec![credential("pkg", renewed, now)]),
+            &rs,
+            &[],
+            now,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].message.incident_key, "expiry:pkg:2027-06-30:30d");
+    }
+
+    #[test]
+    fn an_expired_secret_is_notified_once() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let expires = Utc.with_ymd_and_hms(2026, 3, 11, 8, 0, 0).unwrap();
+        let s = snap(
+            vec![ok("crm-sync", None)],
+            vec![credential("pkg", expires, t0())],
+        );
+        let mut p = Planner::default();
+        let out = p.plan(&s, &rs, &[], t0());
+        assert_eq!(out.len(), 1);
+        let m = &out[0].message;
+        assert_eq!(m.days_left, Some(-3));
+        assert!(m.reason.contains("expired 3 days ago"), "{}", m.reason);
+        assert!(p.plan(&s, &rs, &[], mins(60)).is_empty());
+
+        // Expires today.
+        let mut p = Planner::default();
+        let today = Utc.with_ymd_and_hms(2026, 3, 14, 23, 0, 0).unwrap();
+        let out = p.plan(
+            &snap(
+                vec![ok("crm-sync", None)],
+                vec![credential("pkg", today, t0())],
+            ),
+            &rs,
+            &[],
+            t0(),
+        );
+        assert!(
+            out[0].message.reason.contains("expires today"),
+            "{}",
+            out[0].message.reason
+        );
+    }
+
+    #[test]
+    fn expiry_notices_follow_the_receivers_teams() {
+        let rs = [
+            receiver("crm", &["crm-ops"], Status::Fail),
+            receiver("web", &["web"], Status::Fail),
+        ];
+        let expires = t0() + Duration::days(10);
+        let mut web_only = ok("web-shop", Some("web"));
+        web_only.credential = "web-pkg".into();
+        let s = snap(
+            vec![ok("crm-sync", Some("crm-ops")), web_only],
+            vec![
+                credential("pkg", expires, t0()),
+                credential("web-pkg", expires, t0()),
+                credential("unused", expires, t0()),
+            ],
+        );
+        let out = Planner::default().plan(&s, &rs, &[], t0());
+        let got: Vec<(&str, &str, Option<&str>)> = out
+            .iter()
+            .map(|p| {
+                (
+                    p.receiver.as_str(),
+                    p.message.subject.as_str(),
+                    p.message.team.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("crm", "pkg", Some("crm-ops")),
+                ("web", "web-pkg", Some("web"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_maintenance_window_holds_back_expiry_notices_until_it_ends() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let windows = [window("freeze", mins(-60), 2, &["crm-ops"])];
+        let expires = t0() + Duration::days(10);
+        let s = snap(
+            vec![ok("crm-sync", Some("crm-ops"))],
+            vec![credential("pkg", expires, t0())],
+        );
+        let mut p = Planner::default();
+        assert!(p.plan(&s, &rs, &windows, t0()).is_empty());
+        assert!(p.plan(&s, &rs, &windows, mins(59)).is_empty());
+        let out = p.plan(&s, &rs, &windows, mins(60));
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "expiry",
+                "pkg".into(),
+                "expiry:pkg:2026-03-24:14d".into(),
+                false
+            )]
+        );
+        assert!(p.plan(&s, &rs, &windows, mins(61)).is_empty());
+    }
+
+    #[test]
+    fn restore_continues_where_the_last_run_stopped() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let since = mins(-120);
+        let k = key("crm-sync", since);
+        let fail = snap(vec![failing("crm-sync", None, since)], vec![]);
+        let fine = snap(vec![ok("crm-sync", None)], vec![]);
+
+        // An open incident continues: no second fail, and its resolution carries its key.
+        let mut p = Planner::default();
+        p.restore(&[record("fail", "crm-sync", &k, "sent")]);
+        assert_eq!(
+            p.open.get(&("ops".into(), "crm-sync".into())),
+            Some(&OpenIncident {
+                key: k.clone(),
+                started: since,
+                sent: true
+            })
+        );
+        assert!(p.plan(&fail, &rs, &[], t0()).is_empty());
+        let out = p.plan(&fine, &rs, &[], mins(1));
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "resolved",
+                "crm-sync".into(),
+                k.clone(),
+                false
+            )]
+        );
+        assert_eq!(out[0].message.started, Some(since));
+
+        // A fail that could not be delivered still counts as notified.
+        let mut p = Planner::default();
+        p.restore(&[record("fail", "crm-sync", &k, "failed")]);
+        assert!(p.plan(&fail, &rs, &[], t0()).is_empty());
+        assert!(p.plan(&fine, &rs, &[], mins(1))[0].muted.is_none());
+
+        // A resolved incident is closed: OK is silent, the next failure is a new incident.
+        let mut p = Planner::default();
+        p.restore(&[
+            record("fail", "crm-sync", &k, "sent"),
+            record("resolved", "crm-sync", &k, "sent"),
+        ]);
+        assert!(p.open.is_empty());
+        assert!(p.plan(&fine, &rs, &[], t0()).is_empty());
+        let again = mins(5);
+        let out = p.plan(
+            &snap(vec![failing("crm-sync", None, again)], vec![]),
+            &rs,
+            &[],
+            mins(6),
+        );
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "fail",
+                "crm-sync".into(),
+                key("crm-sync", again),
+                false
+            )]
+        );
+
+        // A muted fail (window over by now, not acknowledged): the fail goes out with the old key.
+        let mut p = Planner::default();
+        p.restore(&[record("fail", "crm-sync", &k, "muted")]);
+        let out = p.plan(&fail, &rs, &[], t0());
+        assert_eq!(
+            brief(&out),
+            [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
+        );
+        // ... and a muted fail that was later sent is not sent again.
+        let mut p = Planner::default();
+        p.restore(&[
+            record("fail", "crm-sync", &k, "muted"),
+            record("fail", "crm-sync", &k, "sent"),
+        ]);
+        assert!(p.plan(&fail, &rs, &[], t0()).is_empty());
+        // A muted fail that recovered meanwhile: the resolution is muted too.
+        let mut p = Planner::default();
+        p.restore(&[record("fail", "crm-sync", &k, "muted")]);
+        assert!(p.plan(&fine, &rs, &[], t0())[0].muted.is_some());
+
+        // Another receiver's records do not count for this one.
+        let mut p = Planner::default();
+        let mut other = record("fail", "crm-sync", &k, "sent");
+        other.receiver = "someone-else".into();
+        p.restore(&[other]);
+        assert_eq!(brief(&p.plan(&fail, &rs, &[], t0())).len(), 1);
+
+        // Expiry notices sent before are not sent again; the next threshold is.
+        let expires = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
+        let mut p = Planner::default();
+        p.restore(&[record("expiry", "pkg", "expiry:pkg:2026-06-30:30d", "sent")]);
+        let at = |days: i64| expires - Duration::days(days);
+        let s = |days: i64| {
+            snap(
+                vec![ok("crm-sync", None)],
+                vec![credential("pkg", expires, at(days))],
+            )
+        };
+        assert!(p.plan(&s(20), &rs, &[], at(20)).is_empty());
+        let out = p.plan(&s(13), &rs, &[], at(13));
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "expiry",
+                "pkg".into(),
+                "expiry:pkg:2026-06-30:14d".into(),
+                false
+            )]
+        );
+    }
+
+    #[test]
+    fn an_integration_removed_by_a_reload_ends_silently() {
+        let rs = [receiver("ops", &[], Status::Fail)];
+        let since = mins(-1);
+        let mut p = Planner::default();
+        let both = snap(
+            vec![
+                failing("crm-sync", None, since),
+                failing("web-shop", None, since),
+            ],
+            vec![],
+        );
+        assert_eq!(p.plan(&both, &rs, &[], t0()).len(), 2);
+        let out = p.plan(
+            &snap(vec![failing("web-shop", None, since)], vec![]),
+            &rs,
+            &[],
+            mins(1),
+        );
+        assert!(out.is_empty(), "{out:#?}");
+        assert_eq!(p.open.len(), 1);
+        assert!(p.open.contains_key(&("ops".into(), "web-shop".into())));
+        let out = p.plan(&snap(vec![ok("web-shop", None)], vec![]), &rs, &[], mins(2));
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "resolved",
+                "web-shop".into(),
+                key("web-shop", since),
+                false
+            )]
+        );
+        assert!(p.open.is_empty());
+    }
+
+    #[test]
+    fn a_receiver_removed_or_refiltered_by_a_reload_starts_afresh() {
+        let ops = receiver("ops", &[], Status::Fail);
+        let web_only = receiver("ops", &["web"], Status::Fail);
+        let first = mins(-1);
+        let fail = |since| snap(vec![failing("crm-sync", Some("crm-ops"), since)], vec![]);
+        let fine = snap(vec![ok("crm-sync", Some("crm-ops"))], vec![]);
+
+        // Removed while crm-sync fails; it recovers meanwhile; added back and crm-sync fails again.
+        let mut p = Planner::default();
+        assert_eq!(
+            p.plan(&fail(first), std::slice::from_ref(&ops), &[], t0())
+                .len(),
+            1
+        );
+        assert!(p.plan(&fail(first), &[], &[], mins(1)).is_empty());
+        assert!(p.open.is_empty());
+        assert!(p.plan(&fine, &[], &[], mins(2)).is_empty());
+        let again = mins(10);
+        let out = p.plan(&fail(again), std::slice::from_ref(&ops), &[], mins(11));
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "fail",
+                "crm-sync".into(),
+                key("crm-sync", again),
+                false
+            )]
+        );
+
+        // Its teams no longer include crm-sync's: same.
+        let mut p = Planner::default();
+        assert_eq!(
+            p.plan(&fail(first), std::slice::from_ref(&ops), &[], t0())
+                .len(),
+            1
+        );
+        assert!(
+            p.plan(&fine, std::slice::from_ref(&web_only), &[], mins(2))
+                .is_empty()
+        );
+        assert!(p.open.is_empty());
+        let out = p.plan(&fail(again), std::slice::from_ref(&ops), &[], mins(11));
+        assert_eq!(
+            brief(&out),
+            [(
+                "ops".into(),
+                "fail",
+                "crm-sync".into(),
+                key("crm-sync", again),
+                false
+            )]
+        );
     }
 }
