@@ -39,6 +39,10 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", requires = "connect")]
     pub token_file: Option<PathBuf>,
 
+    /// PEM certificate(s) to trust for an https --connect URL (an agent with a private or self-signed certificate)
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    pub ca_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub console: ConsoleArgs,
 
@@ -192,6 +196,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             crate::agent::client::run_console(
                 url,
                 cli.token_file.as_deref(),
+                cli.ca_file.as_deref(),
                 &cli.console,
                 log_path,
             )

@@ -133,15 +133,38 @@ async fn https_with_the_certificate_and_no_plain_http() {
         200
     );
 
-    // The `--connect` client (`client::connect`) has no CA option: it trusts the built-in web roots only,
-    // so an agent with a private certificate cannot be reached from the console yet.
+    // The `--connect` client trusts only the web roots unless given the certificate (`--ca-file`); the error says
+    // why the handshake failed.
     let Err(e) = client::connect(base.parse().unwrap(), None::<SecretString>).await else {
         panic!("--connect trusted a self-signed certificate it was never given");
     };
     assert!(matches!(e, client::ConnectError::Unreachable { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("cannot reach the agent at {base}")),
+        "{text}"
+    );
+    assert!(text.contains("certificate"), "the cause is named: {text}");
+    let conn = client::connect_with(base.parse().unwrap(), None::<SecretString>, Some(&cert))
+        .await
+        .expect("--ca-file trusts the agent's certificate");
+    let mut rx = conn.handle.watch();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while rx.borrow_and_update().integration("crm-sync").is_none() {
+            rx.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the console client follows the agent over TLS");
+    let garbled = write(dir.path(), "not-a-cert.pem", "hello");
+    let Err(e) =
+        client::connect_with(base.parse().unwrap(), None::<SecretString>, Some(&garbled)).await
+    else {
+        panic!("a file without certificates was accepted");
+    };
     assert!(
         e.to_string()
-            .starts_with(&format!("cannot reach the agent at {base}")),
+            .contains("not-a-cert.pem holds no PEM certificate"),
         "{e}"
     );
     agent.stop().await;

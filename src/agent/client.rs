@@ -87,8 +87,57 @@ fn seg(s: &str) -> String {
         .replace('+', "%20")
 }
 
+/// An error and its causes on one line ("error sending request: ...: invalid peer certificate: UnknownIssuer"),
+/// without the URL: the cause is what tells a wrong CA from a wrong port.
+fn reason(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Trust the agent's certificate from this PEM file (a private CA or a self-signed certificate).
+fn add_ca_file(
+    mut builder: reqwest::ClientBuilder,
+    path: &std::path::Path,
+) -> Result<reqwest::ClientBuilder, ConnectError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        ConnectError::Other(format!("cannot read --ca-file {}: {e}", path.display()))
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ConnectError::Other(format!(
+                "--ca-file {} holds no PEM certificate",
+                path.display()
+            ))
+        })?;
+    for cert in certs {
+        builder = builder.add_root_certificate(cert);
+    }
+    Ok(builder)
+}
+
 /// Connect: ask who we are (fails fast on a wrong URL or token), then follow the agent's events.
 pub async fn connect(base: Url, token: Option<SecretString>) -> Result<Connection, ConnectError> {
+    connect_with(base, token, None).await
+}
+
+/// [`connect`], also trusting the certificates in `ca_file` (an agent with a private certificate).
+pub async fn connect_with(
+    base: Url,
+    token: Option<SecretString>,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Connection, ConnectError> {
     let auth = match &token {
         Some(t) => {
             let mut h =
@@ -102,8 +151,11 @@ pub async fn connect(base: Url, token: Option<SecretString>) -> Result<Connectio
         }
         None => None,
     };
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+    if let Some(path) = ca_file {
+        builder = add_ca_file(builder, path)?;
+    }
+    let client = builder
         .build()
         .map_err(|e| ConnectError::Other(e.to_string()))?;
     let api = Api { base, client, auth };
@@ -115,7 +167,7 @@ pub async fn connect(base: Url, token: Option<SecretString>) -> Result<Connectio
         .await
         .map_err(|e| ConnectError::Unreachable {
             url: shown.clone(),
-            reason: e.without_url().to_string(),
+            reason: reason(e),
         })?;
     match resp.status().as_u16() {
         200 => {}
@@ -293,6 +345,7 @@ fn parse_event(raw: &[u8]) -> (Option<String>, String) {
 pub async fn run_console(
     url: Url,
     token_file: Option<&std::path::Path>,
+    ca_file: Option<&std::path::Path>,
     args: &crate::cli::ConsoleArgs,
     log_path: Option<std::path::PathBuf>,
 ) -> color_eyre::Result<i32> {
@@ -309,7 +362,7 @@ pub async fn run_console(
             url.host_str().unwrap_or("?")
         );
     }
-    let conn = match connect(url, token).await {
+    let conn = match connect_with(url, token, ca_file).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
