@@ -128,7 +128,9 @@ async fn one_fail_and_one_resolved_per_incident_with_retries_and_records() {
         !rx.lock().unwrap().accepted.is_empty()
     })
     .await;
-    // Further failing probes (forced) are the same incident: no new message.
+    // Further failing probes (forced) are the same incident: no new message (the records at the end hold every
+    // message the notifier planned, so a second fail would show there).
+    let mut events = agent.engine.events();
     agent
         .engine
         .send(Command::ProbeNow {
@@ -136,7 +138,18 @@ async fn one_fail_and_one_resolved_per_incident_with_retries_and_records() {
         })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(authwatch::engine::EngineEvent::ProbeFinished { integration, .. }) =
+                events.recv().await
+                && integration == "crm-sync"
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the forced probe finishes");
     {
         let r = rx.lock().unwrap();
         assert_eq!(r.refused, 2);
@@ -167,7 +180,6 @@ async fn one_fail_and_one_resolved_per_incident_with_retries_and_records() {
         rx.lock().unwrap().accepted.len() >= 2
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     {
         let r = rx.lock().unwrap();
         assert_eq!(r.accepted.len(), 2, "{:#?}", r.accepted);
@@ -231,7 +243,13 @@ async fn maintenance_windows_mute_notifications() {
     .expect("crm-sync fails");
     write_secret(dir.path(), "secret", SENTINEL);
     agent.engine.send(Command::ProbeAll).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The resolution is recorded (muted) like every planned message.
+    until("the muted resolution", || {
+        Store::open(&db)
+            .and_then(|s| s.notifications(None))
+            .is_ok_and(|r| r.iter().any(|n| n.event == "resolved"))
+    })
+    .await;
     let url = agent.url();
     for event in ["fail", "resolved"] {
         let series = format!(
