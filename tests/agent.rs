@@ -338,24 +338,43 @@ async fn sse_stream_starts_with_a_snapshot_and_delivers_status_changes() {
     let agent = RunningAgent::start(config, AgentOptions::default())
         .await
         .expect("agent starts");
-    let mut resp = reqwest::Client::new()
-        .get(format!("{}/api/v1/events", agent.url()))
-        .bearer_auth(VIEWER)
-        .send()
+    // Two streams: the default one (changes only), and one that also wants every probe.
+    let open = |query: &'static str| {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/events{query}", agent.url()))
+            .bearer_auth(VIEWER)
+            .send()
+    };
+    let mut changes = open("").await.unwrap();
+    let mut probes = open("?probes=true").await.unwrap();
+    assert_eq!(changes.status(), 200);
+    assert_eq!(probes.status(), 200);
+    let mut read_until = async |resp: &mut reqwest::Response, what: &[&str]| {
+        let mut text = String::new();
+        tokio::time::timeout(DEADLINE, async {
+            while !what.iter().all(|w| text.contains(w)) {
+                let chunk = resp.chunk().await.unwrap().expect("stream goes on");
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
         .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut text = String::new();
-    tokio::time::timeout(DEADLINE, async {
-        while !(text.contains("\"type\":\"status_changed\"") && text.contains("\"to\":\"fail\"")) {
-            let chunk = resp.chunk().await.unwrap().expect("stream goes on");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no status change in:\n{text}"));
-    assert!(text.starts_with("event: snapshot\n"), "{text}");
-    assert!(text.contains("event: engine\n"));
-    assert!(!text.contains(SENTINEL) && !text.contains("wrong-secret"));
+        .unwrap_or_else(|_| panic!("no {what:?} in:\n{text}"));
+        assert!(text.starts_with("event: snapshot\n"), "{text}");
+        assert!(!text.contains(SENTINEL) && !text.contains("wrong-secret"));
+        text
+    };
+    let text = read_until(
+        &mut changes,
+        &[
+            "event: engine\n",
+            "\"type\":\"status_changed\"",
+            "\"to\":\"fail\"",
+        ],
+    )
+    .await;
+    // The failure took probes (first try and confirmation), not streamed by default.
+    assert!(!text.contains("probe_finished"), "{text}");
+    agent.engine.send(Command::ProbeAll).await.unwrap();
+    read_until(&mut probes, &["\"type\":\"probe_finished\""]).await;
     agent.stop().await;
 }

@@ -206,7 +206,18 @@ async fn snapshot(State(s): State<AppState>, headers: HeaderMap) -> Response {
     Json(&*s.engine.snapshot()).into_response()
 }
 
-async fn events(State(s): State<AppState>, headers: HeaderMap) -> Response {
+#[derive(Deserialize, Default)]
+struct EventsQuery {
+    /// Also stream probe_started / probe_finished (two per probe: heavy with many integrations).
+    #[serde(default)]
+    probes: bool,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(r) = s.authorize(&headers, Role::Viewer) {
         return r;
     }
@@ -241,6 +252,10 @@ async fn events(State(s): State<AppState>, headers: HeaderMap) -> Response {
                     Err(RecvError::Closed) => break,
                 },
                 e = engine_events.recv() => match e {
+                    Ok(
+                        crate::engine::EngineEvent::ProbeStarted { .. }
+                        | crate::engine::EngineEvent::ProbeFinished { .. },
+                    ) if !q.probes => continue,
                     Ok(e) => match serde_json::to_string(&e) {
                         Ok(json) => Event::default().event("engine").data(json),
                         Err(_) => continue,

@@ -6,7 +6,8 @@
 //! - `event: snapshot` / `data: {Snapshot}`: the whole state; the client replaces what it has.
 //! - `event: delta` / `data: {Delta}`: apply only when `base` is the version the client has; otherwise the
 //!   client is out of step and the server follows with a new `snapshot`.
-//! - `event: engine` / `data: {EngineEvent}`: probe started/finished, status changed, paused, reloaded.
+//! - `event: engine` / `data: {EngineEvent}`: status changed, paused, reloaded; probe started/finished only with
+//!   `?probes=true` (two per probe: with a thousand integrations they would be most of the traffic).
 
 use crate::engine::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 use crate::model::AuthEvent;
