@@ -349,7 +349,7 @@ async fn sse_stream_starts_with_a_snapshot_and_delivers_status_changes() {
     let mut probes = open("?probes=true").await.unwrap();
     assert_eq!(changes.status(), 200);
     assert_eq!(probes.status(), 200);
-    let mut read_until = async |resp: &mut reqwest::Response, what: &[&str]| {
+    let read_until = async |resp: &mut reqwest::Response, what: &[&str]| {
         let mut text = String::new();
         tokio::time::timeout(DEADLINE, async {
             while !what.iter().all(|w| text.contains(w)) {
