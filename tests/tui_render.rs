@@ -208,3 +208,16 @@ fn colour_mode_uses_only_the_16_ansi_colours() {
     // And colour is actually used (FAIL in red).
     assert!(buf.content().iter().any(|c| c.fg == Color::Red));
 }
+
+/// The wall screen on an agent (`--connect URL --read-only`) after the agent went away: the last state stays,
+/// marked stale with the time of the last update, and nothing to act with.
+#[test]
+fn connect_wall_screen_agent_lost_80x24() {
+    let mut snap = fixture::snapshot();
+    snap.connection = Some("NO AGENT since 10:29:12Z".into());
+    let a = App::new(Arc::new(snap), opts(true, true, false));
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.contains("NO AGENT since 10:29:12Z"), "{screen}");
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    insta::assert_snapshot!(screen);
+}

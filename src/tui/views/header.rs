@@ -1,5 +1,6 @@
 //! One header line: badge, config, environments, counts, flags, data age and clock. When the line is too narrow,
-//! segments first take a compact form, then drop by rank; flags (READ-ONLY, FROZEN, ...) and counts never drop.
+//! segments first take a compact form, then drop by rank; flags (READ-ONLY, FROZEN, ...) and counts never drop,
+//! they only take their short form last.
 
 use super::super::app::App;
 use super::super::text;
@@ -59,6 +60,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     }
     let s = &snap.summary;
     let mut counts = vec![Span::raw(" ")];
+    let mut compact_counts = vec![Span::raw(" ")];
     for (status, n) in [
         (Status::Fail, s.fail),
         (Status::Warn, s.warn),
@@ -74,8 +76,13 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             format!(" {} {n} {}", theme.symbol(status), status.label()),
             style,
         ));
+        compact_counts.push(Span::styled(format!(" {}{n}", theme.symbol(status)), style));
     }
-    segs.push(Seg::new(0, counts));
+    segs.push(Seg {
+        drop_rank: 0,
+        spans: counts,
+        compact: Some(compact_counts),
+    });
     let left_len = segs.len();
 
     if app.engine_stopped {
@@ -89,16 +96,14 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     }
     if let Some(conn) = &snap.connection {
         // A remote console that lost its agent: the data is stale; the notice says since when.
+        let style = theme.message(true).add_modifier(Modifier::REVERSED);
         segs.push(Seg {
             drop_rank: 0,
-            spans: vec![
+            spans: vec![Span::raw(" "), Span::styled(format!(" {conn} "), style)],
+            compact: Some(vec![
                 Span::raw(" "),
-                Span::styled(
-                    format!(" {conn} "),
-                    theme.message(true).add_modifier(Modifier::REVERSED),
-                ),
-            ],
-            compact: None,
+                Span::styled(format!(" {} ", conn.replace(" since ", " ")), style),
+            ]),
         });
     }
     if snap.history_error.is_some() {
@@ -166,6 +171,17 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         }
         segs[i].spans.clear();
         dropped[i] = true;
+    }
+    // Still too wide (a narrow wall screen with flags on): the segments that never drop take their short form.
+    for i in 0..segs.len() {
+        if width(&segs) <= avail {
+            break;
+        }
+        if segs[i].drop_rank == 0
+            && let Some(c) = segs[i].compact.take()
+        {
+            segs[i].spans = c;
+        }
     }
     left_len -= dropped[..left_len].iter().filter(|d| **d).count();
     let mut n = 0;
