@@ -10,7 +10,7 @@
 //!   `?probes=true` (two per probe: with a thousand integrations they would be most of the traffic).
 
 use crate::engine::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
-use crate::model::AuthEvent;
+use crate::model::{AuthEvent, ProbeResult};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -33,9 +33,13 @@ pub struct Delta {
     /// Present when the set or order of integrations changed (a reload): names in config order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order: Option<Vec<String>>,
-    /// Integrations whose view changed.
+    /// Integrations whose view changed, their probe history left out (see `histories`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub integrations: Vec<Arc<IntegrationView>>,
+    /// How each changed integration's probe history moved on from the base: usually one result appended and,
+    /// once the history is full, one dropped. Resending whole histories was most of the stream's bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub histories: Vec<HistoryPatch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +52,44 @@ pub struct Delta {
     pub log_sources: Option<Vec<LogSourceView>>,
 }
 
+/// An integration's probe history, from the base's: drop the `drop` oldest results, append `append`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPatch {
+    pub name: String,
+    pub drop: usize,
+    pub append: Vec<ProbeResult>,
+}
+
+impl HistoryPatch {
+    /// From `old` to `new`: the shortest patch when `new` continues `old`, else a full replacement.
+    pub fn between(name: &str, old: &[ProbeResult], new: &[ProbeResult]) -> HistoryPatch {
+        let drop = (0..=old.len())
+            .find(|&k| {
+                let kept = &old[k..];
+                kept.len() <= new.len() && new[..kept.len()] == *kept
+            })
+            .unwrap_or(old.len());
+        HistoryPatch {
+            name: name.to_string(),
+            drop,
+            append: new[old.len() - drop..].to_vec(),
+        }
+    }
+
+    pub fn apply(&self, old: &[ProbeResult]) -> Vec<ProbeResult> {
+        let mut h: Vec<ProbeResult> = old[self.drop.min(old.len())..].to_vec();
+        h.extend(self.append.iter().cloned());
+        h
+    }
+}
+
+/// The view as change detection and the wire see it: without its probe history.
+fn without_history(view: &IntegrationView) -> IntegrationView {
+    let mut bare = view.clone();
+    bare.history = Vec::new();
+    bare
+}
+
 impl Delta {
     /// Apply to the snapshot it was computed against (`snap.version == self.base`).
     pub fn apply(self, snap: &Snapshot) -> Snapshot {
@@ -56,7 +98,21 @@ impl Delta {
             .iter()
             .map(|i| (i.name.clone(), i.clone()))
             .collect();
+        let patches: HashMap<&str, &HistoryPatch> = self
+            .histories
+            .iter()
+            .map(|p| (p.name.as_str(), p))
+            .collect();
         for i in self.integrations {
+            let i = match patches.get(i.name.as_str()) {
+                Some(patch) => {
+                    let old = by_name.get(&i.name).map(|v| v.history.as_slice());
+                    let mut view = Arc::unwrap_or_clone(i);
+                    view.history = patch.apply(old.unwrap_or(&[]));
+                    Arc::new(view)
+                }
+                None => i,
+            };
             by_name.insert(i.name.clone(), i);
         }
         let order: Vec<String> = self
@@ -116,7 +172,13 @@ impl Hub {
         let sent_views = first
             .integrations
             .iter()
-            .map(|i| (i.name.clone(), serde_json::to_string(i).unwrap_or_default()))
+            .map(|i| {
+                let bare = without_history(i);
+                (
+                    i.name.clone(),
+                    serde_json::to_string(&bare).unwrap_or_default(),
+                )
+            })
             .collect();
         let hub = Arc::new(Hub {
             state: Mutex::new(HubState {
@@ -152,15 +214,31 @@ impl Hub {
                 .iter()
                 .zip(&next.integrations)
                 .all(|(a, b)| a.name == b.name);
+        let prev_by_name: HashMap<&str, &Arc<IntegrationView>> = prev
+            .integrations
+            .iter()
+            .map(|i| (i.name.as_str(), i))
+            .collect();
         let mut changed = Vec::new();
+        let mut histories = Vec::new();
         for (i, view) in next.integrations.iter().enumerate() {
             if same_order && Arc::ptr_eq(view, &prev.integrations[i]) {
                 continue;
             }
-            let json = serde_json::to_string(view).unwrap_or_default();
-            if st.sent_views.get(&view.name) != Some(&json) {
+            let old_history = prev_by_name
+                .get(view.name.as_str())
+                .map(|p| p.history.as_slice())
+                .unwrap_or(&[]);
+            let bare = without_history(view);
+            let json = serde_json::to_string(&bare).unwrap_or_default();
+            if st.sent_views.get(&view.name) != Some(&json) || view.history != old_history {
                 st.sent_views.insert(view.name.clone(), json);
-                changed.push(view.clone());
+                histories.push(HistoryPatch::between(
+                    &view.name,
+                    old_history,
+                    &view.history,
+                ));
+                changed.push(Arc::new(bare));
             }
         }
         if !same_order {
@@ -182,6 +260,7 @@ impl Hub {
             order: (!same_order)
                 .then(|| next.integrations.iter().map(|i| i.name.clone()).collect()),
             integrations: changed,
+            histories,
             config_name: (next.config_name != prev.config_name).then(|| next.config_name.clone()),
             environments: (next.environments != prev.environments)
                 .then(|| next.environments.clone()),
@@ -219,5 +298,125 @@ impl Hub {
     /// Number of connected clients.
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Outcome, Phase};
+
+    fn probe(ms: u64) -> ProbeResult {
+        let mut p = ProbeResult::new(
+            crate::tui::fixture::now() + chrono::Duration::milliseconds(ms as i64),
+            Outcome::Ok,
+            Phase::Call,
+        );
+        p.token_ms = Some(ms);
+        p
+    }
+
+    #[test]
+    fn history_patches_carry_only_what_moved_on() {
+        let [a, b, c, d, x] = [1, 2, 3, 4, 5].map(probe);
+        /// (what, old history, new history, dropped, appended)
+        type Case = (
+            &'static str,
+            Vec<ProbeResult>,
+            Vec<ProbeResult>,
+            usize,
+            usize,
+        );
+        let cases: Vec<Case> = vec![
+            ("first probe", vec![], vec![a.clone()], 0, 1),
+            (
+                "appended",
+                vec![a.clone(), b.clone()],
+                vec![a.clone(), b.clone(), c.clone()],
+                0,
+                1,
+            ),
+            (
+                "full: one in, one out",
+                vec![a.clone(), b.clone(), c.clone()],
+                vec![b.clone(), c.clone(), d.clone()],
+                1,
+                1,
+            ),
+            (
+                "two results at once",
+                vec![a.clone(), b.clone()],
+                vec![b.clone(), c.clone(), d.clone()],
+                1,
+                2,
+            ),
+            (
+                "unchanged",
+                vec![a.clone(), b.clone()],
+                vec![a.clone(), b.clone()],
+                0,
+                0,
+            ),
+            (
+                "unrelated (a reload)",
+                vec![a.clone(), b.clone()],
+                vec![x.clone()],
+                2,
+                1,
+            ),
+        ];
+        for (what, old, new, drop, appended) in cases {
+            let p = HistoryPatch::between("crm-sync", &old, &new);
+            assert_eq!((p.drop, p.append.len()), (drop, appended), "{what}");
+            assert_eq!(p.apply(&old), new, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_delta_sends_the_new_probe_not_the_history_and_rebuilds_the_snapshot() {
+        let first = Arc::new(crate::tui::fixture::snapshot());
+        let (_tx, rx) = watch::channel(first.clone());
+        let hub = Hub::spawn(rx);
+        let (_, _, mut deltas) = hub.join();
+
+        // One integration gets a new probe result (its oldest dropped), as the engine does when full.
+        let mut next = (*first).clone();
+        next.version += 1;
+        let idx = next
+            .integrations
+            .iter()
+            .position(|i| i.history.len() >= 3)
+            .expect("an integration with a history");
+        let mut view = (*next.integrations[idx]).clone();
+        view.history.remove(0);
+        view.history.push(probe(777));
+        view.last_success = Some(crate::tui::fixture::now());
+        next.integrations[idx] = Arc::new(view.clone());
+        hub.advance(Arc::new(next.clone()));
+
+        let msg = deltas.recv().await.unwrap();
+        let delta: Delta = serde_json::from_str(&msg.json).unwrap();
+        assert_eq!(delta.integrations.len(), 1);
+        assert!(delta.integrations[0].history.is_empty());
+        assert_eq!(
+            delta.histories,
+            [HistoryPatch {
+                name: view.name.clone(),
+                drop: 1,
+                append: vec![probe(777)],
+            }]
+        );
+        let full_view = serde_json::to_string(&view).unwrap();
+        assert!(
+            msg.json.len() < full_view.len(),
+            "delta {} bytes, the view alone {}",
+            msg.json.len(),
+            full_view.len()
+        );
+        let rebuilt = delta.apply(&first);
+        assert_eq!(
+            serde_json::to_value(&rebuilt).unwrap(),
+            serde_json::to_value(&next).unwrap()
+        );
     }
 }
