@@ -259,6 +259,8 @@ def main():
     print(f"agent CPU: mean {mean_cpu:.1f}% of one core (busiest second {max(per_second, default=0):.0f}%)")
     print(f"agent RSS: max {max_rss:.1f} MB (first sample {samples[0][2] / 1024:.1f} MB, "
           f"last {samples[-1][2] / 1024:.1f} MB)")
+    by_minute = [s[2] / 1024 for s in samples[::60]] + [samples[-1][2] / 1024]
+    print("agent RSS by minute: " + ", ".join(f"{m:.0f}" for m in by_minute) + " MB")
     print(f"probes during the run: {probes:.0f} ({probes / elapsed:.1f}/s)")
     for i, c in enumerate(clients, 1):
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(c.events.items()))
