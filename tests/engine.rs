@@ -58,6 +58,22 @@ async fn paused(events: &mut broadcast::Receiver<EngineEvent>, integration: &str
     .expect("integration pauses");
 }
 
+/// The integration's view once the snapshot shows it paused (published right after the result).
+async fn paused_view(handle: &EngineHandle, name: &str) -> authwatch::engine::IntegrationView {
+    let mut watch = handle.watch();
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let v = watch.borrow_and_update().integration(name).unwrap().clone();
+            if v.paused {
+                return (*v).clone();
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name} is not paused"))
+}
+
 struct Fixture {
     sim: authwatch::sim::SimServer,
     handle: EngineHandle,
@@ -187,22 +203,7 @@ async fn repeated_auth_failures_fail_and_pause_until_a_human_acts() {
     assert_eq!(outcomes, [Outcome::AuthRejected; 3]);
     paused(&mut f.events, "crm-sync").await;
     // Wait until the snapshot shows the verdict (published right after the result).
-    let mut watch = f.handle.watch();
-    let view = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let v = watch
-                .borrow_and_update()
-                .integration("crm-sync")
-                .unwrap()
-                .clone();
-            if v.paused {
-                return v;
-            }
-            watch.changed().await.unwrap();
-        }
-    })
-    .await
-    .unwrap();
+    let view = paused_view(&f.handle, "crm-sync").await;
     assert_eq!(view.health.status, Status::Fail);
     assert_eq!(view.consecutive_auth_failures, 3);
     assert!(view.next_probe_at.is_none());
@@ -422,22 +423,7 @@ async fn a_refusal_confirmed_by_one_consumer_fails_every_consumer_of_the_credent
         .await
         .unwrap();
     paused(&mut f.events, "crm-sync").await;
-    let mut watch = f.handle.watch();
-    let view = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let v = watch
-                .borrow_and_update()
-                .integration("web-shop")
-                .unwrap()
-                .clone();
-            if v.paused {
-                return v;
-            }
-            watch.changed().await.unwrap();
-        }
-    })
-    .await
-    .expect("web-shop is paused with its credential");
+    let view = paused_view(&f.handle, "web-shop").await;
     assert_eq!(view.health.status, Status::Fail);
     let reason = &view.health.reasons[0];
     assert!(

@@ -28,6 +28,13 @@ struct Out {
     stderr: String,
 }
 
+impl Out {
+    /// stdout says `text` (the whole output is shown when it does not).
+    fn has(&self, text: &str) {
+        assert!(self.stdout.contains(text), "{}", self.stdout);
+    }
+}
+
 impl Env {
     fn new(base_url: &str, scopes: &str, master_key: Option<&'static str>) -> Env {
         let dir = tempfile::tempdir().unwrap();
@@ -190,7 +197,7 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
     for action in ["verify", "promote", "abort"] {
         let out = env.rotate(action, &[], None);
         assert_eq!(out.code, 1, "{action}: {}{}", out.stdout, out.stderr);
-        assert!(out.stdout.contains("REFUSED"), "{}", out.stdout);
+        out.has("REFUSED");
         assert!(
             out.stdout.contains("rotate pkg stage") || out.stdout.contains("nothing to abort"),
             "{}",
@@ -204,63 +211,37 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
     // A wrong secret fails verify with reasons, and the state stays staged.
     let out = env.rotate("stage", &[], Some("WRONG-secret-typo-123"));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("idle -> staged"), "{}", out.stdout);
-    assert!(out.stdout.contains("SFMC accepts"), "{}", out.stdout);
-    assert!(out.stdout.contains("kept encrypted"), "{}", out.stdout);
+    out.has("idle -> staged");
+    out.has("SFMC accepts");
+    out.has("kept encrypted");
     wait_staging();
     let out = env.rotate("verify", &[], None);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("crm-sync: token request refused (401 invalid_client)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("bu2-sync: token request refused"),
-        "{}",
-        out.stdout
-    );
+    out.has("crm-sync: token request refused (401 invalid_client)");
+    out.has("bu2-sync: token request refused");
     assert_eq!(env.state()["state"], "staged");
 
     // Promote before a passing verify is refused.
     let out = env.rotate("promote", &[], None);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("not verified"), "{}", out.stdout);
+    out.has("not verified");
 
     // The right one (the pending secret is kept encrypted between these processes).
     let out = env.rotate("stage", &[], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("replaces the pending one"),
-        "{}",
-        out.stdout
-    );
+    out.has("replaces the pending one");
     let out = env.rotate("verify", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("staged -> verified"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains(
-            "crm-sync: token granted, scopes data_extensions_read email_read, call ok, MID 5100001"
-        ),
-        "{}",
-        out.stdout
+    out.has("staged -> verified");
+    out.has(
+        "crm-sync: token granted, scopes data_extensions_read email_read, call ok, MID 5100001",
     );
-    assert!(
-        out.stdout
-            .contains("bu2-sync: token granted, call ok, MID 5100002"),
-        "{}",
-        out.stdout
-    );
+    out.has("bu2-sync: token granted, call ok, MID 5100002");
 
     // Promote: file sink written atomically, 0600, previous kept as .prev.
     let out = env.rotate("promote", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("verified -> promoted"),
-        "{}",
-        out.stdout
-    );
+    out.has("verified -> promoted");
     assert_eq!(
         std::fs::read_to_string(&env.secret_file)
             .unwrap()
@@ -274,7 +255,7 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
     // Activate needs the typed id; a wrong id does nothing.
     let out = env.rotate("activate", &[], None);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("--confirm pkg"), "{}", out.stdout);
+    out.has("--confirm pkg");
     let out = env.rotate("activate", &["--confirm", "pgk"], None);
     assert_eq!(out.code, 1);
     assert!(
@@ -287,32 +268,19 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
     // Confirmed before it was really activated in Setup: the old secret still works -> not completed.
     let out = env.rotate("activate", &["--confirm", "pkg"], None);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("OLD secret is still accepted"),
-        "{}",
-        out.stdout
-    );
+    out.has("OLD secret is still accepted");
     assert_eq!(env.state()["state"], "activated");
     // After activation there is no rollback.
     let out = env.rotate("abort", &[], None);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.contains("no rollback"), "{}", out.stdout);
+    out.has("no rollback");
 
     // Setup: activate. Now the old secret is refused and the new one works everywhere.
     sim.activate_secret("pkg").unwrap();
     let out = env.rotate("activate", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("activated -> completed"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("old secret refused (401 invalid_client)"),
-        "{}",
-        out.stdout
-    );
+    out.has("activated -> completed");
+    out.has("old secret refused (401 invalid_client)");
     assert!(!prev.exists(), ".prev is removed on completion");
     let state = env.state();
     assert_eq!(state["state"], "completed");
@@ -333,9 +301,7 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
     );
 
     // The audit trail: every step and every check, with who/when/from/to/result.
-    let out = env.run(&["audit", "--credential", "pkg", "--format", "json"], None);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let entries: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let (entries, steps) = env.audit_steps();
     for e in &entries {
         let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
         assert_eq!(
@@ -354,19 +320,6 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
         assert_eq!(e["actor"], "rotation-tester");
         assert_eq!(e["credential"], "pkg");
     }
-    let steps: Vec<String> = entries
-        .iter()
-        .filter(|e| e["action"] != "check")
-        .map(|e| {
-            format!(
-                "{} {}->{} {}",
-                e["action"].as_str().unwrap(),
-                e["from"].as_str().unwrap(),
-                e["to"].as_str().unwrap(),
-                e["result"].as_str().unwrap()
-            )
-        })
-        .collect();
     assert_eq!(
         steps,
         [
@@ -415,22 +368,13 @@ async fn a_new_secret_missing_a_scope_fails_verify_naming_it() {
     wait_staging();
     let out = env.rotate("verify", &[], None);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("crm-sync: new secret lacks email_read: the package was edited?"),
-        "{}",
-        out.stdout
-    );
+    out.has("crm-sync: new secret lacks email_read: the package was edited?");
     // The consumer that does not need it passes.
-    assert!(
-        out.stdout.contains("OK    bu2-sync: token granted"),
-        "{}",
-        out.stdout
-    );
+    out.has("OK    bu2-sync: token granted");
     let state = env.state();
     assert_eq!(state["state"], "staged");
     let out = env.rotate("status", &[], None);
-    assert!(out.stdout.contains("lacks email_read"), "{}", out.stdout);
+    out.has("lacks email_read");
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
     sim.shutdown().await;
 }
@@ -453,8 +397,8 @@ async fn abort_after_promote_restores_the_previous_secret() {
     );
     let out = env.rotate("abort", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("promoted -> aborted"), "{}", out.stdout);
-    assert!(out.stdout.contains("restored"), "{}", out.stdout);
+    out.has("promoted -> aborted");
+    out.has("restored");
     assert_eq!(
         std::fs::read_to_string(&env.secret_file)
             .unwrap()
@@ -481,7 +425,7 @@ async fn without_a_master_key_the_pending_secret_is_entered_again() {
     let new_secret = sim.generate_secret("pkg").unwrap();
     let out = env.rotate("stage", &[], Some(&new_secret));
     assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("NOT kept"), "{}", out.stdout);
+    out.has("NOT kept");
     wait_staging();
     // Nothing on stdin: it asks and fails as a usage error.
     let out = env.rotate("verify", &[], None);
@@ -623,7 +567,7 @@ fn stage_and_verify(sim: &authwatch::sim::SimServer, env: &Env) -> String {
     wait_staging();
     let out = env.rotate("verify", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("staged -> verified"), "{}", out.stdout);
+    out.has("staged -> verified");
     new_secret
 }
 
@@ -635,12 +579,7 @@ async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
 
     let out = env.rotate("status", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("new secret goes to update command `sh "),
-        "{}",
-        out.stdout
-    );
+    out.has("new secret goes to update command `sh ");
 
     let new_secret = stage_and_verify(&sim, &env);
     assert!(update_calls(&log).is_empty(), "verify must not write");
@@ -650,29 +589,10 @@ async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
     // `cat` command now read it.
     let out = env.rotate("promote", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("verified -> promoted"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("passed the new secret to `sh "),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains(
-            "OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("OK    bu2-sync: token granted, call ok, MID 5100002"),
-        "{}",
-        out.stdout
-    );
+    out.has("verified -> promoted");
+    out.has("passed the new secret to `sh ");
+    out.has("OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001");
+    out.has("OK    bu2-sync: token granted, call ok, MID 5100002");
     assert_eq!(env.secret_in_file(), new_secret);
     assert_eq!(
         std::fs::read_to_string(&env.secret_file).unwrap(),
@@ -706,17 +626,8 @@ async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
     sim.activate_secret("pkg").unwrap();
     let out = env.rotate("activate", &["--confirm", "pkg"], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("old secret refused (401 invalid_client)"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("promoted -> completed"),
-        "{}",
-        out.stdout
-    );
+    out.has("old secret refused (401 invalid_client)");
+    out.has("promoted -> completed");
     assert_eq!(env.state()["state"], "completed");
     assert_eq!(update_calls(&log).len(), 1, "activate does not write");
     assert_eq!(env.secret_in_file(), new_secret);
@@ -765,17 +676,9 @@ async fn command_sink_abort_after_promote_passes_the_previous_secret_back() {
     // Abort (another process): the update command runs again, with the previous secret on stdin.
     let out = env.rotate("abort", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("promoted -> aborted"), "{}", out.stdout);
-    assert!(
-        out.stdout.contains("passed the previous secret to `sh "),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("pending secret discarded"),
-        "{}",
-        out.stdout
-    );
+    out.has("promoted -> aborted");
+    out.has("passed the previous secret to `sh ");
+    out.has("pending secret discarded");
     assert_eq!(
         std::fs::read_to_string(&env.secret_file).unwrap(),
         format!("{SENTINEL}\n")
@@ -836,55 +739,20 @@ async fn env_sink_promote_needs_a_manual_confirmation_then_completes() {
 
     let out = env.rotate("status", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("secret read from env:PKG_SFMC_SECRET"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("new secret goes to by hand: environment variable PKG_SFMC_SECRET"),
-        "{}",
-        out.stdout
-    );
+    out.has("secret read from env:PKG_SFMC_SECRET");
+    out.has("new secret goes to by hand: environment variable PKG_SFMC_SECRET");
 
     let new_secret = stage_and_verify(&sim, &env);
 
     // Without --confirm-manual: refused, with what must be updated and who uses it.
     let out = env.rotate("promote", &[], None);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("REFUSED"), "{}", out.stdout);
-    assert!(
-        out.stdout
-            .contains("authwatch cannot write where pkg's secret is read from"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains(
-            "update environment variable PKG_SFMC_SECRET of every process that uses pkg (and of authwatch itself)"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("consumer crm-sync, team crm-ops, MID 5100001"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("consumer bu2-sync, team bu2-team, MID 5100002"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("`authwatch rotate pkg promote --confirm-manual`"),
-        "{}",
-        out.stdout
-    );
+    out.has("REFUSED");
+    out.has("authwatch cannot write where pkg's secret is read from");
+    out.has("update environment variable PKG_SFMC_SECRET of every process that uses pkg (and of authwatch itself)");
+    out.has("consumer crm-sync, team crm-ops, MID 5100001");
+    out.has("consumer bu2-sync, team bu2-team, MID 5100002");
+    out.has("`authwatch rotate pkg promote --confirm-manual`");
     assert_eq!(env.state()["state"], "verified");
 
     // The operator updated the variable everywhere (authwatch's own too) and confirms: the consumers are
@@ -892,35 +760,16 @@ async fn env_sink_promote_needs_a_manual_confirmation_then_completes() {
     env.set_var("PKG_SFMC_SECRET", &new_secret);
     let out = env.rotate("promote", &["--confirm-manual"], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("verified -> promoted"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains(
-            "OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001"
-        ),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("OK    bu2-sync: token granted, call ok, MID 5100002"),
-        "{}",
-        out.stdout
-    );
+    out.has("verified -> promoted");
+    out.has("OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001");
+    out.has("OK    bu2-sync: token granted, call ok, MID 5100002");
     assert_eq!(env.state()["state"], "promoted");
     assert_eq!(env.secret_in_file(), "unused");
 
     sim.activate_secret("pkg").unwrap();
     let out = env.rotate("activate", &["--confirm", "pkg"], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("promoted -> completed"),
-        "{}",
-        out.stdout
-    );
+    out.has("promoted -> completed");
     let state = env.state();
     assert_eq!(state["state"], "completed");
     assert!(state["new_expires"].is_string(), "{state}");
@@ -973,17 +822,13 @@ fn promote_command_sink_without_a_master_key(sim: &authwatch::sim::SimServer, en
     let new_secret = sim.generate_secret("pkg").unwrap();
     let out = env.rotate("stage", &[], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("NOT kept"), "{}", out.stdout);
+    out.has("NOT kept");
     wait_staging();
     let out = env.rotate("verify", &[], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let out = env.rotate("promote", &[], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("verified -> promoted"),
-        "{}",
-        out.stdout
-    );
+    out.has("verified -> promoted");
     assert_eq!(env.secret_in_file(), new_secret);
     new_secret
 }
@@ -997,15 +842,11 @@ async fn command_sink_without_a_master_key_abort_says_to_restore_by_hand() {
     // The previous secret lived only in the promoting process: a later abort cannot pass it back.
     let out = env.rotate("abort", &[], None);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains(&format!(
+    out.has(&format!(
             "FAIL  the previous secret was not kept (no AUTHWATCH_MASTER_KEY): put it back with `sh {} --target {}` by hand",
             env.dir.path().join("update-secret.sh").display(),
             env.secret_file.display()
-        )),
-        "{}",
-        out.stdout
-    );
+        ));
     assert_eq!(
         update_calls(&log).len(),
         1,
@@ -1061,21 +902,12 @@ async fn env_sink_activate_before_activating_in_setup_does_not_complete() {
     // Confirmed, but NOT activated in Setup: SFMC still accepts the old secret.
     let out = env.rotate("activate", &["--confirm", "pkg"], None);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout.contains("OLD secret is still accepted"),
-        "{}",
-        out.stdout
-    );
+    out.has("OLD secret is still accepted");
     assert_eq!(env.state()["state"], "activated");
     sim.activate_secret("pkg").unwrap();
     let out = env.rotate("activate", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("old secret refused (401 invalid_client)"),
-        "{}",
-        out.stdout
-    );
+    out.has("old secret refused (401 invalid_client)");
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
     sim.shutdown().await;
 }
