@@ -24,11 +24,15 @@ fn append(path: &Path, lines: &[String]) {
     }
 }
 
+/// Log lines of the last hour (inside the test's one-day retention, whatever the date the tests run on).
+static BASE: std::sync::LazyLock<chrono::DateTime<chrono::Utc>> =
+    std::sync::LazyLock::new(|| chrono::Utc::now() - chrono::Duration::hours(1));
+
 fn line(i: usize, status: u16, integration: &str) -> String {
+    let at = *BASE + chrono::Duration::seconds(i as i64);
     format!(
-        r#"{{"time":"2026-11-22T10:{:02}:{:02}Z","integration":"{integration}","status":{status},"error":"invalid_client","url":"https://x/v2/token"}}"#,
-        (i / 60) % 60,
-        i % 60
+        r#"{{"time":"{}","integration":"{integration}","status":{status},"error":"invalid_client","url":"https://x/v2/token"}}"#,
+        at.format("%Y-%m-%dT%H:%M:%SZ")
     )
 }
 
