@@ -189,6 +189,13 @@ async fn a_whole_rotation_from_the_wizard_in_the_demo_setting() {
     drop(c);
     let _ = handle.send(authwatch::engine::Command::Shutdown).await;
     let _ = running.task.await;
+    // The rotation task closes its store once the console is gone (SQLite then folds its WAL back in).
+    let wal = dir.path().join("aw.db-wal");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while wal.exists() {
+        assert!(std::time::Instant::now() < deadline, "the store stays open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         if path
