@@ -147,7 +147,7 @@ pub async fn sweep(config: &Config, only: &[String]) -> Result<Snapshot, CheckEr
                     .find(|r| r.outcome.is_ok())
                     .map(|r| r.at),
                 secret_expires,
-                history: a.results,
+                history: a.results.into(),
                 ..engine::placeholder_view(integration)
             })
         })

@@ -86,7 +86,7 @@ impl HistoryPatch {
 /// The view as change detection and the wire see it: without its probe history.
 fn without_history(view: &IntegrationView) -> IntegrationView {
     let mut bare = view.clone();
-    bare.history = Vec::new();
+    bare.history = Arc::from([]);
     bare
 }
 
@@ -106,9 +106,9 @@ impl Delta {
         for i in self.integrations {
             let i = match patches.get(i.name.as_str()) {
                 Some(patch) => {
-                    let old = by_name.get(&i.name).map(|v| v.history.as_slice());
+                    let old = by_name.get(&i.name).map(|v| &v.history[..]);
                     let mut view = Arc::unwrap_or_clone(i);
-                    view.history = patch.apply(old.unwrap_or(&[]));
+                    view.history = patch.apply(old.unwrap_or(&[])).into();
                     Arc::new(view)
                 }
                 None => i,
@@ -227,11 +227,11 @@ impl Hub {
             }
             let old_history = prev_by_name
                 .get(view.name.as_str())
-                .map(|p| p.history.as_slice())
+                .map(|p| &p.history[..])
                 .unwrap_or(&[]);
             let bare = without_history(view);
             let json = serde_json::to_string(&bare).unwrap_or_default();
-            if st.sent_views.get(&view.name) != Some(&json) || view.history != old_history {
+            if st.sent_views.get(&view.name) != Some(&json) || *view.history != *old_history {
                 st.sent_views.insert(view.name.clone(), json);
                 histories.push(HistoryPatch::between(
                     &view.name,
@@ -388,8 +388,11 @@ mod tests {
             .position(|i| i.history.len() >= 3)
             .expect("an integration with a history");
         let mut view = (*next.integrations[idx]).clone();
-        view.history.remove(0);
-        view.history.push(probe(777));
+        view.history = view.history[1..]
+            .iter()
+            .cloned()
+            .chain([probe(777)])
+            .collect();
         view.last_success = Some(crate::tui::fixture::now());
         next.integrations[idx] = Arc::new(view.clone());
         hub.advance(Arc::new(next.clone()));

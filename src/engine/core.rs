@@ -118,7 +118,8 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
 }
 
 struct IntegrationState {
-    history: VecDeque<ProbeResult>,
+    /// Newest last, at most HISTORY_LEN; shared with the published view (one copy per integration).
+    history: Arc<[ProbeResult]>,
     consecutive_auth: u32,
     non_auth_streak: u32,
     failing_since: Option<DateTime<Utc>>,
@@ -304,7 +305,7 @@ impl Engine {
             if st.paused
                 && st
                     .history
-                    .back()
+                    .last()
                     .is_some_and(|r| r.outcome == Outcome::AuthRejected)
             {
                 self.paused_credentials
@@ -906,10 +907,13 @@ impl Engine {
         }
         let st = &mut self.integrations[idx];
         let fresh_token = result.fresh_token;
-        st.history.push_back(result);
-        while st.history.len() > HISTORY_LEN {
-            st.history.pop_front();
-        }
+        // A new slice per result: the published view keeps sharing the old one until the next snapshot.
+        let keep = st.history.len().saturating_sub(HISTORY_LEN - 1);
+        st.history = st.history[keep..]
+            .iter()
+            .cloned()
+            .chain(std::iter::once(result))
+            .collect();
         let _ = self.events.send(EngineEvent::ProbeFinished {
             integration: integration.name.clone(),
             at,
@@ -940,7 +944,7 @@ impl Engine {
                 .config
                 .credential(&integration.credential)
                 .and_then(|c| c.secret_expires);
-            let history: Vec<ProbeResult> = st.history.iter().cloned().collect();
+            let history = st.history.clone();
             let health = health::evaluate(
                 &Evidence {
                     history: &history,
@@ -1039,7 +1043,7 @@ impl Engine {
             newest_data_at: self
                 .integrations
                 .iter()
-                .filter_map(|s| s.history.back().map(|r| r.at))
+                .filter_map(|s| s.history.last().map(|r| r.at))
                 .max(),
         };
         self.snapshots.send_replace(Arc::new(snapshot));
@@ -1102,7 +1106,7 @@ pub(crate) fn placeholder_view(i: &crate::config::Integration) -> IntegrationVie
             status: Status::Unknown,
             reasons: vec!["probing...".to_string()],
         },
-        history: Vec::new(),
+        history: Arc::from([]),
         consecutive_auth_failures: 0,
         failing_since: None,
         last_success: None,

@@ -31,7 +31,8 @@ pub struct IntegrationView {
     pub required_scopes: Vec<String>,
     pub health: Health,
     /// Newest last; bounded (see `engine::HISTORY_LEN`).
-    pub history: Vec<ProbeResult>,
+    /// Newest last; shared with the engine's state (cloning a view does not copy it).
+    pub history: Arc<[ProbeResult]>,
     pub consecutive_auth_failures: u32,
     /// When the current run of failures (auth or not) began.
     pub failing_since: Option<DateTime<Utc>>,

@@ -379,7 +379,7 @@ pub(crate) mod tests {
                     s => vec![format!("{} reason", s.as_str())],
                 },
             },
-            history: vec![],
+            history: Arc::from([]),
             consecutive_auth_failures: 0,
             failing_since,
             last_success: None,

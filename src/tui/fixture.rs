@@ -306,7 +306,7 @@ fn integrations() -> Vec<IntegrationView> {
                 paused,
                 probing: s.history.is_empty(),
                 secret_expires: expiry_of(s.credential),
-                history: s.history,
+                history: s.history.into(),
                 acked: (s.name == "journey-events").then(|| crate::engine::Ack {
                     at: ago(600),
                     actor: "jane".into(),
@@ -478,7 +478,7 @@ pub fn startup_snapshot() -> Snapshot {
         .iter()
         .map(|i| {
             let mut i = (**i).clone();
-            i.history.clear();
+            i.history = std::sync::Arc::from([]);
             i.health = Health::default();
             i.probing = true;
             i.consecutive_auth_failures = 0;
