@@ -68,7 +68,8 @@ async fn a_whole_rotation_from_the_wizard_in_the_demo_setting() {
                 "crm-sync",
                 "pkg",
                 "account_id = \"5100001\"\nscopes = [\"data_extensions_read\"]\nteam = \"crm-ops\""
-            ),
+            ) + &sfmc_credential("other", &sim.base_url(), CLIENT, &secret_file)
+                + &integration("web-shop", "other", "team = \"web\""),
         ),
     );
     let db = dir.path().join("aw.db");
@@ -84,13 +85,17 @@ async fn a_whole_rotation_from_the_wizard_in_the_demo_setting() {
     );
     let app = App::new(handle.snapshot(), AppOptions::default())
         .with_handle(handle.clone())
-        .with_rotation(tx, true);
+        .with_rotation(tx.clone(), true);
     let mut c = Console {
         app,
         updates,
         screens: Vec::new(),
     };
 
+    // The wizard for crm-sync's credential (the filter makes it the selected row).
+    c.key(KeyCode::Char('/'));
+    c.typ("crm-sync");
+    c.key(KeyCode::Enter);
     c.key(KeyCode::Char('r'));
     let s = c.answered().await;
     assert!(s.contains("Rotate secret: pkg"), "{s}");
@@ -108,6 +113,18 @@ async fn a_whole_rotation_from_the_wizard_in_the_demo_setting() {
     if let Ok(wait) = (accept_after - Utc::now()).to_std() {
         tokio::time::sleep(wait + Duration::from_millis(50)).await;
     }
+
+    // Another credential's wizard in between: the pending secret, in memory only (no master key), is kept.
+    c.key(KeyCode::Esc);
+    tx.send(session::Request {
+        credential: "other".into(),
+        cmd: session::WizardCmd::Open,
+    })
+    .unwrap();
+    c.answered().await;
+    c.key(KeyCode::Char('r'));
+    let s = c.answered().await;
+    assert!(s.contains("state: staged"), "{s}");
 
     c.key(KeyCode::Char('v'));
     let s = c.answered().await;
@@ -187,6 +204,7 @@ async fn a_whole_rotation_from_the_wizard_in_the_demo_setting() {
         assert!(!s.contains(SENTINEL) && !s.contains(&new_secret), "{s}");
     }
     drop(c);
+    drop(tx);
     let _ = handle.send(authwatch::engine::Command::Shutdown).await;
     let _ = running.task.await;
     // The rotation task closes its store once the console is gone (SQLite then folds its WAL back in).

@@ -266,6 +266,19 @@ impl<'a> Rotator<'a> {
         self.pending = Some(secret);
     }
 
+    /// The secrets this driver holds in memory (pending, previous), to hand to the next driver for the same
+    /// credential: a long-lived console switches between credentials without losing them.
+    pub fn into_kept(self) -> (Option<SecretString>, Option<SecretString>) {
+        (self.pending, self.previous)
+    }
+
+    /// Take back what [`Rotator::into_kept`] gave.
+    pub fn with_kept(mut self, kept: (Option<SecretString>, Option<SecretString>)) -> Self {
+        self.pending = kept.0;
+        self.previous = kept.1;
+        self
+    }
+
     /// Whether `action` needs the pending secret and it is not available.
     pub fn needs_pending(&mut self, cred: &str, action: &str) -> bool {
         let Ok(state) = self.state(cred) else {

@@ -13,9 +13,13 @@ use crate::store::{AuditEntry, Store};
 use crate::vault::Vault;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// A credential's pending and previous secrets, kept in memory.
+type Kept = (Option<SecretString>, Option<SecretString>);
 
 /// How far back the detail view's audit trail goes.
 pub const AUDIT_DAYS: i64 = 90;
@@ -136,6 +140,8 @@ async fn serve(
         }
     };
     let mut next: Option<Request> = None;
+    // Secrets held in memory per credential while the wizard works on another one.
+    let mut kept: HashMap<String, Kept> = HashMap::new();
     loop {
         let first = match next.take() {
             Some(r) => r,
@@ -154,7 +160,7 @@ async fn serve(
             }
         };
         let mut rotator = match Rotator::new(&config, &mut store, vault) {
-            Ok(r) => r,
+            Ok(r) => r.with_kept(kept.remove(&credential).unwrap_or_default()),
             Err(e) => {
                 let _ = updates.send(failed(&credential, e.to_string()));
                 continue;
@@ -168,13 +174,17 @@ async fn serve(
             }
             match requests.recv().await {
                 None => return,
-                Some(r) if r.credential == credential => request = r,
+                // Audit trails are read for any credential without switching.
+                Some(r) if r.credential == credential || matches!(r.cmd, WizardCmd::Audit) => {
+                    request = r
+                }
                 Some(r) => {
                     next = Some(r);
                     break;
                 }
             }
         }
+        kept.insert(credential, rotator.into_kept());
     }
 }
 
