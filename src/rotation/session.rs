@@ -207,11 +207,14 @@ async fn handle(
     let result = match request.cmd {
         WizardCmd::Audit => {
             return Update {
-                audit: rotator.audit_trail(cred, Utc::now() - chrono::Duration::days(AUDIT_DAYS)),
+                credential: cred.to_string(),
+                rotation: None,
+                lines: Vec::new(),
+                ok: true,
+                next: String::new(),
                 manual_sink,
-                ..failed(cred, String::new())
-            }
-            .without_lines();
+                audit: rotator.audit_trail(cred, Utc::now() - chrono::Duration::days(AUDIT_DAYS)),
+            };
         }
         WizardCmd::Open => rotator.status(cred),
         WizardCmd::Stage(secret) => rotator.stage(cred, secret).await,
@@ -346,14 +349,6 @@ async fn after_step(engine: &EngineHandle, config: &Config, report: &Report) {
                 integration: i.name.clone(),
             })
             .await;
-    }
-}
-
-impl Update {
-    fn without_lines(mut self) -> Update {
-        self.lines.clear();
-        self.ok = true;
-        self
     }
 }
 
