@@ -446,7 +446,20 @@ pub(crate) mod tests {
     }
 
     /// (receiver, event, subject, incident key, muted) of each planned message: easy to compare.
-    fn brief(planned: &[Planned]) -> Vec<(String, &'static str, String, String, bool)> {
+    type Brief = (String, &'static str, String, String, bool);
+
+    /// One message to `ops` about crm-sync: (receiver, event, subject, incident key, muted).
+    fn only(event: &'static str, key: &str, muted: bool) -> Vec<Brief> {
+        vec![(
+            "ops".into(),
+            event,
+            "crm-sync".into(),
+            key.to_string(),
+            muted,
+        )]
+    }
+
+    fn brief(planned: &[Planned]) -> Vec<Brief> {
         planned
             .iter()
             .map(|p| {
@@ -502,10 +515,7 @@ pub(crate) mod tests {
             &[],
             t0(),
         );
-        assert_eq!(
-            brief(&out),
-            [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
-        );
+        assert_eq!(brief(&out), only("fail", &k, false));
         let m = &out[0].message;
         assert_eq!(m.status, Status::Fail);
         assert_eq!(m.started, Some(since));
@@ -525,16 +535,7 @@ pub(crate) mod tests {
             &[],
             mins(10),
         );
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "resolved",
-                "crm-sync".into(),
-                k.clone(),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("resolved", &k, false));
         assert_eq!(out[0].message.started, Some(since));
         assert_eq!(out[0].message.status, Status::Ok);
         assert!(p.open.is_empty());
@@ -556,16 +557,7 @@ pub(crate) mod tests {
             &[],
             mins(21),
         );
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "fail",
-                "crm-sync".into(),
-                key("crm-sync", again),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("fail", &key("crm-sync", again), false));
     }
 
     #[test]
@@ -655,16 +647,7 @@ pub(crate) mod tests {
             vec![],
         );
         let out = p.plan(&s, &rs, &[], t0());
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "fail",
-                "crm-sync".into(),
-                key("crm-sync", since),
-                true
-            )]
-        );
+        assert_eq!(brief(&out), only("fail", &key("crm-sync", since), true));
         assert_eq!(out[0].muted.as_deref(), Some("acknowledged by oncall"));
         assert!(p.plan(&s, &rs, &[], mins(5)).is_empty());
         let out = p.plan(
@@ -673,16 +656,7 @@ pub(crate) mod tests {
             &[],
             mins(10),
         );
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "resolved",
-                "crm-sync".into(),
-                key("crm-sync", since),
-                true
-            )]
-        );
+        assert_eq!(brief(&out), only("resolved", &key("crm-sync", since), true));
 
         // Acknowledged after the fail went out: nothing more, and the resolution is sent.
         let mut p = Planner::default();
@@ -710,10 +684,7 @@ pub(crate) mod tests {
 
         let mut p = Planner::default();
         let out = p.plan(&fail, &rs, &windows, t0());
-        assert_eq!(
-            brief(&out),
-            [("ops".into(), "fail", "crm-sync".into(), k.clone(), true)]
-        );
+        assert_eq!(brief(&out), only("fail", &k, true));
         assert_eq!(
             out[0].muted.as_deref(),
             Some("maintenance window \"SFMC release\"")
@@ -721,10 +692,7 @@ pub(crate) mod tests {
         assert!(p.plan(&fail, &rs, &windows, mins(59)).is_empty());
         // The window has ended, still failing, nobody acknowledged: the fail goes out now, same incident.
         let out = p.plan(&fail, &rs, &windows, mins(60));
-        assert_eq!(
-            brief(&out),
-            [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
-        );
+        assert_eq!(brief(&out), only("fail", &k, false));
         assert_eq!(out[0].message.started, Some(since));
         assert_eq!(out[0].message.at, mins(60));
         assert!(p.plan(&fail, &rs, &windows, mins(61)).is_empty());
@@ -734,16 +702,7 @@ pub(crate) mod tests {
             &windows,
             mins(70),
         );
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "resolved",
-                "crm-sync".into(),
-                k.clone(),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("resolved", &k, false));
 
         // Acknowledged when the window ends: stays muted, and so does the resolution.
         let mut p = Planner::default();
@@ -759,10 +718,7 @@ pub(crate) mod tests {
             &windows,
             mins(70),
         );
-        assert_eq!(
-            brief(&out),
-            [("ops".into(), "resolved", "crm-sync".into(), k.clone(), true)]
-        );
+        assert_eq!(brief(&out), only("resolved", &k, true));
 
         // Recovered before the window ends: never notified at all.
         let mut p = Planner::default();
@@ -791,10 +747,7 @@ pub(crate) mod tests {
         ] {
             let mut p = Planner::default();
             let out = p.plan(&fail, &rs, &windows, t0());
-            assert_eq!(
-                brief(&out),
-                [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
-            );
+            assert_eq!(brief(&out), only("fail", &k, false));
         }
     }
 
@@ -998,16 +951,7 @@ pub(crate) mod tests {
         );
         assert!(p.plan(&fail, &rs, &[], t0()).is_empty());
         let out = p.plan(&fine, &rs, &[], mins(1));
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "resolved",
-                "crm-sync".into(),
-                k.clone(),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("resolved", &k, false));
         assert_eq!(out[0].message.started, Some(since));
 
         // A fail that could not be delivered still counts as notified.
@@ -1031,25 +975,13 @@ pub(crate) mod tests {
             &[],
             mins(6),
         );
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "fail",
-                "crm-sync".into(),
-                key("crm-sync", again),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("fail", &key("crm-sync", again), false));
 
         // A muted fail (window over by now, not acknowledged): the fail goes out with the old key.
         let mut p = Planner::default();
         p.restore(&[record("fail", "crm-sync", &k, "muted")]);
         let out = p.plan(&fail, &rs, &[], t0());
-        assert_eq!(
-            brief(&out),
-            [("ops".into(), "fail", "crm-sync".into(), k.clone(), false)]
-        );
+        assert_eq!(brief(&out), only("fail", &k, false));
         // ... and a muted fail that was later sent is not sent again.
         let mut p = Planner::default();
         p.restore(&[
@@ -1150,16 +1082,7 @@ pub(crate) mod tests {
         assert!(p.plan(&fine, &[], &[], mins(2)).is_empty());
         let again = mins(10);
         let out = p.plan(&fail(again), std::slice::from_ref(&ops), &[], mins(11));
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "fail",
-                "crm-sync".into(),
-                key("crm-sync", again),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("fail", &key("crm-sync", again), false));
 
         // Its teams no longer include crm-sync's: same.
         let mut p = Planner::default();
@@ -1174,15 +1097,6 @@ pub(crate) mod tests {
         );
         assert!(p.open.is_empty());
         let out = p.plan(&fail(again), std::slice::from_ref(&ops), &[], mins(11));
-        assert_eq!(
-            brief(&out),
-            [(
-                "ops".into(),
-                "fail",
-                "crm-sync".into(),
-                key("crm-sync", again),
-                false
-            )]
-        );
+        assert_eq!(brief(&out), only("fail", &key("crm-sync", again), false));
     }
 }
