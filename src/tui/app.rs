@@ -20,6 +20,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
+/// Bytes reserved for a secret typed into the wizard (SFMC client secrets are 24-64 characters).
+const SECRET_CAPACITY: usize = 512;
+
 /// How long a footer message stays.
 pub const MESSAGE_SECS: i64 = 4;
 
@@ -672,7 +675,8 @@ impl App {
             .collect();
         self.wizard = Some(WizardUi {
             view,
-            secret: Zeroizing::new(String::new()),
+            // Room for any client secret up front: growing the buffer would leave copies behind, unzeroized.
+            secret: Zeroizing::new(String::with_capacity(SECRET_CAPACITY)),
             confirm_in_sim: false,
         });
         if tx
@@ -718,7 +722,10 @@ impl App {
         if w.view.secret_len.is_some() {
             match ev.code {
                 KeyCode::Char('u') if ctrl => w.secret.clear(),
-                KeyCode::Char(c) if !ctrl => w.secret.push(c),
+                // Beyond the reserved room a secret is not a paste of one secret: refuse rather than reallocate.
+                KeyCode::Char(c) if !ctrl && w.secret.len() + c.len_utf8() <= SECRET_CAPACITY => {
+                    w.secret.push(c)
+                }
                 KeyCode::Backspace => {
                     w.secret.pop();
                 }
