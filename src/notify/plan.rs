@@ -6,7 +6,7 @@
 //! - A maintenance window or an acknowledgement mutes the `fail` message (recorded as muted). When a
 //!   maintenance window ends while the incident is still open and unacknowledged, the `fail` goes out then.
 //!   A `resolved` is sent whenever its `fail` was: resolutions only ever reduce noise.
-//! - A client secret crossing 30, 14, 7 and 1 days before expiry is notified once per threshold (muted
+//! - A client secret crossing 30, 14, 7 and 1 days before expiry, and expiring, is notified once each (muted
 //!   notices wait for the window to end).
 
 use crate::config::{Maintenance, NotifyConfig};
@@ -223,11 +223,13 @@ impl Planner {
                     .filter(|i| wants(r, i.team.as_deref()))
                     .collect();
                 let Some(first) = users.first() else { continue };
-                let key = format!(
-                    "expiry:{}:{}:{threshold}d",
-                    c.id,
-                    expires.format("%Y-%m-%d")
-                );
+                // Expiry itself is a notice of its own: the consumers stop working now, not in a day.
+                let notice = if days < 0 {
+                    "expired".to_string()
+                } else {
+                    format!("{threshold}d")
+                };
+                let key = format!("expiry:{}:{}:{notice}", c.id, expires.format("%Y-%m-%d"));
                 let slot = (r.name.clone(), key.clone());
                 if self.notices.contains(&slot) {
                     continue;
@@ -757,21 +759,21 @@ pub(crate) mod tests {
         let expires = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
         let users = || vec![ok("crm-sync", Some("crm-ops")), ok("web-shop", Some("web"))];
         let mut p = Planner::default();
-        // (days before expiry, the threshold notified then)
-        let steps: &[(i64, Option<i64>)] = &[
+        // (days before expiry, the notice sent then)
+        let steps: &[(i64, Option<&str>)] = &[
             (45, None),
             (31, None),
-            (30, Some(30)),
+            (30, Some("30d")),
             (29, None),
             (20, None),
             (15, None),
-            (13, Some(14)),
+            (13, Some("14d")),
             (8, None),
-            (7, Some(7)),
+            (7, Some("7d")),
             (3, None),
-            (1, Some(1)),
+            (1, Some("1d")),
             (0, None),
-            (-1, None),
+            (-1, Some("expired")),
             (-10, None),
         ];
         for &(days, expected) in steps {
@@ -780,7 +782,7 @@ pub(crate) mod tests {
             let out = p.plan(&s, &rs, &[], now);
             let got: Vec<String> = out.iter().map(|p| p.message.incident_key.clone()).collect();
             let want: Vec<String> = expected
-                .map(|t| format!("expiry:pkg:2026-06-30:{t}d"))
+                .map(|t| format!("expiry:pkg:2026-06-30:{t}"))
                 .into_iter()
                 .collect();
             assert_eq!(got, want, "{days} days before expiry");
@@ -789,11 +791,11 @@ pub(crate) mod tests {
                 assert_eq!(m.subject, "pkg");
                 assert_eq!(m.days_left, Some(days));
                 assert_eq!(m.expires, Some(expires));
-                assert!(
-                    m.reason.contains(&format!("expires in {days} days")),
-                    "{}",
-                    m.reason
-                );
+                let when = match days {
+                    d if d < 0 => format!("expired {} days ago", -d),
+                    d => format!("expires in {d} days"),
+                };
+                assert!(m.reason.contains(&when), "{}", m.reason);
                 assert!(
                     m.reason.ends_with("used by crm-sync, web-shop"),
                     "{}",
