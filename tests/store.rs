@@ -175,9 +175,24 @@ fn retention_prunes_old_rows_and_keeps_recent_ones() {
         }));
     }
     store.write(&batch).unwrap();
+    for days_ago in [40, 31, 29, 1] {
+        store
+            .record_notification(&authwatch::store::NotificationRecord {
+                at: now - Days::days(days_ago),
+                receiver: "crm-ops-hook".into(),
+                kind: "webhook".into(),
+                event: "fail".into(),
+                subject: "crm-sync".into(),
+                incident_key: format!("crm-sync@{days_ago}"),
+                outcome: "sent".into(),
+                attempts: 1,
+                detail: None,
+            })
+            .unwrap();
+    }
     let removed = store.prune(now - Days::days(30)).unwrap();
-    assert_eq!(removed, 6);
-    for table in ["probes", "auth_events", "transitions"] {
+    assert_eq!(removed, 8);
+    for table in ["probes", "auth_events", "transitions", "notifications"] {
         assert_eq!(store.count(table).unwrap(), 2, "{table}");
     }
 }

@@ -251,11 +251,17 @@ impl Store {
         tx.commit().map_err(err)
     }
 
-    /// Delete rows older than `before` (probes, transitions, auth events, acks).
+    /// Delete rows older than `before` (probes, transitions, auth events, acks, notification records).
     pub fn prune(&mut self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         let cutoff = ms(before);
         let mut n = 0;
-        for table in ["probes", "transitions", "auth_events", "acks"] {
+        for table in [
+            "probes",
+            "transitions",
+            "auth_events",
+            "acks",
+            "notifications",
+        ] {
             n += self
                 .conn
                 .execute(
@@ -555,6 +561,7 @@ impl Store {
             "auth_events",
             "acks",
             "ingest_offsets",
+            "notifications",
         ];
         assert!(allowed.contains(&table), "unknown table {table}");
         self.conn
