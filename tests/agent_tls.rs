@@ -54,8 +54,17 @@ fn trusting(pem: &Pem) -> reqwest::Client {
         .unwrap()
 }
 
-#[tokio::test]
-async fn https_with_the_certificate_and_no_plain_http() {
+/// An agent serving https with a fresh self-signed certificate, probing the simulator.
+struct TlsAgent {
+    _sim: authwatch::sim::SimServer,
+    dir: tempfile::TempDir,
+    secret: PathBuf,
+    pem: Pem,
+    cert: PathBuf,
+    agent: RunningAgent,
+}
+
+async fn tls_agent() -> TlsAgent {
     let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
     let dir = tempfile::tempdir().unwrap();
     let secret = write_secret(dir.path(), "secret", SENTINEL);
@@ -69,6 +78,26 @@ async fn https_with_the_certificate_and_no_plain_http() {
     let agent = RunningAgent::start(cfg, AgentOptions::default())
         .await
         .expect("agent starts with TLS");
+    TlsAgent {
+        _sim: sim,
+        dir,
+        secret,
+        pem,
+        cert,
+        agent,
+    }
+}
+
+#[tokio::test]
+async fn https_with_the_certificate_and_no_plain_http() {
+    let TlsAgent {
+        _sim,
+        dir,
+        secret: _,
+        pem,
+        cert,
+        agent,
+    } = tls_agent().await;
     assert!(agent.tls);
     let base = agent.url();
     let port = agent.addr.port();
@@ -175,19 +204,14 @@ async fn https_with_the_certificate_and_no_plain_http() {
 /// there), where without it the connection fails.
 #[tokio::test]
 async fn settings_ca_file_trusts_a_self_signed_certificate() {
-    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
-    let dir = tempfile::tempdir().unwrap();
-    let secret = write_secret(dir.path(), "secret", SENTINEL);
-    let pem = self_signed();
-    let cert = write(dir.path(), "cert.pem", &pem.cert);
-    let key = write_secret(dir.path(), "key.pem", &pem.key);
-    let cfg = load_config(
-        dir.path(),
-        &config_text(&sim.base_url(), &secret, &cert, &key, ""),
-    );
-    let agent = RunningAgent::start(cfg, AgentOptions::default())
-        .await
-        .expect("agent starts with TLS");
+    let TlsAgent {
+        _sim,
+        dir,
+        secret,
+        pem: _,
+        cert,
+        agent,
+    } = tls_agent().await;
 
     // A credential whose auth_url is the TLS agent.
     let sub = dir.path().join("probe");
