@@ -1,0 +1,380 @@
+//! The agent on loopback: token roles, SSE, the `--connect` client (snapshots, actions, reconnect).
+
+
+
+use authwatch::agent::{AgentOptions, RunningAgent, client};
+use authwatch::config::Role;
+use authwatch::engine::{Command, Snapshot};
+use authwatch::model::Status;
+use crate::common::*;
+use secrecy::SecretString;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+const CLIENT: &str = "5c9e1b7aa0d44f3e8a2b91c7";
+const VIEWER: &str = "viewer-token-5f0c1e9a7b3d";
+const OPERATOR: &str = "operator-token-8d2a6c4e1f7b";
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn config_text(dir: &Path, auth_url: &str, secret_file: &Path, extra: &str) -> String {
+    let viewer = write_secret(dir, "viewer.token", VIEWER);
+    let operator = write_secret(dir, "operator.token", OPERATOR);
+    format!(
+        "[settings]\nprobe_interval = \"1h\"\nconfirm_retry = \"20ms\"\nfailure_threshold = 1\n\n\
+         [agent]\nlisten = \"127.0.0.1:0\"\n\n\
+         [[agent.token]]\nname = \"war-room\"\nrole = \"viewer\"\ntoken = {{ file = \"{}\" }}\n\n\
+         [[agent.token]]\nname = \"oncall\"\nrole = \"operator\"\ntoken = {{ file = \"{}\" }}\n\n{}{}{extra}",
+        viewer.display(),
+        operator.display(),
+        sfmc_credential("pkg", auth_url, CLIENT, secret_file),
+        integration(
+            "crm-sync",
+            "pkg",
+            "team = \"crm-ops\"\nenvironment = \"prod\""
+        ),
+    )
+}
+
+async fn wait_snapshot(
+    rx: &mut tokio::sync::watch::Receiver<Arc<Snapshot>>,
+    what: &str,
+    mut pred: impl FnMut(&Snapshot) -> bool,
+) -> Arc<Snapshot> {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let s = rx.borrow_and_update().clone();
+            if pred(&s) {
+                return s;
+            }
+            rx.changed().await.expect("snapshots go on");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+fn status_of(s: &Snapshot, name: &str) -> Option<Status> {
+    s.integration(name).map(|i| i.health.status)
+}
+
+#[tokio::test]
+async fn tokens_decide_who_may_read_and_act() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let config = load_config(
+        dir.path(),
+        &config_text(dir.path(), &sim.base_url(), &secret, ""),
+    );
+    let agent = RunningAgent::start(config, AgentOptions::default())
+        .await
+        .expect("agent starts");
+    let base = agent.url();
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut rb = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+    for path in [
+        "/api/v1/state",
+        "/api/v1/snapshot",
+        "/metrics",
+        "/api/v1/whoami",
+    ] {
+        assert_eq!(get(path, None).await.unwrap().status(), 401, "{path}");
+        assert_eq!(
+            get(path, Some("wrong-token-wrong-token"))
+                .await
+                .unwrap()
+                .status(),
+            401,
+            "{path}"
+        );
+        assert_eq!(
+            get(path, Some(VIEWER)).await.unwrap().status(),
+            200,
+            "{path}"
+        );
+    }
+    let state: serde_json::Value = get("/api/v1/state", Some(VIEWER))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["integrations"][0]["name"], "crm-sync");
+    assert!(state["summary"].is_object());
+
+    let post = |path: &str, token: Option<&str>| {
+        let mut rb = http.post(format!("{base}{path}"));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+    for path in [
+        "/api/v1/probe",
+        "/api/v1/probe/crm-sync",
+        "/api/v1/ack/crm-sync",
+        "/api/v1/ingest",
+    ] {
+        assert_eq!(post(path, None).await.unwrap().status(), 401, "{path}");
+        assert_eq!(
+            post(path, Some(VIEWER)).await.unwrap().status(),
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        post("/api/v1/probe", Some(OPERATOR))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let r = post("/api/v1/probe/crm-sync", Some(OPERATOR))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["by"], "oncall");
+    assert_eq!(
+        post("/api/v1/probe/nope", Some(OPERATOR))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // Ingest: JSON lines from middleware become 401/403 events of the matching integration.
+    let lines = format!(
+        "{{\"status\":401,\"client_id\":\"{CLIENT}\",\"error\":\"Not Authorized\"}}\n{{\"status\":200}}\nnot json\n{{\"status\":403,\"integration\":\"crm-sync\"}}\n"
+    );
+    let r = http
+        .post(format!("{base}/api/v1/ingest?source=middleware"))
+        .bearer_auth(OPERATOR)
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let res: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(res["events"], 2);
+    assert_eq!(res["other"], 1);
+    assert_eq!(res["malformed"], 1);
+    let mut rx = agent.engine.watch();
+    wait_snapshot(&mut rx, "ingested events", |s| {
+        s.auth_log
+            .iter()
+            .filter(|e| e.source == "middleware")
+            .count()
+            == 2
+    })
+    .await;
+
+    let metrics = get("/metrics", Some(VIEWER))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "authwatch_integration_status{",
+        "authwatch_probes_total{",
+        "authwatch_token_request_duration_seconds_bucket{",
+        "authwatch_auth_events_total{",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("code=\"401\",source=\"middleware\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("team=\"crm-ops\""), "{metrics}");
+    // Nothing secret in any answer.
+    for text in [metrics, state.to_string()] {
+        assert!(!text.contains(SENTINEL) && !text.contains(VIEWER) && !text.contains(OPERATOR));
+    }
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn listening_beyond_loopback_without_tokens_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let text = format!(
+        "[agent]\nlisten = \"0.0.0.0:0\"\n\n{}{}",
+        sfmc_credential("pkg", "http://127.0.0.1:9/", CLIENT, &secret),
+        integration("crm-sync", "pkg", "")
+    );
+    let config = load_config(dir.path(), &text);
+    let err = RunningAgent::start(config, AgentOptions::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.contains("without any [[agent.token]]"), "{err}");
+}
+
+#[tokio::test]
+async fn the_console_client_follows_changes_and_acts_through_the_api() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    // A wrong secret: the first probe fails.
+    let secret = write_secret(dir.path(), "secret", "wrong-secret");
+    let config = load_config(
+        dir.path(),
+        &config_text(dir.path(), &sim.base_url(), &secret, ""),
+    );
+    let agent = RunningAgent::start(config, AgentOptions::default())
+        .await
+        .expect("agent starts");
+    let url: url::Url = agent.url().parse().unwrap();
+
+    let viewer = client::connect(url.clone(), Some(SecretString::from(VIEWER.to_string())))
+        .await
+        .expect("viewer connects");
+    assert_eq!(viewer.role, Role::Viewer);
+    assert_eq!(viewer.name, "war-room");
+    let mut rx = viewer.handle.watch();
+    let snap = wait_snapshot(&mut rx, "FAIL over SSE", |s| {
+        status_of(s, "crm-sync") == Some(Status::Fail)
+    })
+    .await;
+    assert!(snap.connection.is_none());
+
+    // An operator console's probe command reaches the agent; the fix shows up on the viewer's screen.
+    let operator = client::connect(url.clone(), Some(SecretString::from(OPERATOR.to_string())))
+        .await
+        .expect("operator connects");
+    assert_eq!(operator.role, Role::Operator);
+    write_secret(dir.path(), "secret", SENTINEL);
+    operator
+        .handle
+        .send(Command::ProbeNow {
+            integration: "crm-sync".into(),
+        })
+        .await
+        .unwrap();
+    wait_snapshot(&mut rx, "OK after the forced probe", |s| {
+        status_of(s, "crm-sync") == Some(Status::Ok)
+    })
+    .await;
+
+    // A wrong token fails at once, with a clear message.
+    let err = client::connect(
+        url,
+        Some(SecretString::from("not-a-token-at-all".to_string())),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(err.to_string().contains("401"), "{err}");
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_agent_shows_stale_data_and_the_client_reconnects() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let text = config_text(dir.path(), &sim.base_url(), &secret, "");
+    let agent = RunningAgent::start(load_config(dir.path(), &text), AgentOptions::default())
+        .await
+        .expect("agent starts");
+    let addr = agent.addr;
+    let conn = client::connect(
+        agent.url().parse().unwrap(),
+        Some(SecretString::from(VIEWER.to_string())),
+    )
+    .await
+    .unwrap();
+    let mut rx = conn.handle.watch();
+    wait_snapshot(&mut rx, "OK", |s| {
+        status_of(s, "crm-sync") == Some(Status::Ok)
+    })
+    .await;
+
+    agent.stop().await;
+    let stale = wait_snapshot(&mut rx, "the stale notice", |s| s.connection.is_some()).await;
+    assert!(
+        stale
+            .connection
+            .as_deref()
+            .unwrap()
+            .starts_with("NO AGENT since")
+    );
+    // The last known state stays on screen.
+    assert_eq!(status_of(&stale, "crm-sync"), Some(Status::Ok));
+
+    // The agent comes back on the same address: the client reconnects by itself.
+    let options = AgentOptions {
+        listen: Some(addr),
+        ..Default::default()
+    };
+    let agent = RunningAgent::start(load_config(dir.path(), &text), options)
+        .await
+        .expect("agent restarts");
+    wait_snapshot(&mut rx, "reconnected", |s| {
+        s.connection.is_none() && s.version > 0 && status_of(s, "crm-sync") == Some(Status::Ok)
+    })
+    .await;
+    agent.stop().await;
+}
+
+#[tokio::test]
+async fn sse_stream_starts_with_a_snapshot_and_delivers_status_changes() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", "wrong-secret");
+    let config = load_config(
+        dir.path(),
+        &config_text(dir.path(), &sim.base_url(), &secret, ""),
+    );
+    let agent = RunningAgent::start(config, AgentOptions::default())
+        .await
+        .expect("agent starts");
+    // Two streams: the default one (changes only), and one that also wants every probe.
+    let open = |query: &'static str| {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/events{query}", agent.url()))
+            .bearer_auth(VIEWER)
+            .send()
+    };
+    let mut changes = open("").await.unwrap();
+    let mut probes = open("?probes=true").await.unwrap();
+    assert_eq!(changes.status(), 200);
+    assert_eq!(probes.status(), 200);
+    let read_until = async |resp: &mut reqwest::Response, what: &[&str]| {
+        let mut text = String::new();
+        tokio::time::timeout(DEADLINE, async {
+            while !what.iter().all(|w| text.contains(w)) {
+                let chunk = resp.chunk().await.unwrap().expect("stream goes on");
+                text.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {what:?} in:\n{text}"));
+        assert!(text.starts_with("event: snapshot\n"), "{text}");
+        assert!(!text.contains(SENTINEL) && !text.contains("wrong-secret"));
+        text
+    };
+    let text = read_until(
+        &mut changes,
+        &[
+            "event: engine\n",
+            "\"type\":\"status_changed\"",
+            "\"to\":\"fail\"",
+        ],
+    )
+    .await;
+    // The failure took probes (first try and confirmation), not streamed by default.
+    assert!(!text.contains("probe_finished"), "{text}");
+    agent.engine.send(Command::ProbeAll).await.unwrap();
+    read_until(&mut probes, &["\"type\":\"probe_finished\""]).await;
+    agent.stop().await;
+}
