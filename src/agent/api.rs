@@ -111,15 +111,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// 200 while the engine runs and sweeps; 503 with the reason otherwise (a stopped or stuck engine must not
+/// look healthy to a load balancer or a supervisor).
 async fn healthz(State(s): State<AppState>) -> Response {
     let snap = s.engine.snapshot();
+    let health = s.engine.health(chrono::Utc::now());
     let body = serde_json::json!({
-        "status": "ok",
+        "status": if health.is_ok() { "ok" } else { "unhealthy" },
+        "reason": health.as_ref().err(),
         "integrations": snap.integrations.len(),
         "version": snap.version,
         "history_error": snap.history_error,
     });
-    Json(body).into_response()
+    let code = if health.is_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {

@@ -6,6 +6,7 @@ use super::schedule::{self, Next};
 use super::snapshot::{
     Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
 };
+use super::supervise::{self, Liveness};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
@@ -84,15 +85,21 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         db_path: None,
         summaries_tx,
         summarizing: false,
+        liveness: Arc::new(Liveness::default()),
     };
     engine.integrations = engine.fresh_states(&HashMap::new());
-    engine.publish(Utc::now());
+    let now = Utc::now();
+    engine.publish(now);
+    engine
+        .liveness
+        .swept(now, engine.config.settings.probe_interval);
     let store = options.store;
     let retention = options.retention;
     let handle = EngineHandle {
         snapshots: snap_rx,
         events: events_tx,
         commands: cmd_tx,
+        liveness: engine.liveness.clone(),
     };
     let task = tokio::spawn(async move {
         let mut engine = engine;
@@ -100,21 +107,32 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
             engine.restore(store, retention).await;
         }
         engine.start_followers();
-        engine
-            .run(
-                cmd_rx,
-                results_rx,
-                summaries_rx,
-                follow_rx,
-                options.start_gate,
-            )
-            .await;
+        let mut inputs = Inputs {
+            commands: cmd_rx,
+            results: results_rx,
+            summaries: summaries_rx,
+            follow: follow_rx,
+            gate: options.start_gate,
+        };
+        // Supervised: a panic is logged, counted and the loop goes on with the state it had.
+        while let Err(cause) = supervise::catch(engine.run(&mut inputs)).await {
+            supervise::record_restart("engine", &cause);
+        }
         engine.followers.clear();
         if let Some(history) = engine.history.take() {
             let _ = tokio::task::spawn_blocking(move || history.close()).await;
         }
     });
     Ok(RunningEngine { handle, task })
+}
+
+/// What the engine loop reads from; kept outside the loop so a restarted loop goes on with the same channels.
+struct Inputs {
+    commands: mpsc::Receiver<Command>,
+    results: mpsc::UnboundedReceiver<ResultMsg>,
+    summaries: mpsc::UnboundedReceiver<Summaries>,
+    follow: mpsc::Receiver<FollowUpdate>,
+    gate: Option<oneshot::Receiver<()>>,
 }
 
 struct IntegrationState {
@@ -176,6 +194,7 @@ struct Engine {
     db_path: Option<std::path::PathBuf>,
     summaries_tx: mpsc::UnboundedSender<Summaries>,
     summarizing: bool,
+    liveness: Arc<Liveness>,
 }
 
 impl Engine {
@@ -415,19 +434,25 @@ impl Engine {
         }
     }
 
-    async fn run(
-        &mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut results: mpsc::UnboundedReceiver<ResultMsg>,
-        mut summaries: mpsc::UnboundedReceiver<Summaries>,
-        mut follow: mpsc::Receiver<FollowUpdate>,
-        start_gate: Option<oneshot::Receiver<()>>,
-    ) {
+    async fn run(&mut self, inputs: &mut Inputs) {
+        let Inputs {
+            commands,
+            results,
+            summaries,
+            follow,
+            gate,
+        } = inputs;
         self.summarize();
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
-        let mut gate = start_gate;
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
+        // Wake at least once per probe interval, so the liveness mark stays fresh while nothing is due.
+        let mut heartbeat = tokio::time::interval(
+            self.config
+                .settings
+                .probe_interval
+                .clamp(Duration::from_secs(1), REEVALUATE_EVERY),
+        );
         loop {
             let wake = if gate.is_some() {
                 None
@@ -436,7 +461,7 @@ impl Engine {
             };
             tokio::select! {
                 // A dropped sender also opens the gate: the consumer went away or does not care.
-                _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => gate = None,
+                _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => *gate = None,
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(cmd) => self.command(cmd),
@@ -475,11 +500,15 @@ impl Engine {
                         }
                     }
                 }
+                _ = heartbeat.tick() => {}
             }
             if gate.is_none() {
                 self.start_due();
             }
-            self.publish(Utc::now());
+            let now = Utc::now();
+            self.publish(now);
+            self.liveness
+                .swept(now, self.config.settings.probe_interval);
         }
     }
 
@@ -776,7 +805,13 @@ impl Engine {
                 integration,
                 credential,
             };
-            let result = probe::probe(&prober, &cache, target, &secret, freshness).await;
+            let probed =
+                supervise::catch(probe::probe(&prober, &cache, target, &secret, freshness)).await;
+            // A probe that panics is a failed probe of its integration, not the end of probing.
+            let result = probed.unwrap_or_else(|cause| {
+                supervise::record_restart("probe", &cause);
+                Ok(supervise::crashed_probe(&cause))
+            });
             let _ = tx.send((generation, idx, result));
         });
     }
@@ -796,8 +831,8 @@ impl Engine {
             Ok(r) => r,
             Err(NotProbed::Secret(msg)) => {
                 st.secret_error = Some(msg);
-                st.next_due = Some(now_i + settings.probe_interval);
-                st.next_due_wall = Some(Utc::now() + chrono_dur(settings.probe_interval));
+                st.next_due = Some(schedule::instant_after(now_i, settings.probe_interval));
+                st.next_due_wall = Some(schedule::wall_after(Utc::now(), settings.probe_interval));
                 return;
             }
         };
@@ -832,8 +867,8 @@ impl Engine {
                 let delay = schedule::jitter(delay, rng_unit);
                 st.paused = false;
                 st.fresh_next |= fresh_token;
-                st.next_due = Some(now_i + delay);
-                st.next_due_wall = Some(Utc::now() + chrono_dur(delay));
+                st.next_due = Some(schedule::instant_after(now_i, delay));
+                st.next_due_wall = Some(schedule::wall_after(Utc::now(), delay));
             }
             Next::Pause => {
                 st.paused = true;
@@ -867,7 +902,7 @@ impl Engine {
             {
                 self.held_credentials.insert(
                     integration.credential.clone(),
-                    now_i + Duration::from_secs(secs),
+                    schedule::instant_after(now_i, Duration::from_secs(secs)),
                 );
             }
             if outcome == Outcome::AuthRejected && self.integrations[idx].paused {

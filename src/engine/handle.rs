@@ -70,6 +70,7 @@ pub struct EngineHandle {
     pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
     pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) liveness: Arc<super::supervise::Liveness>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,16 @@ impl EngineHandle {
     pub async fn send(&self, cmd: Command) -> Result<(), EngineStopped> {
         self.commands.send(cmd).await.map_err(|_| EngineStopped)
     }
+    /// Is the engine healthy (running, and its loop completed a pass within twice `probe_interval`)? `Err`
+    /// carries the reason. The one computation behind `/healthz` (and `/readyz`).
+    pub fn health(&self, now: DateTime<Utc>) -> Result<(), String> {
+        super::supervise::engine_health(
+            !self.commands.is_closed(),
+            self.liveness.last_sweep(),
+            self.liveness.probe_interval(),
+            now,
+        )
+    }
     /// For synchronous callers (key handlers): fails instead of waiting when the queue is full.
     pub fn try_send(&self, cmd: Command) -> Result<(), EngineStopped> {
         self.commands.try_send(cmd).map_err(|_| EngineStopped)
@@ -109,6 +120,7 @@ impl EngineHandle {
             snapshots,
             events,
             commands,
+            liveness: Default::default(),
         }
     }
 }

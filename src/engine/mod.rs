@@ -5,6 +5,7 @@ mod handle;
 mod history;
 pub mod schedule;
 mod snapshot;
+pub mod supervise;
 
 pub use core::{EngineOptions, RunningEngine, spawn};
 pub(crate) use core::{credential_views, environments, placeholder_view};

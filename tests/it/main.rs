@@ -1,14 +1,15 @@
 //! The one integration-test binary: one module per area (see README, Development).
 
-mod common;
 mod agent;
 mod agent_process;
 mod agent_tls;
 mod cli_check;
+mod common;
 mod config;
 mod console_bare_pty;
 mod engine;
 mod engine_logs;
+mod hostile;
 mod ingest;
 mod notify;
 mod probe;
