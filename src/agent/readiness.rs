@@ -179,18 +179,21 @@ mod tests {
         )
     }
 
+    /// (case, views, engine running, database error, now, live, ready)
+    type Case = (
+        &'static str,
+        Vec<Arc<IntegrationView>>,
+        bool,
+        Option<&'static str>,
+        i64,
+        bool,
+        bool,
+    );
+
     #[test]
     fn table() {
         // (case, views, engine, db error, now, live, ready)
-        let cases: Vec<(
-            &str,
-            Vec<Arc<IntegrationView>>,
-            bool,
-            Option<&str>,
-            i64,
-            bool,
-            bool,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "fresh start, nothing probed yet",
                 vec![view(&[], false)],
