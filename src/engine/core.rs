@@ -6,7 +6,7 @@ use super::schedule::{self, Next};
 use super::snapshot::{
     Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
 };
-use super::supervise::{self, Liveness};
+use super::supervise;
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
@@ -85,21 +85,15 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
         db_path: None,
         summaries_tx,
         summarizing: false,
-        liveness: Arc::new(Liveness::default()),
     };
     engine.integrations = engine.fresh_states(&HashMap::new());
-    let now = Utc::now();
-    engine.publish(now);
-    engine
-        .liveness
-        .swept(now, engine.config.settings.probe_interval);
+    engine.publish(Utc::now());
     let store = options.store;
     let retention = options.retention;
     let handle = EngineHandle {
         snapshots: snap_rx,
         events: events_tx,
         commands: cmd_tx,
-        liveness: engine.liveness.clone(),
     };
     let task = tokio::spawn(async move {
         let mut engine = engine;
@@ -194,7 +188,6 @@ struct Engine {
     db_path: Option<std::path::PathBuf>,
     summaries_tx: mpsc::UnboundedSender<Summaries>,
     summarizing: bool,
-    liveness: Arc<Liveness>,
 }
 
 impl Engine {
@@ -446,13 +439,6 @@ impl Engine {
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
-        // Wake at least once per probe interval, so the liveness mark stays fresh while nothing is due.
-        let mut heartbeat = tokio::time::interval(
-            self.config
-                .settings
-                .probe_interval
-                .clamp(Duration::from_secs(1), REEVALUATE_EVERY),
-        );
         loop {
             let wake = if gate.is_some() {
                 None
@@ -500,15 +486,11 @@ impl Engine {
                         }
                     }
                 }
-                _ = heartbeat.tick() => {}
             }
             if gate.is_none() {
                 self.start_due();
             }
-            let now = Utc::now();
-            self.publish(now);
-            self.liveness
-                .swept(now, self.config.settings.probe_interval);
+            self.publish(Utc::now());
         }
     }
 

@@ -70,7 +70,6 @@ pub struct EngineHandle {
     pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
     pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) liveness: Arc<super::supervise::Liveness>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,18 +88,12 @@ impl EngineHandle {
     pub fn events(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
     }
+    /// The engine's loop still takes commands.
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
     pub async fn send(&self, cmd: Command) -> Result<(), EngineStopped> {
         self.commands.send(cmd).await.map_err(|_| EngineStopped)
-    }
-    /// Is the engine healthy (running, and its loop completed a pass within twice `probe_interval`)? `Err`
-    /// carries the reason. The one computation behind `/healthz` (and `/readyz`).
-    pub fn health(&self, now: DateTime<Utc>) -> Result<(), String> {
-        super::supervise::engine_health(
-            !self.commands.is_closed(),
-            self.liveness.last_sweep(),
-            self.liveness.probe_interval(),
-            now,
-        )
     }
     /// For synchronous callers (key handlers): fails instead of waiting when the queue is full.
     pub fn try_send(&self, cmd: Command) -> Result<(), EngineStopped> {
@@ -120,7 +113,6 @@ impl EngineHandle {
             snapshots,
             events,
             commands,
-            liveness: Default::default(),
         }
     }
 }

@@ -2,15 +2,13 @@
 //! (`authwatch_task_restarts_total{task}`), and the task goes on from its last state. Nothing an endpoint sends
 //! may end monitoring.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::FutureExt;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
 
 static RESTARTS: Mutex<BTreeMap<&'static str, u64>> = Mutex::new(BTreeMap::new());
 
@@ -63,89 +61,9 @@ pub async fn catch<F: Future>(fut: F) -> Result<F::Output, String> {
         .map_err(|p| panic_message(p.as_ref()))
 }
 
-/// The engine's own pulse: when its loop last completed a pass (due probes started, snapshot published), and
-/// the probe interval it runs with. Written by the engine, read by `/healthz` and `/readyz`.
-#[derive(Debug, Default)]
-pub struct Liveness {
-    /// Unix milliseconds; 0: never.
-    last_sweep_ms: AtomicI64,
-    interval_ms: AtomicU64,
-}
-
-impl Liveness {
-    pub fn swept(&self, now: DateTime<Utc>, probe_interval: Duration) {
-        self.last_sweep_ms
-            .store(now.timestamp_millis(), Ordering::Relaxed);
-        self.interval_ms.store(
-            u64::try_from(probe_interval.as_millis()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-    pub fn last_sweep(&self) -> Option<DateTime<Utc>> {
-        match self.last_sweep_ms.load(Ordering::Relaxed) {
-            0 => None,
-            ms => DateTime::from_timestamp_millis(ms),
-        }
-    }
-    pub fn probe_interval(&self) -> Duration {
-        Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// A pass older than this is "stale" even with a tiny probe interval (a loaded machine may lag a second or two).
-const MIN_STALE: Duration = Duration::from_secs(5);
-
-/// Is the engine healthy? `Err` carries the reason `/healthz` answers with its 503. Pure: `now` passed in.
-pub fn engine_health(
-    running: bool,
-    last_sweep: Option<DateTime<Utc>>,
-    probe_interval: Duration,
-    now: DateTime<Utc>,
-) -> Result<(), String> {
-    if !running {
-        return Err("engine not running".to_string());
-    }
-    let Some(last) = last_sweep else {
-        return Err("engine has not completed a sweep yet".to_string());
-    };
-    let limit = probe_interval.saturating_mul(2).max(MIN_STALE);
-    let age = (now - last).to_std().unwrap_or(Duration::ZERO);
-    if age > limit {
-        return Err(format!(
-            "last engine sweep {}s ago (more than twice probe_interval, {}s)",
-            age.as_secs(),
-            limit.as_secs()
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn engine_health_table() {
-        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let min = Duration::from_secs(60);
-        let ago = |s: i64| Some(now - chrono::TimeDelta::seconds(s));
-        assert_eq!(engine_health(true, ago(10), 5 * min, now), Ok(()));
-        assert_eq!(engine_health(true, ago(599), 5 * min, now), Ok(()));
-        let stale = engine_health(true, ago(601), 5 * min, now).unwrap_err();
-        assert!(stale.contains("601s ago"), "{stale}");
-        assert_eq!(
-            engine_health(false, ago(1), 5 * min, now).unwrap_err(),
-            "engine not running"
-        );
-        assert!(engine_health(true, None, min, now).is_err());
-        // A tiny interval does not turn a second's lag into an alarm.
-        assert_eq!(
-            engine_health(true, ago(2), Duration::from_millis(50), now),
-            Ok(())
-        );
-        // A clock that went backwards is not stale.
-        assert_eq!(engine_health(true, ago(-30), min, now), Ok(()));
-    }
 
     #[tokio::test]
     async fn a_panic_becomes_its_cause_and_is_counted() {
