@@ -1,6 +1,7 @@
 //! The one integration-test binary: one module per area (see README, Development).
 
 mod agent;
+mod agent_abuse;
 mod agent_process;
 mod agent_tls;
 mod cli_check;
