@@ -139,6 +139,12 @@ pub enum Cmd {
         /// promote: env (or command without client_secret_update) references were updated by hand
         #[arg(long)]
         confirm_manual: bool,
+        /// promote: go ahead although the previous secret cannot be kept (command/env sink without AUTHWATCH_MASTER_KEY)
+        #[arg(long)]
+        no_rollback: bool,
+        /// stage: when Setup generated the new secret (UTC; default now): SFMC's 180 days count from then
+        #[arg(long, value_name = "TIME", value_parser = crate::rotation::cli::parse_generated_at)]
+        generated_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// authwatch's encrypted secret store (client_secret = { store = "NAME" }, key in AUTHWATCH_MASTER_KEY)
     Secret {
@@ -343,16 +349,23 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             format,
             confirm,
             confirm_manual,
+            no_rollback,
+            generated_at,
         }) => match load_config(cli.config.as_deref()) {
             Ok(config) => {
+                let options = crate::rotation::cli::RotateOptions {
+                    confirm,
+                    confirm_manual,
+                    no_rollback,
+                    generated_at,
+                };
                 crate::rotation::cli::rotate(
                     &config,
                     cli.db.clone(),
                     &credential,
                     action,
                     format,
-                    confirm,
-                    confirm_manual,
+                    options,
                 )
                 .await
             }
