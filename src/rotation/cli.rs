@@ -109,7 +109,12 @@ pub fn parse_generated_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Stri
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Ok(Utc.from_utc_datetime(&t));
         }
@@ -118,12 +123,16 @@ pub fn parse_generated_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, Stri
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| Utc.from_utc_datetime(&t))
-        .ok_or_else(|| format!("`{s}` is not a time: use 2026-11-30T14:05:00Z or \"2026-11-30 14:05\" (UTC)"))
+        .ok_or_else(|| {
+            format!("`{s}` is not a time: use 2026-11-30T14:05:00Z or \"2026-11-30 14:05\" (UTC)")
+        })
 }
 
 /// Run a step to its end even when a signal comes: SIGTERM/SIGINT/SIGHUP wait (up to 30 s) for the step's
 /// result to be journaled, then the process exits with 128 + the signal. Returns the step's output and that code.
-pub async fn finish_despite_signals<T>(step: impl std::future::Future<Output = T>) -> (T, Option<i32>) {
+pub async fn finish_despite_signals<T>(
+    step: impl std::future::Future<Output = T>,
+) -> (T, Option<i32>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),

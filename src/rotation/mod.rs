@@ -462,7 +462,12 @@ impl<'a> Rotator<'a> {
                 },
             )
             .await?;
-        if !writable && !manual_confirmed && report.from == Phase::Verified && report.state == Phase::Verified && (rollback_kept || self.no_rollback) {
+        if !writable
+            && !manual_confirmed
+            && report.from == Phase::Verified
+            && report.state == Phase::Verified
+            && (rollback_kept || self.no_rollback)
+        {
             let credential = self.credential(cred)?;
             let Sink::Manual { what } = Sink::for_credential(credential) else {
                 unreachable!()
@@ -522,23 +527,25 @@ impl<'a> Rotator<'a> {
             heartbeat: now,
         };
         let stale = chrono::Duration::minutes(LEASE_STALE_MINUTES);
-        Ok(match self.store.acquire_lease(&me, stale, safety::pid_alive)? {
-            crate::store::LeaseOutcome::Acquired => Ok(Vec::new()),
-            crate::store::LeaseOutcome::TakenOver(l) => Ok(vec![note(format!(
-                "took over the rotation lease of {} (pid {} on {}, since {}): that process is gone",
-                l.holder,
-                l.pid,
-                l.host,
-                fmt_time(l.since)
-            ))]),
-            crate::store::LeaseOutcome::Held(l) => Err(format!(
-                "a rotation step of {cred} is running: held by {} (pid {} on {}) since {}: wait for it to finish",
-                l.holder,
-                l.pid,
-                l.host,
-                fmt_time(l.since)
-            )),
-        })
+        Ok(
+            match self.store.acquire_lease(&me, stale, safety::pid_alive)? {
+                crate::store::LeaseOutcome::Acquired => Ok(Vec::new()),
+                crate::store::LeaseOutcome::TakenOver(l) => Ok(vec![note(format!(
+                    "took over the rotation lease of {} (pid {} on {}, since {}): that process is gone",
+                    l.holder,
+                    l.pid,
+                    l.host,
+                    fmt_time(l.since)
+                ))]),
+                crate::store::LeaseOutcome::Held(l) => Err(format!(
+                    "a rotation step of {cred} is running: held by {} (pid {} on {}) since {}: wait for it to finish",
+                    l.holder,
+                    l.pid,
+                    l.host,
+                    fmt_time(l.since)
+                )),
+            },
+        )
     }
 
     fn release(&mut self, cred: &str) {
@@ -569,7 +576,6 @@ impl<'a> Rotator<'a> {
         self.store.journal_result(id, &text, Utc::now())?;
         Ok(())
     }
-
 }
 
 /// What the place consumers read the secret from holds, read the way they read it. None: no fingerprints
@@ -600,7 +606,6 @@ async fn read_holds(
 }
 
 impl<'a> Rotator<'a> {
-
     /// An effect that was started and never reported back (the process died): find out what is true from the
     /// sink itself, close the journal entries, set the state and say so.
     async fn reconcile(
@@ -613,7 +618,12 @@ impl<'a> Rotator<'a> {
             return Ok(Vec::new());
         };
         let mut state = self.state(cred)?;
-        let holds = read_holds(self.config.settings.secret_command_timeout, &state, credential).await;
+        let holds = read_holds(
+            self.config.settings.secret_command_timeout,
+            &state,
+            credential,
+        )
+        .await;
         let what = match &holds {
             Ok(Some(h)) => format!("the sink holds {}", h.as_str()),
             Ok(None) => "what the sink holds is unknown (no fingerprints)".to_string(),
@@ -970,15 +980,26 @@ impl<'a> Rotator<'a> {
         let previous = self.previous_secret(cred, sink);
         let timeout = self.config.settings.secret_command_timeout;
         let id = self.intent(cred, "restore", phase)?;
-        let mut result = sinks::restore(sink, previous.as_ref(), self.vault.as_ref(), timeout).await;
+        let mut result =
+            sinks::restore(sink, previous.as_ref(), self.vault.as_ref(), timeout).await;
         fault("abort-restore");
         if let Ok(text) = &result {
             if matches!(sink, Sink::Command { .. }) {
                 self.audit(cred, "update-command", phase, phase, "ok", text.clone())?;
             }
-            result = match read_holds(self.config.settings.secret_command_timeout, state, credential).await {
-                Ok(Some(Holds::Old)) => Ok(format!("{text}; read back: the old secret is in place")),
-                Ok(None) => Ok(format!("{text} (not read back: this rotation has no fingerprints)")),
+            result = match read_holds(
+                self.config.settings.secret_command_timeout,
+                state,
+                credential,
+            )
+            .await
+            {
+                Ok(Some(Holds::Old)) => {
+                    Ok(format!("{text}; read back: the old secret is in place"))
+                }
+                Ok(None) => Ok(format!(
+                    "{text} (not read back: this rotation has no fingerprints)"
+                )),
                 Ok(Some(h)) => Err(format!(
                     "{text}, but reading it back through {} finds {}: the old secret is NOT in place",
                     credential.client_secret,
@@ -1021,7 +1042,13 @@ impl<'a> Rotator<'a> {
         };
         let timeout = self.config.settings.secret_command_timeout;
         // A repeated promote (after a crash) finds the NEW secret there: what was kept stays as it is.
-        let keep = match read_holds(self.config.settings.secret_command_timeout, state, credential).await {
+        let keep = match read_holds(
+            self.config.settings.secret_command_timeout,
+            state,
+            credential,
+        )
+        .await
+        {
             Ok(Some(Holds::New)) => false,
             Ok(Some(Holds::Neither)) => {
                 return Ok(Err(format!(
@@ -1031,7 +1058,11 @@ impl<'a> Rotator<'a> {
             }
             Ok(Some(Holds::Old) | None) => true,
             Err(_) if matches!(sink, Sink::File(_)) => true,
-            Err(e) => return Ok(Err(format!("cannot read the current secret to keep it: {e}"))),
+            Err(e) => {
+                return Ok(Err(format!(
+                    "cannot read the current secret to keep it: {e}"
+                )));
+            }
         };
         if keep {
             let id = self.intent(cred, "keep-previous", phase)?;

@@ -259,7 +259,10 @@ pub async fn restore(
                     bytes.push(b'\n');
                     write_atomic(path, &bytes)
                         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    return Ok(format!("wrote the kept previous secret to {}", path.display()));
+                    return Ok(format!(
+                        "wrote the kept previous secret to {}",
+                        path.display()
+                    ));
                 }
                 return Ok(format!(
                     "{} was not changed (no {})",

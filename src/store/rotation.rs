@@ -327,7 +327,12 @@ impl Store {
         Ok(())
     }
 
-    pub fn release_lease(&mut self, credential: &str, host: &str, pid: u32) -> Result<(), StoreError> {
+    pub fn release_lease(
+        &mut self,
+        credential: &str,
+        host: &str,
+        pid: u32,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "DELETE FROM rotation_lease WHERE credential = ?1 AND host = ?2 AND pid = ?3",
