@@ -327,6 +327,16 @@ fn not_now(phase: Phase, cred: &str) -> String {
     }
 }
 
+/// Abort where the new secret is in the sink: restore first, aborted only once it is back.
+fn restore_requested(state: Rotation, input: &Input, details: &str) -> (Rotation, Vec<Effect>) {
+    let phase = state.phase;
+    let effects = vec![
+        Effect::RestorePrevious,
+        audit(input, phase, phase, AuditResult::Requested, details.into()),
+    ];
+    (state, effects)
+}
+
 fn already_promoted(cred: &str) -> String {
     format!(
         "the new secret of {cred} is already where consumers read it: `authwatch rotate {cred} abort` first (restores the previous one) to stage another"
@@ -624,17 +634,11 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
         ),
         // A promote that was interrupted after writing: the new secret is where consumers read it.
         (Input::Abort, Staged | Verified) if state.sink_holds == Some(Holds::New) => {
-            let effects = vec![
-                Effect::RestorePrevious,
-                audit(
-                    &input,
-                    from,
-                    from,
-                    AuditResult::Requested,
-                    "the sink holds the new secret (interrupted promote): restoring the previous one".into(),
-                ),
-            ];
-            (state, effects)
+            restore_requested(
+                state,
+                &input,
+                "the sink holds the new secret (interrupted promote): restoring the previous one",
+            )
         }
         (Input::Abort, Staged | Verified) => {
             let mut next = state;
@@ -654,17 +658,7 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
         }
         // The previous secret must be back in the sink before the rotation counts as aborted.
         (Input::Abort, Promoted) => {
-            let effects = vec![
-                Effect::RestorePrevious,
-                audit(
-                    &input,
-                    from,
-                    from,
-                    AuditResult::Requested,
-                    "restoring the previous secret".into(),
-                ),
-            ];
-            (state, effects)
+            restore_requested(state, &input, "restoring the previous secret")
         }
         (Input::AbortDone { failures }, Staged | Verified | Promoted) => {
             let mut next = state;

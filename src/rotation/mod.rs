@@ -189,6 +189,19 @@ pub struct Rotator<'a> {
     host: String,
 }
 
+/// The credential a step writes, and where.
+#[derive(Clone, Copy)]
+struct Place<'p> {
+    cred: &'p str,
+    credential: &'p Credential,
+    sink: &'p Sink,
+    state: &'p Rotation,
+    phase: Phase,
+}
+
+/// An effect's outcome (Ok/Err: said to the operator), or a store error.
+type StepResult = Result<Result<String, String>, RotateError>;
+
 /// Which result a step's checks feed back into the state machine.
 #[derive(Clone, Copy)]
 enum Followup {
@@ -810,7 +823,7 @@ impl<'a> Rotator<'a> {
                     }
                     Effect::WriteSink => {
                         followup = Some(Followup::Promote);
-                        match self.write_sink(cred, credential, &sink, &state, phase).await? {
+                        match self.write_sink(Place { cred, credential, sink: &sink, state: &state, phase }).await? {
                             Ok(text) => {
                                 next.sink_holds = Some(Holds::New);
                                 self.audit(cred, "write-sink", phase, phase, "ok", text.clone())?;
@@ -855,7 +868,7 @@ impl<'a> Rotator<'a> {
                         if aborting {
                             followup = Some(Followup::Abort);
                         }
-                        let restored = self.restore(cred, credential, &sink, &state, phase).await?;
+                        let restored = self.restore(Place { cred, credential, sink: &sink, state: &state, phase }).await?;
                         match restored {
                             Ok(t) => {
                                 next.sink_holds = Some(Holds::Old);
@@ -969,14 +982,9 @@ impl<'a> Rotator<'a> {
 
     /// Put the previous secret back (journaled), then read the sink the way consumers do: success only when it
     /// really holds the old secret again.
-    async fn restore(
-        &mut self,
-        cred: &str,
-        credential: &Credential,
-        sink: &Sink,
-        state: &Rotation,
-        phase: Phase,
-    ) -> Result<Result<String, String>, RotateError> {
+    async fn restore(&mut self, place: Place<'_>) -> StepResult {
+        let (cred, credential, sink) = (place.cred, place.credential, place.sink);
+        let (state, phase) = (place.state, place.phase);
         let previous = self.previous_secret(cred, sink);
         let timeout = self.config.settings.secret_command_timeout;
         let id = self.intent(cred, "restore", phase)?;
@@ -1027,14 +1035,9 @@ impl<'a> Rotator<'a> {
     }
 
     /// Keep the current secret (only when the sink still holds the OLD one) and write the new one, journaled.
-    async fn write_sink(
-        &mut self,
-        cred: &str,
-        credential: &Credential,
-        sink: &Sink,
-        state: &Rotation,
-        phase: Phase,
-    ) -> Result<Result<String, String>, RotateError> {
+    async fn write_sink(&mut self, place: Place<'_>) -> StepResult {
+        let (cred, credential, sink) = (place.cred, place.credential, place.sink);
+        let (state, phase) = (place.state, place.phase);
         let Some(new) = self.pending.clone() else {
             return Ok(Err(
                 "the pending secret is not available: stage it again".to_string()
@@ -1197,13 +1200,7 @@ impl<'a> Rotator<'a> {
         let Some(old) = self.previous_secret(cred, sink) else {
             return Ok(None);
         };
-        let account = consumers(self.config, cred)
-            .first()
-            .and_then(|i| i.account_id.clone());
-        let answer = self
-            .prober
-            .request_token(credential, &old, account.as_deref(), &[])
-            .await;
+        let answer = old_secret_answer(&self.prober, self.config, cred, credential, &old).await;
         let (works, text) = match answer {
             Ok(_) => (Some(true), "old secret still works (until the new one is activated in Setup)".to_string()),
             Err(f) if f.http_status == Some(401) && f.outcome == Outcome::AuthRejected => (
@@ -1238,13 +1235,7 @@ impl<'a> Rotator<'a> {
             lines.push(note(t));
             return Ok(());
         };
-        let account = consumers(self.config, cred)
-            .first()
-            .and_then(|i| i.account_id.clone());
-        let answer = self
-            .prober
-            .request_token(credential, &old, account.as_deref(), &[])
-            .await;
+        let answer = old_secret_answer(&self.prober, self.config, cred, credential, &old).await;
         let (passed, text) = match answer {
             Err(f) if f.http_status == Some(401) && f.outcome == Outcome::AuthRejected && !proves => (
                 true,
@@ -1292,6 +1283,22 @@ impl<'a> Rotator<'a> {
         }
         Ok(())
     }
+}
+
+/// A token request with the old secret, for the first consumer's business unit.
+async fn old_secret_answer(
+    prober: &Prober,
+    config: &Config,
+    cred: &str,
+    credential: &Credential,
+    old: &SecretString,
+) -> Result<crate::probe::Token, crate::probe::classify::Failure> {
+    let account = consumers(config, cred)
+        .first()
+        .and_then(|i| i.account_id.clone());
+    prober
+        .request_token(credential, old, account.as_deref(), &[])
+        .await
 }
 
 fn consumer_label(i: &Integration) -> String {
