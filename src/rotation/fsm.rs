@@ -466,8 +466,8 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
                     &input,
                     format!(
                         "authwatch cannot keep {cred}'s current secret durably (a command or env reference needs {} for the encrypted store): without it an abort or a crash could leave no way back; set {} and run promote again, or pass --no-rollback to promote without one",
-                        crate::vault::MASTER_KEY_ENV,
-                        crate::vault::MASTER_KEY_ENV
+                        crate::secrets::vault::MASTER_KEY_ENV,
+                        crate::secrets::vault::MASTER_KEY_ENV
                     ),
                 );
             }
