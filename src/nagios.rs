@@ -2,7 +2,7 @@
 //! the agent's `/api/v1/status.txt`. Pure functions over a snapshot.
 
 use crate::engine::{IntegrationView, Snapshot};
-use crate::health::Thresholds;
+use crate::rules::health::Thresholds;
 use crate::model::Status;
 use std::fmt::Write;
 
