@@ -14,9 +14,7 @@ mod state;
 
 pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
 pub use run::{EngineOptions, RunningEngine, run_once, spawn};
-pub use snapshot::{
-    Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
-};
+pub use snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 
 /// Probe results kept per integration in memory.
 pub const HISTORY_LEN: usize = 50;

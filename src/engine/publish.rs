@@ -2,7 +2,7 @@
 
 use super::handle::EngineEvent;
 use super::history::HistoryWriter;
-use super::snapshot::{CredentialView, Health, IncidentView, IntegrationView, Snapshot, Summary};
+use super::snapshot::{CredentialView, IntegrationView, Snapshot, Summary};
 use super::state::Engine;
 use crate::config::Config;
 use crate::model::Status;
@@ -121,18 +121,8 @@ impl Engine {
             acked: st.acked.clone(),
             uptime_24h: st.summary.uptime_24h,
             uptime_7d: st.summary.uptime_7d,
-            incidents: st
-                .summary
-                .incidents
-                .iter()
-                .map(|i| IncidentView {
-                    started: i.started,
-                    ended: i.ended,
-                    worst: i.worst,
-                    reason: i.reason.clone(),
-                })
-                .collect(),
-            ..placeholder_view(integration)
+            incidents: st.summary.incidents.clone(),
+            ..IntegrationView::placeholder(integration)
         });
     }
 }
@@ -177,33 +167,4 @@ pub(super) fn environments(config: &Config) -> Vec<String> {
     envs.sort();
     envs.dedup();
     envs
-}
-
-pub(super) fn placeholder_view(i: &crate::config::Integration) -> IntegrationView {
-    IntegrationView {
-        name: i.name.clone(),
-        credential: i.credential.clone(),
-        account_id: i.account_id.clone(),
-        business_unit: i.business_unit.clone(),
-        team: i.team.clone(),
-        environment: i.environment.clone(),
-        processes: i.processes.clone(),
-        required_scopes: i.scopes.clone(),
-        health: Health {
-            status: Status::Unknown,
-            reasons: vec!["probing...".to_string()],
-        },
-        history: Arc::from([]),
-        consecutive_auth_failures: 0,
-        failing_since: None,
-        last_success: None,
-        next_probe_at: None,
-        paused: false,
-        probing: false,
-        secret_expires: None,
-        acked: None,
-        uptime_24h: None,
-        uptime_7d: None,
-        incidents: Vec::new(),
-    }
 }

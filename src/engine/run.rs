@@ -2,9 +2,10 @@
 //! Also the one-shot mode `check` uses: the same engine, stopped when every selected integration is final.
 
 use super::handle::{Command, EngineEvent, EngineHandle};
-use super::snapshot::{Ack, Snapshot, Summary};
+use super::snapshot::{Snapshot, Summary};
 use super::state::{Engine, Inbox, IntegrationState};
 use crate::config::Config;
+use crate::model::Ack;
 use crate::model::Status;
 use crate::probe::{ProbeSetupError, Prober};
 use crate::store::Record;

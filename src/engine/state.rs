@@ -3,11 +3,11 @@
 use super::Summaries;
 use super::handle::{EngineEvent, EngineHandle};
 use super::history::HistoryWriter;
-use super::publish::placeholder_view;
-use super::snapshot::{Ack, Health, IntegrationView, LogSourceView, Snapshot};
+use super::snapshot::{IntegrationView, LogSourceView, Snapshot};
 use crate::config::Config;
 use crate::history_report::Summary as HistorySummary;
 use crate::ingest::{FollowUpdate, FollowerHandle};
+use crate::model::{Ack, Health};
 use crate::model::{AuthEvent, ProbeResult};
 use crate::probe::{NotProbed, ProbeSetupError, Prober, TokenCache};
 use crate::rules::health::LogEvidence;
@@ -183,7 +183,7 @@ impl Engine {
                     acked: kept.and_then(|k| k.acked.clone()),
                     summary: kept.map(|k| k.summary.clone()).unwrap_or_default(),
                     health: Health::default(),
-                    view: Arc::new(placeholder_view(i)),
+                    view: Arc::new(IntegrationView::placeholder(i)),
                     changed: true,
                 }
             })
