@@ -9,7 +9,6 @@ pub mod cli;
 pub mod fsm;
 pub mod session;
 pub mod sinks;
-pub mod wizard;
 
 use crate::config::{Config, Credential, Integration};
 use crate::model::Outcome;

@@ -1,7 +1,5 @@
 //! `authwatch check` as users run it: the real binary, a real config, the simulator on loopback.
 
-
-
 use crate::common::*;
 use std::path::Path;
 

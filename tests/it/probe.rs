@@ -1,11 +1,9 @@
 //! Every probe outcome, over real HTTP against the simulator on a loopback port.
 
-
-
+use crate::common::*;
 use authwatch::config::Config;
 use authwatch::model::{Outcome, Phase, ProbeResult};
 use authwatch::probe::{self, Freshness, ProbeTarget, Prober, TokenCache};
-use crate::common::*;
 use std::time::Instant;
 
 const CLIENT: &str = "5c9e1b7aa0d44f3e8a2b91c7";
