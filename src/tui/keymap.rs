@@ -56,6 +56,21 @@ pub enum Action {
     WizardActivated,
 }
 
+impl Action {
+    /// Moves a cursor or scrolls: up, down, top, bottom, page up, page down.
+    pub fn is_movement(self) -> bool {
+        matches!(
+            self,
+            Action::Up
+                | Action::Down
+                | Action::Top
+                | Action::Bottom
+                | Action::PageUp
+                | Action::PageDown
+        )
+    }
+}
+
 /// Where the keyboard is: which pane, view or layer receives the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {

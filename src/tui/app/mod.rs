@@ -342,24 +342,14 @@ impl App {
                     _ => Pane::Log,
                 };
             }
-            Action::Up
-            | Action::Down
-            | Action::Top
-            | Action::Bottom
-            | Action::PageUp
-            | Action::PageDown
-                if matches!(self.view, View::Detail(_)) =>
-            {
+            _ if action.is_movement() && matches!(self.view, View::Detail(_)) => {
                 return self.detail.apply(action);
             }
-            Action::Up
-            | Action::Down
-            | Action::Top
-            | Action::Bottom
-            | Action::PageUp
-            | Action::PageDown
-            | Action::PrevMonth
-            | Action::NextMonth => return self.move_in(self.focus, action, now),
+            _ if action.is_movement()
+                || matches!(action, Action::PrevMonth | Action::NextMonth) =>
+            {
+                return self.move_in(self.focus, action, now);
+            }
             Action::Open => return self.open(now),
             Action::Filter => self.prompt.editing = Some(self.focus),
             Action::Sort => {
