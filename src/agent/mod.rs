@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod readiness;
 pub mod stream;
 mod tls;
 
@@ -87,6 +88,7 @@ impl RunningAgent {
         let retention = config.settings.retention;
         let matcher = Arc::new(Matcher::from_config(&config));
         let config = Arc::new(config);
+        let started_at = chrono::Utc::now();
         let running = engine::spawn(
             (*config).clone(),
             engine::EngineOptions {
@@ -111,6 +113,8 @@ impl RunningAgent {
             metrics,
             hub,
             shutdown: shutdown_rx.clone(),
+            started_at,
+            db_configured: options.db.is_some(),
         };
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
