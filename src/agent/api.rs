@@ -3,8 +3,9 @@
 use super::auth::{Caller, Denied, Tokens};
 use super::stream::Hub;
 use crate::config::{Config, Role};
+use crate::config::{LogFormat, LogSourceConfig};
 use crate::engine::{Command, EngineHandle};
-use crate::ingest::{self, Line, LineParser, LogFormat, LogSourceConfig, Matcher};
+use crate::ingest::{self, Line, LineParser, Matcher};
 use crate::metrics::Metrics;
 use crate::report::StateReport;
 use axum::body::Bytes;

@@ -194,23 +194,29 @@ impl RunningAgent {
     }
 }
 
+/// Why `authwatch agent` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration or the environment does not allow starting (bad listen address, tokens, TLS files...).
+    #[error("{0}")]
+    Start(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[from] std::io::Error),
+}
+
 /// `authwatch agent`: run until SIGTERM/SIGINT; SIGHUP reloads `config_path`.
 pub async fn run(
     config_path: Option<PathBuf>,
     config: Config,
     options: AgentOptions,
-) -> color_eyre::Result<i32> {
+) -> Result<(), AgentError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let agent = match RunningAgent::start(config, options).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(crate::cli::EXIT_USAGE);
-        }
-    };
+    let agent = RunningAgent::start(config, options)
+        .await
+        .map_err(AgentError::Start)?;
     println!("authwatch agent listening on {}", agent.url());
     tracing::info!("agent listening on {}", agent.url());
     loop {
@@ -247,5 +253,5 @@ pub async fn run(
     }
     eprintln!("stopping");
     agent.stop().await;
-    Ok(0)
+    Ok(())
 }

@@ -334,7 +334,8 @@ impl Planner {
 pub(crate) mod tests {
     use super::*;
     use crate::config::{NotifyKind, Schedule, UrlRef};
-    use crate::engine::{Ack, CredentialView, Health};
+    use crate::engine::CredentialView;
+    use crate::model::{Ack, Health};
     use crate::store::NotificationRecord;
     use chrono::{Duration, TimeZone};
     use std::sync::Arc;

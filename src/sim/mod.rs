@@ -25,7 +25,8 @@ mod state;
 pub use scenario::{
     Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, Scenario, TimelineEvent,
 };
-pub use server::{RecordedRequest, SimAdmin, SimServer, serve_forever, start};
+pub use server::{SimAdmin, SimServer, serve_forever, start};
+pub use state::RecordedRequest;
 
 use std::path::PathBuf;
 

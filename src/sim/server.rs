@@ -1,7 +1,7 @@
 //! The axum server: SFMC token, REST and admin (Setup) endpoints over a shared [`State`].
 
 use super::bodies;
-use super::state::{Injected, State};
+use super::state::{Injected, RecordedRequest, State};
 use super::{Scenario, SimError};
 use axum::Router;
 use axum::body::Bytes;
@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -19,19 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// One request the simulator answered (admin calls are not recorded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RecordedRequest {
-    pub at: DateTime<Utc>,
-    pub method: String,
-    /// Path without the query string.
-    pub path: String,
-    /// Token requests: the client_id sent; REST calls: the client_id the bearer token was issued to.
-    pub client_id: Option<String>,
-    /// The status sent (a `timeout` hang is recorded as the 504 it ends with).
-    pub status: u16,
-}
 
 pub(super) struct Shared {
     pub state: Mutex<State>,
