@@ -240,11 +240,21 @@ impl ProbeResult {
     }
 
     /// One line for tables: "token request rejected: invalid_client (401)".
+    /// " (403, errorcode 20002)" or " (401): error_description": what the server said, beyond the code. Transport
+    /// failures (no status) keep their detail out of the one-liner: the short error already names the cause.
+    fn status_and_detail(&self) -> String {
+        let Some(status) = self.http_status else {
+            return String::new();
+        };
+        match self.detail.as_deref() {
+            Some(d) if d.starts_with("errorcode ") => format!(" ({status}, {d})"),
+            Some(d) => format!(" ({status}): {d}"),
+            None => format!(" ({status})"),
+        }
+    }
+
     pub fn summary(&self) -> String {
-        let status = self
-            .http_status
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
+        let status = self.status_and_detail();
         let err = self.error.as_deref().unwrap_or("");
         match self.outcome {
             Outcome::Ok => "ok".to_string(),

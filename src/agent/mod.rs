@@ -11,7 +11,8 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod stream;
-mod tls;
+/// Also serves the simulator's `--tls`.
+pub(crate) mod tls;
 
 use crate::config::{self, Config, DEFAULT_AGENT_LISTEN};
 use crate::engine::{self, Command, EngineHandle};

@@ -20,12 +20,17 @@ mod bodies;
 mod config_out;
 pub mod scenario;
 mod server;
+mod soap;
 mod state;
+mod tls;
 
 pub use scenario::{
-    Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, Scenario, TimelineEvent,
+    Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, RestFault, Scenario,
+    TimelineEvent, UnknownMid,
 };
-pub use server::{RecordedRequest, SimAdmin, SimServer, serve_forever, start};
+pub use server::{
+    PublicUrls, RecordedRequest, SimAdmin, SimOptions, SimServer, serve_forever, start, start_with,
+};
 
 use std::path::PathBuf;
 
