@@ -72,6 +72,14 @@ pub enum Format {
     Json,
 }
 
+/// `check` also speaks the Nagios/Icinga plugin API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Nagios,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Open the console on the built-in simulator with the demo scenario (works from any directory)
@@ -88,7 +96,7 @@ pub enum Cmd {
         #[arg(long)]
         demo: bool,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: CheckFormat,
         /// Only these integrations (repeatable)
         #[arg(long = "integration", value_name = "NAME")]
         integrations: Vec<String>,
@@ -278,7 +286,12 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                         crate::rotation::cli::apply_stored_expiries(&mut config, cli.db.as_deref());
                         check(&config, format, &integrations).await
                     }
-                    Err(code) => Ok(code),
+                    Err(code) => {
+                        if format == CheckFormat::Nagios {
+                            println!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
+                        }
+                        Ok(code)
+                    }
                 }
             }
         }
@@ -465,18 +478,28 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
     Ok(0)
 }
 
-async fn check(config: &Config, format: Format, only: &[String]) -> Result<i32> {
+async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<i32> {
     let snapshot = match check::sweep(config, only).await {
         Ok(s) => s,
         Err(e) => {
+            if format == CheckFormat::Nagios {
+                println!("AUTHWATCH UNKNOWN - {e}");
+            }
             eprintln!("error: {e}");
             return Ok(EXIT_USAGE);
         }
     };
     let report = StateReport::from_snapshot(&snapshot);
     match format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        CheckFormat::Text => print!("{}", report.to_text()),
+        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        CheckFormat::Nagios => print!(
+            "{}",
+            crate::nagios::plugin_output(
+                &snapshot,
+                &crate::health::Thresholds::from(&config.settings)
+            )
+        ),
     }
     Ok(snapshot.summary.worst().exit_code())
 }

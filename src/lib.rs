@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod nagios;
 pub mod notify;
 pub mod probe;
 pub mod report;

@@ -1,12 +1,10 @@
 //! The agent on loopback: token roles, SSE, the `--connect` client (snapshots, actions, reconnect).
 
-
-
+use crate::common::*;
 use authwatch::agent::{AgentOptions, RunningAgent, client};
 use authwatch::config::Role;
 use authwatch::engine::{Command, Snapshot};
 use authwatch::model::Status;
-use crate::common::*;
 use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;

@@ -1,10 +1,8 @@
 //! `authwatch agent` as a process, as systemd runs it: SIGHUP reloads the configuration (a bad file is reported
 //! and the running one kept), SIGTERM stops cleanly with the history written.
 
-
-
-use authwatch::store::Store;
 use crate::common::*;
+use authwatch::store::Store;
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

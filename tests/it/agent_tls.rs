@@ -2,12 +2,10 @@
 //! https works for a client trusting it, plain http on the same port does not, and bad files stop the start
 //! with an error naming the file.
 
-
-
+use crate::common::*;
 use authwatch::agent::{AgentOptions, RunningAgent, client};
 use authwatch::config::Settings;
 use authwatch::probe::Prober;
-use crate::common::*;
 use secrecy::SecretString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

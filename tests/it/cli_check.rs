@@ -284,3 +284,226 @@ async fn probes_honour_the_proxy_environment() {
     );
     assert_eq!(sim.token_requests(CLIENT), 1, "NO_PROXY bypassed the proxy");
 }
+
+/// One performance-data item of the plugin API: `'label'=value[UOM];[warn];[crit];[min];[max]`.
+#[derive(Debug)]
+struct Perf {
+    label: String,
+    value: f64,
+    uom: String,
+    warn: String,
+    crit: String,
+    min: String,
+}
+
+/// The plugin API's grammar: first line `TEXT[ | PERFDATA]`, long text lines after it (perfdata may continue after
+/// a `|` in the long text). Panics with the offending part on anything outside the grammar.
+fn parse_plugin_output(out: &str) -> (String, Vec<String>, Vec<Perf>) {
+    let mut lines = out.lines();
+    let first = lines.next().expect("a first line");
+    let mut perf_text = String::new();
+    let (text, rest) = first.split_once('|').unwrap_or((first, ""));
+    perf_text.push_str(rest);
+    let mut long = Vec::new();
+    let mut in_perf = false;
+    for line in lines {
+        if in_perf {
+            perf_text.push(' ');
+            perf_text.push_str(line);
+            continue;
+        }
+        match line.split_once('|') {
+            Some((t, p)) => {
+                long.push(t.trim_end().to_string());
+                perf_text.push(' ');
+                perf_text.push_str(p);
+                in_perf = true;
+            }
+            None => long.push(line.to_string()),
+        }
+    }
+    (
+        text.trim_end().to_string(),
+        long,
+        parse_perfdata(&perf_text),
+    )
+}
+
+fn parse_perfdata(s: &str) -> Vec<Perf> {
+    let mut items = Vec::new();
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        // label: quoted ('' escapes a quote) or bare up to '='
+        let (label, after) = if let Some(q) = rest.strip_prefix('\'') {
+            let mut label = String::new();
+            let mut chars = q.char_indices();
+            let end = loop {
+                let (i, c) = chars
+                    .next()
+                    .unwrap_or_else(|| panic!("unclosed label: {rest}"));
+                if c == '\'' {
+                    if q[i + 1..].starts_with('\'') {
+                        label.push('\'');
+                        chars.next();
+                    } else {
+                        break i + 1;
+                    }
+                } else {
+                    label.push(c);
+                }
+            };
+            (label, &q[end..])
+        } else {
+            let eq = rest.find('=').unwrap_or_else(|| panic!("no '=': {rest}"));
+            (rest[..eq].to_string(), &rest[eq..])
+        };
+        assert!(!label.is_empty() && !label.contains('='), "label {label:?}");
+        let after = after
+            .strip_prefix('=')
+            .unwrap_or_else(|| panic!("no '=' after label: {after}"));
+        let end = after.find(' ').unwrap_or(after.len());
+        let item = &after[..end];
+        rest = after[end..].trim_start();
+        let fields: Vec<&str> = item.split(';').collect();
+        assert!((1..=5).contains(&fields.len()), "fields in {item}");
+        let num_end = fields[0]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .unwrap_or(fields[0].len());
+        let value: f64 = fields[0][..num_end]
+            .parse()
+            .unwrap_or_else(|_| panic!("value in {item}"));
+        let uom = fields[0][num_end..].to_string();
+        assert!(
+            ["", "s", "ms", "us", "%", "B", "KB", "MB", "TB", "c"].contains(&uom.as_str()),
+            "unit of measure {uom:?} in {item}"
+        );
+        let range_ok = |r: &str| {
+            let r = r.strip_prefix('@').unwrap_or(r);
+            let (start, end) = r.split_once(':').unwrap_or(("", r));
+            (start.is_empty() || start == "~" || start.parse::<f64>().is_ok())
+                && (end.is_empty() || end.parse::<f64>().is_ok())
+        };
+        let field = |n: usize| fields.get(n).copied().unwrap_or("").to_string();
+        for n in [1, 2] {
+            assert!(
+                range_ok(&field(n)),
+                "threshold range {:?} in {item}",
+                field(n)
+            );
+        }
+        for n in [3, 4] {
+            let f = field(n);
+            assert!(
+                f.is_empty() || f.parse::<f64>().is_ok(),
+                "min/max {f:?} in {item}"
+            );
+        }
+        items.push(Perf {
+            label,
+            value,
+            uom,
+            warn: field(1),
+            crit: field(2),
+            min: field(3),
+        });
+    }
+    items
+}
+
+#[tokio::test]
+async fn nagios_format_follows_the_plugin_api() {
+    let (_sim, dir, config) = setup(
+        &[
+            ("healthy", SENTINEL, "account_id = \"5100001\""),
+            ("nightly-etl-loader", "a-wrong-secret", ""),
+        ],
+        "failure_threshold = 2\nlatency_warn = \"1500ms\"\nwarn_before = \"30d\"\ncritical_before = \"7d\"",
+    )
+    .await;
+    // An expiry date, so the credential's days-left series is there too.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[[credential]]\nid = \"cred-0\"",
+        "[[credential]]\nid = \"cred-0\"\nsecret_expires = \"2099-01-01\"",
+    );
+    assert!(text.contains("2099-01-01"), "{text}");
+    std::fs::write(&config, text).unwrap();
+    let run = authwatch(
+        &["check", "--config", &config, "--format", "nagios"],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(
+        run.code, 2,
+        "CRITICAL exits 2: {}{}",
+        run.stdout, run.stderr
+    );
+    let (text, long, perf) = parse_plugin_output(&run.stdout);
+    assert!(
+        text.starts_with("AUTHWATCH CRITICAL - 1 fail: nightly-etl-loader invalid_client since "),
+        "{text}"
+    );
+    assert!(text.ends_with(" UTC"), "{text}");
+    assert_eq!(long.len(), 1, "one long-text line per problem: {long:?}");
+    assert!(
+        long[0]
+            .starts_with("FAIL nightly-etl-loader: token request rejected: invalid_client (401)"),
+        "{long:?}"
+    );
+    let find = |l: &str| {
+        perf.iter()
+            .find(|p| p.label == l)
+            .unwrap_or_else(|| panic!("no {l} in {perf:?}"))
+    };
+    let token = find("healthy token");
+    assert_eq!(
+        (token.uom.as_str(), token.warn.as_str(), token.min.as_str()),
+        ("ms", "1500", "0")
+    );
+    assert!(token.value >= 0.0);
+    assert_eq!(find("healthy call").uom, "ms");
+    assert_eq!(find("nightly-etl-loader token").uom, "ms");
+    assert!(
+        perf.iter().all(|p| p.label != "nightly-etl-loader call"),
+        "no call was made after the refusal: {perf:?}"
+    );
+    let days = find("cred-0 days_left");
+    assert_eq!(
+        (days.uom.as_str(), days.warn.as_str(), days.crit.as_str()),
+        ("", "30:", "7:")
+    );
+    assert!(days.value > 365.0, "{days:?}");
+
+    // All OK: exit 0, `AUTHWATCH OK - N ok`, no long text.
+    let (_sim, dir, config) = setup(&[("crm-sync", SENTINEL, "")], "").await;
+    let run = authwatch(
+        &["check", "--config", &config, "--format", "nagios"],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let (text, long, perf) = parse_plugin_output(&run.stdout);
+    assert_eq!(text, "AUTHWATCH OK - 1 ok");
+    assert!(long.is_empty(), "{long:?}");
+    assert_eq!(perf.len(), 2, "{perf:?}");
+
+    // Unknown integration: UNKNOWN on stdout (what Nagios shows), exit 3.
+    let run = authwatch(
+        &[
+            "check",
+            "--config",
+            &config,
+            "--format",
+            "nagios",
+            "--integration",
+            "nope",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.code, 3);
+    let (text, _, _) = parse_plugin_output(&run.stdout);
+    assert!(
+        text.starts_with("AUTHWATCH UNKNOWN - unknown integration `nope`"),
+        "{text}"
+    );
+}

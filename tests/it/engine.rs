@@ -1,10 +1,8 @@
 //! The scheduler against the simulator: token reuse, Retry-After, pause after the threshold, forced probes.
 
-
-
+use crate::common::*;
 use authwatch::engine::{self, Command, EngineEvent, EngineHandle, EngineOptions};
 use authwatch::model::{Outcome, Status};
-use crate::common::*;
 use std::time::Duration;
 use tokio::sync::broadcast;
 

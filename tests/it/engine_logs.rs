@@ -1,11 +1,9 @@
 //! The engine following an integration's own log: events on screen, stored with their offsets, no loss and no
 //! duplicate across a restart.
 
-
-
+use crate::common::*;
 use authwatch::engine::{self, EngineOptions, Snapshot};
 use authwatch::store::Store;
-use crate::common::*;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;

@@ -1,10 +1,10 @@
 //! The one integration-test binary: one module per area (see README, Development).
 
-mod common;
 mod agent;
 mod agent_process;
 mod agent_tls;
 mod cli_check;
+mod common;
 mod config;
 mod console_bare_pty;
 mod engine;

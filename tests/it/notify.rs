@@ -1,15 +1,13 @@
 //! Notifications into a local test receiver: one fail and one resolved per incident, retries after receiver
 //! errors, every send recorded, maintenance mutes.
 
-
-
+use crate::common::*;
 use authwatch::agent::{AgentOptions, RunningAgent};
 use authwatch::engine::Command;
 use authwatch::store::Store;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use crate::common::*;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

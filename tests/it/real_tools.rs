@@ -6,11 +6,9 @@
 //! storage, and is killed when the test ends. Without the tool the test is skipped loudly, unless
 //! `AUTHWATCH_REQUIRE_TOOLS=1` (set by `.ci/run`), which makes a missing tool a failure.
 
-
-
+use crate::common::*;
 use authwatch::agent::{AgentOptions, RunningAgent};
 use authwatch::engine::Command;
-use crate::common::*;
 use serde_json::Value;
 use std::fs::File;
 use std::path::{Path, PathBuf};

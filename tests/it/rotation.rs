@@ -1,8 +1,8 @@
 //! Secret rotation end to end: the real CLI binary against the simulator (Setup = its admin functions).
 
-
-
-use crate::common::{SENTINEL, integration, sfmc_credential, start_sim, write_config, write_secret};
+use crate::common::{
+    SENTINEL, integration, sfmc_credential, start_sim, write_config, write_secret,
+};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

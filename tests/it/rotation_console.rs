@@ -1,14 +1,12 @@
 //! The console's rotation wizard end to end: keys into the real console state, the real rotation task with its
 //! SQLite store and file sink, the real engine, and the simulator standing in for Setup (as in `authwatch demo`).
 
-
-
+use crate::common::*;
 use authwatch::engine::{self, EngineOptions};
 use authwatch::rotation::session::{self, RotationSetup, Update};
 use authwatch::tui::fixture::render_text;
 use authwatch::tui::{App, AppOptions};
 use chrono::Utc;
-use crate::common::*;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;

@@ -1,12 +1,10 @@
 //! The SQLite store on real files: permissions, migrations, retention, restart, clear errors.
 
-
-
+use crate::common::*;
 use authwatch::engine::{self, EngineEvent, EngineOptions};
 use authwatch::model::{AuthEvent, Outcome, Phase, ProbeResult, Status};
 use authwatch::store::{self, Record, Store, StoreError, Transition};
 use chrono::{Duration as Days, Utc};
-use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 

@@ -1,10 +1,8 @@
 //! The encrypted store: AES-256-GCM, one 0600 file, fresh nonces, `secret set` from stdin, `{ store = .. }`.
 
-
-
+use crate::common::{self, SENTINEL};
 use authwatch::secrets::SecretRef;
 use authwatch::vault::{MasterKey, Vault, VaultError};
-use crate::common::{self, SENTINEL};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
