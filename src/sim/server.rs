@@ -209,25 +209,9 @@ pub async fn start_with(
         }
         let tls = super::tls::generate(&hosts).map_err(SimError::Conflict)?;
         let listener = crate::agent::tls::TlsListener::new(listener, tls.config)?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
-            {
-                tracing::error!(error = %e, "simulator server stopped");
-            }
-        });
-        (Some(tls.ca_pem), task)
+        (Some(tls.ca_pem), spawn_serve(listener, app, signal))
     } else {
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(signal)
-                .await
-            {
-                tracing::error!(error = %e, "simulator server stopped");
-            }
-        });
-        (None, task)
+        (None, spawn_serve(listener, app, signal))
     };
     tracing::info!(%addr, "SFMC simulator listening");
     Ok(SimServer {
@@ -236,6 +220,25 @@ pub async fn start_with(
         shared,
         stop,
         task: Some(task),
+    })
+}
+
+fn spawn_serve<L>(
+    listener: L,
+    app: Router,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(signal)
+            .await
+        {
+            tracing::error!(error = %e, "simulator server stopped");
+        }
     })
 }
 

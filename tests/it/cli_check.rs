@@ -156,7 +156,7 @@ async fn a_warning_exits_1_and_a_failure_exits_2_with_reasons() {
         failing["reasons"][0]
             .as_str()
             .unwrap()
-            .contains("(401): Client authentication failed."),
+            .ends_with("consecutive failures. Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."),
         "{failing}"
     );
     // Confirmed by immediate retries: 3 attempts for the failing one, 1 for the healthy one.

@@ -377,8 +377,8 @@ async fn unknown_host_is_named_no_such_host() {
 async fn error_description_and_errorcode_are_in_the_reason() {
     let r = scenario_probe("", "not-the-secret", "", "").await;
     assert_eq!(
-        r.summary(),
-        "token request rejected: invalid_client (401): Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."
+        r.explained(),
+        "token request rejected: invalid_client (401). Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."
     );
     let r = scenario_probe("", SENTINEL, "check_path = \"asset/v1/content/assets\"", "").await;
     assert_eq!(
