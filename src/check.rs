@@ -1,8 +1,9 @@
 //! `authwatch check`: one sweep with fresh tokens, auth failures confirmed by immediate retries.
 
 use crate::config::Config;
-use crate::engine::{self, Health, IntegrationView, Snapshot, Summary};
+use crate::engine::{self, IntegrationView, Snapshot, Summary};
 use crate::health::{self, Evidence, Thresholds};
+use crate::model::Health;
 use crate::model::ProbeResult;
 use crate::probe::{self, NotProbed, ProbeSetupError, ProbeTarget, Prober, TokenCache};
 use chrono::Utc;

@@ -1,7 +1,7 @@
 //! Health rules: pure functions from what we know to a status with reasons. `now` is always passed in.
 
 use crate::config::Settings;
-use crate::engine::Health;
+use crate::model::Health;
 use crate::model::{Outcome, ProbeResult, Status};
 use chrono::{DateTime, Utc};
 use std::time::Duration;

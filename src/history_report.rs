@@ -1,5 +1,6 @@
 //! `authwatch report`: uptime, incidents, MTTR and 401/403 counts per integration over a window.
 
+use crate::model::Incident;
 use crate::store::{Store, StoreError};
 use crate::uptime;
 use chrono::{DateTime, Utc};
@@ -34,7 +35,7 @@ pub fn incidents(
     store: &Store,
     name: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<uptime::Incident>, StoreError> {
+) -> Result<Vec<Incident>, StoreError> {
     let mut transitions: Vec<_> = store
         .transitions_since(name, since)?
         .into_iter()
@@ -55,7 +56,7 @@ pub struct Summary {
     pub uptime_24h: Option<f64>,
     pub uptime_7d: Option<f64>,
     /// Newest first.
-    pub incidents: Vec<uptime::Incident>,
+    pub incidents: Vec<Incident>,
 }
 
 pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summary, StoreError> {

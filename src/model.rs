@@ -1,4 +1,5 @@
-//! The shared vocabulary: statuses, probe outcomes, auth events. Plain data, no I/O.
+//! The shared vocabulary every layer uses: statuses, probe outcomes, health verdicts, acks, incidents, auth
+//! events. Plain data, no I/O.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -348,6 +349,43 @@ impl StatusCounts {
 
     pub fn total(&self) -> u64 {
         self.unauthorized + self.forbidden
+    }
+}
+
+/// Health verdict with the reasons in words, worst first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Health {
+    pub status: Status,
+    pub reasons: Vec<String>,
+}
+
+impl Health {
+    /// The reason shown in one-line tables.
+    pub fn short_reason(&self) -> &str {
+        self.reasons.first().map(String::as_str).unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub at: DateTime<Utc>,
+    /// OS user (console) or token name (agent).
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stretch of time an integration was not OK.
+pub struct Incident {
+    pub started: DateTime<Utc>,
+    /// None: still open.
+    pub ended: Option<DateTime<Utc>>,
+    pub worst: Status,
+    pub reason: String,
+}
+
+impl Incident {
+    pub fn duration(&self, now: DateTime<Utc>) -> chrono::Duration {
+        self.ended.unwrap_or(now) - self.started
     }
 }
 

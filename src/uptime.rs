@@ -1,6 +1,6 @@
 //! Availability figures from history: pure functions over probe results and status transitions.
 
-use crate::model::{Outcome, Status};
+use crate::model::{Incident, Outcome, Status};
 use chrono::{DateTime, Utc};
 
 /// Percentage of the covered time during which the newest probe result was ok. Each result holds from its time
@@ -28,22 +28,6 @@ pub fn uptime_pct(probes: &[(DateTime<Utc>, Outcome)], now: DateTime<Utc>) -> Op
         });
     }
     Some((up as f64 * 10_000.0 / covered as f64).round() / 100.0)
-}
-
-/// A stretch of time an integration was not OK.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Incident {
-    pub started: DateTime<Utc>,
-    /// None: still open.
-    pub ended: Option<DateTime<Utc>>,
-    pub worst: Status,
-    pub reason: String,
-}
-
-impl Incident {
-    pub fn duration(&self, now: DateTime<Utc>) -> chrono::Duration {
-        self.ended.unwrap_or(now) - self.started
-    }
 }
 
 /// Incidents from status transitions (oldest first): one starts when the status goes to WARN or FAIL from

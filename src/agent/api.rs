@@ -3,8 +3,9 @@
 use super::auth::{Caller, Denied, Tokens};
 use super::stream::Hub;
 use crate::config::{Config, Role};
+use crate::config::{LogFormat, LogSourceConfig};
 use crate::engine::{Command, EngineHandle};
-use crate::ingest::{self, Line, LineParser, LogFormat, LogSourceConfig, Matcher};
+use crate::ingest::{self, Line, LineParser, Matcher};
 use crate::metrics::Metrics;
 use crate::report::StateReport;
 use axum::body::Bytes;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Turns true when the agent stops: live streams end so the server can finish.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// When this agent's engine started (sweeps are counted from here).
+    pub started_at: chrono::DateTime<Utc>,
+    /// A history database is configured.
+    pub db_configured: bool,
 }
 
 impl AppState {
@@ -98,6 +103,8 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/status.txt", get(status_text))
         .route("/metrics", get(metrics))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/state", get(state_report))
@@ -111,15 +118,71 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+impl AppState {
+    /// Readiness now (see [`super::readiness`]).
+    pub fn readiness(&self) -> super::readiness::Readiness {
+        let snap = self.engine.snapshot();
+        let probe_interval = self
+            .current
+            .read()
+            .expect("agent state lock")
+            .config
+            .settings
+            .probe_interval;
+        super::readiness::evaluate(
+            &super::readiness::Inputs {
+                snapshot: &snap,
+                started_at: self.started_at,
+                probe_interval,
+                engine_running: self.engine.is_running(),
+                db_configured: self.db_configured,
+            },
+            Utc::now(),
+        )
+    }
+}
+
+/// Liveness: 503 when the engine stopped or its sweeps went stale (a restart is the fix).
 async fn healthz(State(s): State<AppState>) -> Response {
     let snap = s.engine.snapshot();
+    let r = s.readiness();
     let body = serde_json::json!({
-        "status": "ok",
+        "status": if r.live { "ok" } else { "unhealthy" },
         "integrations": snap.integrations.len(),
         "version": snap.version,
         "history_error": snap.history_error,
+        "checks": r.checks.iter().filter(|c| c.name == "engine" || c.name == "sweep").collect::<Vec<_>>(),
     });
-    Json(body).into_response()
+    let code = if r.live {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// Readiness for orchestrators and load balancers: config, database, engine, a recent sweep.
+async fn readyz(State(s): State<AppState>) -> Response {
+    let r = s.readiness();
+    let code = if r.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(r)).into_response()
+}
+
+/// For `curl`: one line per non-OK integration and a summary line.
+async fn status_text(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Viewer) {
+        return r;
+    }
+    let snap = s.engine.snapshot();
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        crate::nagios::status_text(&snap),
+    )
+        .into_response()
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {

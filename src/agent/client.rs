@@ -340,54 +340,8 @@ fn parse_event(raw: &[u8]) -> (Option<String>, String) {
     (event, data)
 }
 
-/// `authwatch --connect URL [--token-file PATH]`: the console on an agent's state. Exit code 3 when the agent
-/// cannot be reached or refuses the token at start (later losses are shown as stale data and retried).
-pub async fn run_console(
-    url: Url,
-    token_file: Option<&std::path::Path>,
-    ca_file: Option<&std::path::Path>,
-    args: &crate::cli::ConsoleArgs,
-    log_path: Option<std::path::PathBuf>,
-) -> color_eyre::Result<i32> {
-    let token = match token_file.map(read_token_file).transpose() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(crate::cli::EXIT_USAGE);
-        }
-    };
-    if token.is_some() && url.scheme() == "http" && !is_loopback(&url) {
-        eprintln!(
-            "warning: sending the token over plain http to {}; configure tls_cert/tls_key on the agent and use https",
-            url.host_str().unwrap_or("?")
-        );
-    }
-    let conn = match connect_with(url, token, ca_file).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(crate::cli::EXIT_USAGE);
-        }
-    };
-    let color = !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let options = crate::tui::TuiOptions {
-        // A viewer token can only read: the console hides the actions instead of failing them.
-        read_only: args.read_only || conn.role == Role::Viewer,
-        color,
-        ascii: args.ascii,
-        tick: args.tick.as_std(),
-        log_path,
-        first_frame: None,
-        // Secrets are not here but on the agent's host: `authwatch rotate` runs there.
-        rotation: None,
-    };
-    let result = crate::tui::run(conn.handle.clone(), options).await;
-    let _ = conn.handle.send(Command::Shutdown).await;
-    conn.task.abort();
-    result.map(|()| 0)
-}
-
-fn is_loopback(url: &Url) -> bool {
+/// Whether `url` names this machine (a token sent there over plain http does not cross a network).
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

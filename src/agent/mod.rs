@@ -10,9 +10,8 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod readiness;
 pub mod stream;
-/// Also serves the simulator's `--tls`.
-pub(crate) mod tls;
 
 use crate::config::{self, Config, DEFAULT_AGENT_LISTEN};
 use crate::engine::{self, Command, EngineHandle};
@@ -65,7 +64,7 @@ impl RunningAgent {
             .map_err(|e| format!("cannot resolve agent tokens: {e}"))?;
         auth::check_exposure(listen, &tokens)?;
         let tls_config = match &config.agent.tls {
-            Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+            Some(files) => Some(crate::tls::server_config(&files.cert, &files.key)?),
             None => None,
         };
         let tcp = tokio::net::TcpListener::bind(listen)
@@ -88,6 +87,7 @@ impl RunningAgent {
         let retention = config.settings.retention;
         let matcher = Arc::new(Matcher::from_config(&config));
         let config = Arc::new(config);
+        let started_at = chrono::Utc::now();
         let running = engine::spawn(
             (*config).clone(),
             engine::EngineOptions {
@@ -112,6 +112,8 @@ impl RunningAgent {
             metrics,
             hub,
             shutdown: shutdown_rx.clone(),
+            started_at,
+            db_configured: options.db.is_some(),
         };
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
@@ -126,7 +128,7 @@ impl RunningAgent {
                 }
             }),
             Some(cfg) => {
-                let listener = tls::TlsListener::new(tcp, cfg).map_err(|e| e.to_string())?;
+                let listener = crate::tls::TlsListener::new(tcp, cfg).map_err(|e| e.to_string())?;
                 tokio::spawn(async move {
                     if let Err(e) = axum::serve(listener, app)
                         .with_graceful_shutdown(graceful)
@@ -191,23 +193,29 @@ impl RunningAgent {
     }
 }
 
+/// Why `authwatch agent` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration or the environment does not allow starting (bad listen address, tokens, TLS files...).
+    #[error("{0}")]
+    Start(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[from] std::io::Error),
+}
+
 /// `authwatch agent`: run until SIGTERM/SIGINT; SIGHUP reloads `config_path`.
 pub async fn run(
     config_path: Option<PathBuf>,
     config: Config,
     options: AgentOptions,
-) -> color_eyre::Result<i32> {
+) -> Result<(), AgentError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let agent = match RunningAgent::start(config, options).await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(crate::cli::EXIT_USAGE);
-        }
-    };
+    let agent = RunningAgent::start(config, options)
+        .await
+        .map_err(AgentError::Start)?;
     println!("authwatch agent listening on {}", agent.url());
     tracing::info!("agent listening on {}", agent.url());
     loop {
@@ -244,5 +252,5 @@ pub async fn run(
     }
     eprintln!("stopping");
     agent.stop().await;
-    Ok(0)
+    Ok(())
 }

@@ -2,9 +2,9 @@
 //! cross-section checks. All problems are collected and reported together.
 
 use super::diag::{ConfigError, Diagnostic};
+use super::log_source::{LogFormat, LogSourceConfig};
 use super::read::{Ctx, Span, TableReader, array_of_tables, list, suggest};
 use super::{ClientAuth, Config, Credential, DEFAULT_CHECK_PATH, Integration, Provider, Settings};
-use crate::ingest::source::{LogFormat, LogSourceConfig};
 use crate::secrets::REFERENCE_FORMS_HELP;
 use serde_spanned::Spanned;
 use std::collections::HashMap;

@@ -6,6 +6,7 @@
 mod diag;
 mod discover;
 mod load;
+mod log_source;
 mod read;
 mod report;
 mod team;
@@ -13,10 +14,12 @@ mod team;
 pub use diag::{ConfigError, Diagnostic};
 pub use discover::{ConfigNotFound, DiscoverEnv, Searched, discover, discover_with};
 pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load, parse};
+pub use log_source::{LogFormat, LogSourceConfig};
 pub use report::check_report;
 pub use team::{
-    AGENT_KEYS, AGENT_TOKEN_KEYS, AgentConfig, ApiToken, DEFAULT_AGENT_LISTEN, MAINTENANCE_KEYS,
-    Maintenance, NOTIFY_KEYS, NotifyConfig, NotifyKind, Role, Schedule, TlsFiles, UrlRef,
+    AGENT_KEYS, AGENT_TOKEN_KEYS, AgentConfig, ApiToken, DEFAULT_AGENT_LISTEN,
+    DEFAULT_EXPIRY_REMINDERS, MAINTENANCE_KEYS, Maintenance, NOTIFY_KEYS, NotifyConfig,
+    NotifyEvent, NotifyKind, PAGERDUTY_EVENTS_URL, Role, Schedule, TlsFiles, UrlRef,
 };
 
 use crate::secrets::SecretRef;
@@ -36,7 +39,7 @@ pub struct Config {
     pub credentials: Vec<Credential>,
     pub integrations: Vec<Integration>,
     /// Integrations' own logs to read 401/403s from.
-    pub log_sources: Vec<crate::ingest::source::LogSourceConfig>,
+    pub log_sources: Vec<LogSourceConfig>,
     /// Non-fatal findings, e.g. an http:// URL to a non-loopback host.
     pub warnings: Vec<String>,
     /// `[agent]`: the headless agent's API (listen address, tokens, TLS).

@@ -3,15 +3,13 @@
 use super::handle::{Command, EngineEvent, EngineHandle};
 use super::history::HistoryWriter;
 use super::schedule::{self, Next};
-use super::snapshot::{
-    Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
-};
+use super::snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
 use crate::history_report::{self, Summary as HistorySummary};
 use crate::ingest::{FollowUpdate, Follower, FollowerHandle, Matcher, SourceStatus};
-use crate::model::{AuthEvent, Outcome, PROBE_SOURCE, ProbeResult, Status};
+use crate::model::{Ack, AuthEvent, Health, Outcome, PROBE_SOURCE, ProbeResult, Status};
 use crate::probe::{self, NotProbed, ProbeSetupError, ProbeTarget, Prober, TokenCache};
 use crate::store::{Recent, Record, Store, Transition};
 use chrono::{DateTime, Utc};
@@ -994,17 +992,7 @@ impl Engine {
                 acked: st.acked.clone(),
                 uptime_24h: st.summary.uptime_24h,
                 uptime_7d: st.summary.uptime_7d,
-                incidents: st
-                    .summary
-                    .incidents
-                    .iter()
-                    .map(|i| IncidentView {
-                        started: i.started,
-                        ended: i.ended,
-                        worst: i.worst,
-                        reason: i.reason.clone(),
-                    })
-                    .collect(),
+                incidents: st.summary.incidents.clone(),
                 ..placeholder_view(integration)
             });
         }

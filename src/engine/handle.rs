@@ -88,6 +88,10 @@ impl EngineHandle {
     pub fn events(&self) -> broadcast::Receiver<EngineEvent> {
         self.events.subscribe()
     }
+    /// The engine's loop still takes commands.
+    pub fn is_running(&self) -> bool {
+        !self.commands.is_closed()
+    }
     pub async fn send(&self, cmd: Command) -> Result<(), EngineStopped> {
         self.commands.send(cmd).await.map_err(|_| EngineStopped)
     }

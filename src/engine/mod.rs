@@ -9,9 +9,7 @@ mod snapshot;
 pub use core::{EngineOptions, RunningEngine, spawn};
 pub(crate) use core::{credential_views, environments, placeholder_view};
 pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
-pub use snapshot::{
-    Ack, CredentialView, Health, IncidentView, IntegrationView, LogSourceView, Snapshot, Summary,
-};
+pub use snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 
 /// Probe results kept per integration in memory.
 pub const HISTORY_LEN: usize = 50;

@@ -1,23 +1,9 @@
 //! The immutable state the engine publishes on every change. Consumers (console, agent, check) only read this.
 
-use crate::model::{AuthEvent, Outcome, ProbeResult, Status};
+use crate::model::{Ack, AuthEvent, Health, Incident, Outcome, ProbeResult, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// Health verdict with the reasons in words, worst first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Health {
-    pub status: Status,
-    pub reasons: Vec<String>,
-}
-
-impl Health {
-    /// The reason shown in one-line tables.
-    pub fn short_reason(&self) -> &str {
-        self.reasons.first().map(String::as_str).unwrap_or("")
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IntegrationView {
@@ -49,23 +35,7 @@ pub struct IntegrationView {
     pub uptime_24h: Option<f64>,
     pub uptime_7d: Option<f64>,
     /// Incidents of the last 7 days, newest first.
-    pub incidents: Vec<IncidentView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Ack {
-    pub at: DateTime<Utc>,
-    /// OS user (console) or token name (agent).
-    pub actor: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct IncidentView {
-    pub started: DateTime<Utc>,
-    /// None: still open.
-    pub ended: Option<DateTime<Utc>>,
-    pub worst: Status,
-    pub reason: String,
+    pub incidents: Vec<Incident>,
 }
 
 impl IntegrationView {

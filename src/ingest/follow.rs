@@ -24,7 +24,7 @@
 
 use super::matcher::Matcher;
 use super::parse::{Line, LineParser, strip_eol};
-use super::source::LogSourceConfig;
+use crate::config::LogSourceConfig;
 use crate::model::AuthEvent;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};

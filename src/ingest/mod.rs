@@ -1,6 +1,6 @@
 //! Log ingestion: what an integration's own logs say about 401/403s.
 //!
-//! - [`source`]: the `[[log_source]]` config table ([`LogSourceConfig`]), format guessing.
+//! - [`source`]: which `[[log_source]]` a file belongs to, format guessing.
 //! - [`parse`]: line parsers for JSON lines and combined access logs ([`LineParser`], [`Line`], [`RawEvent`]).
 //! - [`matcher`]: mapping a parsed event to an integration of the config ([`Matcher`]).
 //! - [`scan`]: the one-shot `authwatch scan` ([`scan_files`], [`ScanReport`]).
@@ -19,7 +19,7 @@ pub use follow::{
 pub use matcher::Matcher;
 pub use parse::{Line, LineParser, MatchKeys, RawEvent};
 pub use scan::{IntegrationCounts, ScanReport, StatusCounts, scan_bytes, scan_files, scan_reader};
-pub use source::{LogFormat, LogSourceConfig, guess_format, source_for_file};
+pub use source::{guess_format, source_for_file};
 
 use crate::model::AuthEvent;
 use chrono::{DateTime, Utc};

@@ -11,7 +11,7 @@
 //! 4. Every other line is parsed fully: invalid JSON or an unparseable access-log line is `Malformed`; a line
 //!    whose status field is missing or not 401/403 is `OtherStatus`; else [`Line::Event`].
 
-use super::source::{LogFormat, LogSourceConfig};
+use crate::config::{LogFormat, LogSourceConfig};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use memchr::memmem;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};

@@ -7,7 +7,7 @@
 use super::IngestError;
 use super::matcher::Matcher;
 use super::parse::{Line, LineParser, Shape, strip_eol};
-use super::source::LogSourceConfig;
+use crate::config::LogSourceConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io::Read;

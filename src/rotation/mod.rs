@@ -3,19 +3,17 @@
 //! [`fsm`] is the pure state machine; [`Rotator`] is the thin driver that runs its effects (checks against SFMC
 //! with the new secret, writing the sink, the audit trail) and persists the state in the store. The pending
 //! secret lives in memory and, when `AUTHWATCH_MASTER_KEY` is set, in the encrypted store
-//! ([`crate::vault`]) so that it survives restarts; otherwise it must be entered again.
+//! ([`crate::secrets::vault`]) so that it survives restarts; otherwise it must be entered again.
 
-pub mod cli;
 pub mod fsm;
 pub mod session;
 pub mod sinks;
-pub mod wizard;
 
 use crate::config::{Config, Credential, Integration};
 use crate::model::Outcome;
 use crate::probe::{self, Freshness, ProbeTarget, Prober, TokenCache};
+use crate::secrets::vault::Vault;
 use crate::store::{AuditEntry, Store};
-use crate::vault::Vault;
 use chrono::{DateTime, Utc};
 use fsm::{AuditResult, Effect, Input, Phase, Rotation};
 use secrecy::SecretString;
@@ -189,7 +187,7 @@ pub enum RotateError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Vault(#[from] crate::vault::VaultError),
+    Vault(#[from] crate::secrets::vault::VaultError),
     #[error(transparent)]
     Setup(#[from] crate::probe::ProbeSetupError),
 }
@@ -320,7 +318,7 @@ impl<'a> Rotator<'a> {
             } else {
                 format!(
                     "pending secret: not kept ({} not set): verify/promote ask for it again",
-                    crate::vault::MASTER_KEY_ENV
+                    crate::secrets::vault::MASTER_KEY_ENV
                 )
             }));
         }
@@ -481,7 +479,7 @@ impl<'a> Rotator<'a> {
                         }
                         _ => lines.push(note(format!(
                             "the new secret is NOT kept ({} is not set): verify and promote will ask for it again, as will anything after a restart",
-                            crate::vault::MASTER_KEY_ENV
+                            crate::secrets::vault::MASTER_KEY_ENV
                         ))),
                     },
                     Effect::DiscardPending => {
@@ -511,7 +509,7 @@ impl<'a> Rotator<'a> {
                             }
                             None => failures.push(format!(
                                 "the pending secret is not available (not kept without {}): stage it again",
-                                crate::vault::MASTER_KEY_ENV
+                                crate::secrets::vault::MASTER_KEY_ENV
                             )),
                         }
                     }
@@ -619,7 +617,7 @@ impl<'a> Rotator<'a> {
                 }
             }
             state = next;
-            self.store.save_rotation(&state, now)?;
+            self.store.save_rotation(&state.credential, &state, now)?;
             if let Some(make) = followup {
                 if !failures.is_empty() {
                     ok = false;
@@ -788,7 +786,7 @@ impl<'a> Rotator<'a> {
         let Some(old) = self.previous_secret(cred, sink) else {
             let t = format!(
                 "old secret not checked: it was not kept (file sinks keep .prev; others need {})",
-                crate::vault::MASTER_KEY_ENV
+                crate::secrets::vault::MASTER_KEY_ENV
             );
             self.audit(cred, "check", phase, phase, "skipped", t.clone())?;
             lines.push(note(t));

@@ -8,9 +8,9 @@ use super::sinks::Sink;
 use super::{Line, LineKind, Report, Rotator};
 use crate::config::Config;
 use crate::engine::{Command, EngineHandle};
+use crate::secrets::vault::Vault;
 use crate::sim::SimAdmin;
 use crate::store::{AuditEntry, Store};
-use crate::vault::Vault;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use std::collections::HashMap;
@@ -322,7 +322,7 @@ fn not_kept(rotator: &mut Rotator<'_>, cred: &str, manual_sink: Option<String>) 
             cred,
             format!(
                 "the pending secret was not kept ({} is not set): enter it again with s",
-                crate::vault::MASTER_KEY_ENV
+                crate::secrets::vault::MASTER_KEY_ENV
             ),
         )
     }

@@ -10,9 +10,9 @@
 
 use crate::config::Credential;
 use crate::secrets::SecretRef;
-use crate::vault::Vault;
+use crate::secrets::atomic::write_atomic;
+use crate::secrets::vault::Vault;
 use secrecy::{ExposeSecret, SecretString};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -33,27 +33,6 @@ pub fn prev_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".prev");
     PathBuf::from(p)
-}
-
-/// Write `bytes` to `path` atomically with mode 0600: a temp file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".authwatch-")
-        .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    // persist keeps the temp file's 0600 mode; make sure anyway (umask never widens it).
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
 }
 
 /// How the new secret reaches the consumers.
@@ -123,7 +102,7 @@ async fn run_update(
     let mut child = tokio::process::Command::new(program)
         .args(args)
         // The master key decrypts the pending and previous secrets: no child process gets it.
-        .env_remove(crate::vault::MASTER_KEY_ENV)
+        .env_remove(crate::secrets::vault::MASTER_KEY_ENV)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -195,7 +174,7 @@ pub async fn write_new(
             let vault = vault.ok_or_else(|| {
                 format!(
                     "{} is needed to write the store",
-                    crate::vault::MASTER_KEY_ENV
+                    crate::secrets::vault::MASTER_KEY_ENV
                 )
             })?;
             vault.set(name, new).map_err(|e| e.to_string())?;
@@ -246,7 +225,7 @@ pub async fn restore(
             let vault = vault.ok_or_else(|| {
                 format!(
                     "{} is needed to restore the store",
-                    crate::vault::MASTER_KEY_ENV
+                    crate::secrets::vault::MASTER_KEY_ENV
                 )
             })?;
             let previous = previous
@@ -258,7 +237,7 @@ pub async fn restore(
             let previous = previous.ok_or_else(|| {
                 format!(
                     "the previous secret was not kept (no {}): put it back with `{}` by hand",
-                    crate::vault::MASTER_KEY_ENV,
+                    crate::secrets::vault::MASTER_KEY_ENV,
                     update.join(" ")
                 )
             })?;

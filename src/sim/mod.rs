@@ -28,9 +28,8 @@ pub use scenario::{
     Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, RestFault, Scenario,
     TimelineEvent, UnknownMid,
 };
-pub use server::{
-    PublicUrls, RecordedRequest, SimAdmin, SimOptions, SimServer, serve_forever, start, start_with,
-};
+pub use server::{PublicUrls, SimAdmin, SimOptions, SimServer, serve_forever, start, start_with};
+pub use state::RecordedRequest;
 
 use std::path::PathBuf;
 

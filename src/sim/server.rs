@@ -1,7 +1,7 @@
 //! The axum server: SFMC token, REST and admin (Setup) endpoints over a shared [`State`].
 
 use super::bodies;
-use super::state::{Injected, State};
+use super::state::{Injected, RecordedRequest, State};
 use super::{Scenario, SimError};
 use axum::Router;
 use axum::body::Bytes;
@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -19,19 +18,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// One request the simulator answered (admin calls are not recorded).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RecordedRequest {
-    pub at: DateTime<Utc>,
-    pub method: String,
-    /// Path without the query string.
-    pub path: String,
-    /// Token requests: the client_id sent; REST calls: the client_id the bearer token was issued to.
-    pub client_id: Option<String>,
-    /// The status sent (a `timeout` hang is recorded as the 504 it ends with).
-    pub status: u16,
-}
 
 pub(super) struct Shared {
     pub state: Mutex<State>,
@@ -208,7 +194,7 @@ pub async fn start_with(
             }
         }
         let tls = super::tls::generate(&hosts).map_err(SimError::Conflict)?;
-        let listener = crate::agent::tls::TlsListener::new(listener, tls.config)?;
+        let listener = crate::tls::TlsListener::new(listener, tls.config)?;
         (Some(tls.ca_pem), spawn_serve(listener, app, signal))
     } else {
         (None, spawn_serve(listener, app, signal))
@@ -431,14 +417,14 @@ async fn count_in_flight(
 type Sh = AxState<Arc<Shared>>;
 
 /// What to send and how long to hold it.
-pub(super) struct Reply {
-    pub response: Response,
-    pub client_id: Option<String>,
-    pub delay: Duration,
+struct Reply {
+    response: Response,
+    client_id: Option<String>,
+    delay: Duration,
 }
 
 impl Reply {
-    pub fn now(response: Response, client_id: Option<String>) -> Reply {
+    fn now(response: Response, client_id: Option<String>) -> Reply {
         Reply {
             response,
             client_id,
@@ -748,10 +734,10 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------------------------
 // REST endpoints.
 
-pub(super) struct Caller {
-    pub client_id: String,
-    pub rest_fault: super::scenario::RestFault,
-    pub retry_after: u32,
+struct Caller {
+    client_id: String,
+    rest_fault: super::scenario::RestFault,
+    retry_after: u32,
     enterprise_id: u64,
     user_id: u64,
     mid: u64,
@@ -924,7 +910,12 @@ async fn assets(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -
 }
 
 async fn soap_service(AxState(sh): Sh, method: Method, uri: Uri, body: Bytes) -> Response {
-    let reply = super::soap::answer(&sh, &body);
+    let answer = super::soap::answer(&sh.lock(), &body);
+    let reply = Reply {
+        response: answer.response,
+        client_id: answer.client_id,
+        delay: answer.delay,
+    };
     deliver(&sh, &method, &uri, reply).await
 }
 

@@ -4,7 +4,7 @@
 //! "Login failed", an expired one "Token Expired", throttling is HTTP 500 "Rate Limited"; faults are HTTP 500.
 
 use super::scenario::RestFault;
-use super::server::{Reply, Shared};
+use super::state::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -72,18 +72,32 @@ fn element<'a>(doc: &'a str, name: &str) -> Option<&'a str> {
     None
 }
 
-/// `POST /Service.asmx`.
-pub(super) fn answer(sh: &Shared, body: &[u8]) -> Reply {
+/// What to send: the response, the client the token belongs to, the client's latency.
+pub(super) struct Answer {
+    pub response: Response,
+    pub client_id: Option<String>,
+    pub delay: std::time::Duration,
+}
+
+fn now(response: Response) -> Answer {
+    Answer {
+        response,
+        client_id: None,
+        delay: std::time::Duration::ZERO,
+    }
+}
+
+/// `POST /Service.asmx`, with the state locked (timeline applied).
+pub(super) fn answer(st: &State, body: &[u8]) -> Answer {
     let Ok(doc) = std::str::from_utf8(body) else {
-        return Reply::now(fault("Client", "The request is not valid XML."), None);
+        return now(fault("Client", "The request is not valid XML."));
     };
     let token = element(doc, "fueloauth").unwrap_or("");
-    let st = sh.lock();
     let Some((info, expired)) = st.token_even_expired(token) else {
-        return Reply::now(fault("Security", "Login failed"), None);
+        return now(fault("Security", "Login failed"));
     };
     if expired {
-        return Reply::now(fault("Security", "Token Expired"), None);
+        return now(fault("Security", "Token Expired"));
     }
     let c = &st.clients[info.client];
     let (client_id, latency, mid) = (c.spec.client_id.clone(), c.spec.latency, info.mid);
@@ -96,7 +110,7 @@ pub(super) fn answer(sh: &Shared, body: &[u8]) -> Reply {
         RestFault::OtherStack => fault("Security", "Login failed"),
         RestFault::None => retrieve(doc, mid),
     };
-    Reply {
+    Answer {
         response,
         client_id: Some(client_id),
         delay: latency,

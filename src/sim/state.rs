@@ -2,13 +2,26 @@
 
 use super::SimError;
 use super::scenario::{Action, ClientSpec, Scenario};
-use super::server::RecordedRequest;
 use chrono::{DateTime, Utc};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+/// One request the simulator answered (admin calls are not recorded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordedRequest {
+    pub at: DateTime<Utc>,
+    pub method: String,
+    /// Path without the query string.
+    pub path: String,
+    /// Token requests: the client_id sent; REST calls: the client_id the bearer token was issued to.
+    pub client_id: Option<String>,
+    /// The status sent (a `timeout` hang is recorded as the 504 it ends with).
+    pub status: u16,
+}
 
 /// How many requests `requests()` remembers.
 pub const MAX_RECORDED: usize = 100_000;

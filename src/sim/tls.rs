@@ -37,7 +37,7 @@ pub fn generate(hosts: &[String]) -> Result<SimTls, String> {
 
     let chain: Vec<CertificateDer<'static>> = vec![leaf_cert.der().clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
-    let config = crate::agent::tls::config_from(chain, key)?;
+    let config = crate::tls::config_from(chain, key)?;
     Ok(SimTls {
         ca_pem: ca_cert.pem(),
         config,

@@ -105,7 +105,7 @@ pub struct Recent {
     /// Per integration: the status it was last recorded in.
     pub statuses: std::collections::HashMap<String, Status>,
     /// Acknowledgements of incidents still open (newer than the integration's last transition away from OK).
-    pub acks: std::collections::HashMap<String, crate::engine::Ack>,
+    pub acks: std::collections::HashMap<String, crate::model::Ack>,
     /// Where each followed log file was read up to, per source name.
     pub offsets: std::collections::HashMap<String, Vec<crate::ingest::Offsets>>,
 }
@@ -366,7 +366,7 @@ impl Store {
             .query_map([], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
-                    crate::engine::Ack {
+                    crate::model::Ack {
                         at: from_ms(row.get(1)?),
                         actor: row.get(2)?,
                     },

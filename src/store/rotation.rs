@@ -1,10 +1,10 @@
 //! Rotation state, the rotation audit trail and expiries recorded at activation. Never a secret.
 
 use super::{Store, StoreError, from_ms, ms};
-use crate::rotation::fsm::Rotation;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// One audit entry, as `authwatch audit --format json` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -24,8 +24,9 @@ impl Store {
         StoreError::from_sqlite(&self.path, e)
     }
 
-    /// The saved rotation of a credential (None: never rotated here).
-    pub fn rotation(&self, credential: &str) -> Result<Option<Rotation>, StoreError> {
+    /// The saved rotation of a credential (None: never rotated here). The store keeps the rotation's state as
+    /// the JSON the rotation module gives it, so it does not depend on that module's types.
+    pub fn rotation<R: DeserializeOwned>(&self, credential: &str) -> Result<Option<R>, StoreError> {
         let text: Option<String> = self
             .conn
             .query_row(
@@ -39,7 +40,7 @@ impl Store {
     }
 
     /// Every saved rotation.
-    pub fn rotations(&self) -> Result<Vec<Rotation>, StoreError> {
+    pub fn rotations<R: DeserializeOwned>(&self) -> Result<Vec<R>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT state FROM rotations ORDER BY credential")
@@ -58,7 +59,8 @@ impl Store {
 
     pub fn save_rotation(
         &mut self,
-        rotation: &Rotation,
+        credential: &str,
+        rotation: &impl Serialize,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(rotation).expect("rotation serializes");
@@ -66,7 +68,7 @@ impl Store {
             .execute(
                 "INSERT INTO rotations (credential, state, updated_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (credential) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                params![rotation.credential, text, ms(now)],
+                params![credential, text, ms(now)],
             )
             .map_err(|e| self.sql_err(e))?;
         Ok(())

@@ -7,8 +7,8 @@ use crate::engine::{Command, CredentialView, EngineHandle, IntegrationView, Snap
 use crate::model::AuthEvent;
 use crate::rotation::fsm::{Phase, Rotation};
 use crate::rotation::session::{Request, Update, WizardCmd};
-use crate::rotation::wizard::Wizard;
 use crate::store::AuditEntry;
+use crate::tui::views::wizard::Wizard;
 use chrono::{DateTime, Datelike, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use secrecy::SecretString;

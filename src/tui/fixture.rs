@@ -2,7 +2,8 @@
 
 use super::app::App;
 use super::views::render;
-use crate::engine::{CredentialView, Health, IntegrationView, Snapshot, Summary};
+use crate::engine::{CredentialView, IntegrationView, Snapshot, Summary};
+use crate::model::Health;
 use crate::model::{AuthEvent, Outcome, Phase, ProbeResult, Status};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ratatui::Terminal;
@@ -307,7 +308,7 @@ fn integrations() -> Vec<IntegrationView> {
                 probing: s.history.is_empty(),
                 secret_expires: expiry_of(s.credential),
                 history: s.history.into(),
-                acked: (s.name == "journey-events").then(|| crate::engine::Ack {
+                acked: (s.name == "journey-events").then(|| crate::model::Ack {
                     at: ago(600),
                     actor: "jane".into(),
                 }),
@@ -324,14 +325,14 @@ fn integrations() -> Vec<IntegrationView> {
                 },
                 incidents: if s.status == Status::Fail {
                     vec![
-                        crate::engine::IncidentView {
+                        crate::model::Incident {
                             // The ongoing incident began when the failures did.
                             started: failing_since.unwrap_or_else(|| ago(2_700)),
                             ended: None,
                             worst: Status::Fail,
                             reason: s.reasons.first().map(|r| r.to_string()).unwrap_or_default(),
                         },
-                        crate::engine::IncidentView {
+                        crate::model::Incident {
                             started: ago(3 * 86_400),
                             ended: Some(ago(3 * 86_400 - 840)),
                             worst: Status::Warn,

@@ -16,7 +16,7 @@ pub mod theme;
 mod views;
 
 pub use app::{App, AppOptions, Pane, SortKey, View};
-pub use views::{MIN_HEIGHT, MIN_WIDTH, render};
+pub use views::{MIN_HEIGHT, MIN_WIDTH, render, wizard};
 
 use crate::engine::EngineHandle;
 use chrono::Utc;

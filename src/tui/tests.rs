@@ -3,7 +3,8 @@
 use super::app::{App, AppOptions, Pane, SortKey, View};
 use super::fixture::{self, now};
 use super::keymap::{BINDINGS, Context};
-use crate::engine::{Command, EngineHandle, Health, Snapshot};
+use crate::engine::{Command, EngineHandle, Snapshot};
+use crate::model::Health;
 use crate::model::{AuthEvent, Status};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::sync::Arc;

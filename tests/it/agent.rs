@@ -376,3 +376,148 @@ async fn sse_stream_starts_with_a_snapshot_and_delivers_status_changes() {
     read_until(&mut probes, &["\"type\":\"probe_finished\""]).await;
     agent.stop().await;
 }
+
+/// `/readyz` waits for the first sweep (here held back by a secret command that waits for a gate file),
+/// `/healthz` and `/readyz` turn 503 when the engine stops; `/api/v1/status.txt` is the viewer's plain text.
+#[tokio::test]
+async fn readiness_liveness_and_the_plain_status() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let gate = dir.path().join("gate");
+    let script = format!(
+        "while [ ! -e '{}' ]; do sleep 0.02; done; cat '{}'",
+        gate.display(),
+        secret.display()
+    );
+    let text = config_text(dir.path(), &sim.base_url(), &secret, "").replace(
+        &format!("client_secret = {{ file = \"{}\" }}", secret.display()),
+        &format!("client_secret = {{ command = [\"sh\", \"-c\", {script:?}] }}"),
+    );
+    assert!(text.contains("command = "), "{text}");
+    let text = text.replace(
+        "[settings]\n",
+        "[settings]\nsecret_command_timeout = \"60s\"\n",
+    );
+    let config = load_config(dir.path(), &text);
+    let db = dir.path().join("history.db");
+    let agent = RunningAgent::start(
+        config,
+        AgentOptions {
+            db: Some(db),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("agent starts");
+    let base = agent.url();
+    let http = reqwest::Client::new();
+    let get = |path: &str, token: Option<&str>| {
+        let mut rb = http.get(format!("{base}{path}"));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb.send()
+    };
+
+    // The probe is waiting on its secret: alive, not ready.
+    let r = get("/readyz", None).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["ready"], false);
+    let sweep = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sweep")
+        .unwrap()
+        .clone();
+    assert!(
+        sweep["detail"]
+            .as_str()
+            .unwrap()
+            .contains("first sweep pending for 1 of 1"),
+        "{body}"
+    );
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+
+    std::fs::write(&gate, "").unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let r = get("/readyz", None).await.unwrap();
+        if r.status() == 200 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["ready"], true);
+            assert!(
+                body["checks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|c| c["ok"] == true),
+                "{body}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // status.txt: viewer role, one summary line when all is well.
+    assert_eq!(get("/api/v1/status.txt", None).await.unwrap().status(), 401);
+    let r = get("/api/v1/status.txt", Some(VIEWER)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(
+        r.text().await.unwrap(),
+        "OK 0 fail, 0 warn, 0 unknown, 1 ok\n"
+    );
+
+    // A wrong secret, probed now: one line for the failing integration, then the summary.
+    std::fs::write(&secret, "a-wrong-secret").unwrap();
+    let mut rx = agent.engine.watch();
+    http.post(format!("{base}/api/v1/probe/crm-sync"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    wait_snapshot(&mut rx, "FAIL", |s| {
+        status_of(s, "crm-sync") == Some(Status::Fail)
+    })
+    .await;
+    let text = get("/api/v1/status.txt", Some(VIEWER))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("FAIL crm-sync: token request rejected: invalid_client (401)"),
+        "{text}"
+    );
+    assert_eq!(lines[1], "FAIL 1 fail, 0 warn, 0 unknown, 0 ok");
+    assert!(!text.contains(SENTINEL));
+
+    // The engine stops (as when its loop dies): neither alive nor ready.
+    agent.engine.send(Command::Shutdown).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while agent.engine.is_running() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "engine never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = get("/healthz", None).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    assert_eq!(get("/readyz", None).await.unwrap().status(), 503);
+    agent.stop().await;
+}

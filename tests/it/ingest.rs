@@ -1,9 +1,9 @@
 //! Log ingestion: parsers (table tests), mapping to integrations, and the file follower on real files.
 
-use authwatch::config::{self, Config};
+use authwatch::config::{self, Config, LogFormat, LogSourceConfig};
 use authwatch::ingest::{
-    FileIdentity, FollowOptions, FollowUpdate, Follower, Line, LineParser, LogFormat,
-    LogSourceConfig, Matcher, Offsets, SourceStatus, StartAt,
+    FileIdentity, FollowOptions, FollowUpdate, Follower, Line, LineParser, Matcher, Offsets,
+    SourceStatus, StartAt,
 };
 use authwatch::model::AuthEvent;
 use std::io::Write;

@@ -409,9 +409,9 @@ async fn abort_after_promote_restores_the_previous_secret() {
     assert!(!prev.exists());
     assert_eq!(env.state()["state"], "aborted");
     // The pending secret is gone from the encrypted store.
-    let vault = authwatch::vault::Vault::new(
+    let vault = authwatch::secrets::vault::Vault::new(
         env.dir.path().join("secrets.vault"),
-        &authwatch::vault::MasterKey::parse(KEY).unwrap(),
+        &authwatch::secrets::vault::MasterKey::parse(KEY).unwrap(),
     );
     assert_eq!(vault.names().unwrap(), Vec::<String>::new());
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
@@ -510,9 +510,9 @@ impl Env {
     }
 
     fn vault_names(&self) -> Vec<String> {
-        let vault = authwatch::vault::Vault::new(
+        let vault = authwatch::secrets::vault::Vault::new(
             self.dir.path().join("secrets.vault"),
-            &authwatch::vault::MasterKey::parse(KEY).unwrap(),
+            &authwatch::secrets::vault::MasterKey::parse(KEY).unwrap(),
         );
         vault.names().unwrap()
     }

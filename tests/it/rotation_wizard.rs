@@ -1,10 +1,10 @@
 //! Snapshots of the rotation wizard at 80x24.
 
 use authwatch::rotation::fsm::{Phase, Rotation};
-use authwatch::rotation::wizard::{self, Wizard};
 use authwatch::rotation::{Line, LineKind};
 use authwatch::tui::fixture::{buffer_text, now};
 use authwatch::tui::theme::Theme;
+use authwatch::tui::wizard::{self, Wizard};
 use chrono::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

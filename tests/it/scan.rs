@@ -1,9 +1,9 @@
 //! `authwatch scan`: counts on generated files must equal what `grep -c` finds on the same files.
 
-use authwatch::config::{self, Config};
+use authwatch::config::{self, Config, LogFormat, LogSourceConfig};
 use authwatch::ingest::{
-    Line, LineParser, LogFormat, LogSourceConfig, Matcher, ScanReport, guess_format, scan_bytes,
-    scan_files, scan_reader, source_for_file,
+    Line, LineParser, Matcher, ScanReport, guess_format, scan_bytes, scan_files, scan_reader,
+    source_for_file,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;

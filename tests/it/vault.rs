@@ -2,7 +2,7 @@
 
 use crate::common::{self, SENTINEL};
 use authwatch::secrets::SecretRef;
-use authwatch::vault::{MasterKey, Vault, VaultError};
+use authwatch::secrets::vault::{MasterKey, Vault, VaultError};
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

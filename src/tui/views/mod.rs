@@ -7,6 +7,7 @@ mod header;
 mod help;
 mod integrations;
 mod log;
+pub mod wizard;
 
 use super::app::{App, Pane, View};
 use super::text;
@@ -43,7 +44,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
         help::render(frame, body, app);
     }
     if let Some(w) = app.wizard() {
-        crate::rotation::wizard::render(frame, body, w, &app.theme, now);
+        wizard::render(frame, body, w, &app.theme, now);
     }
 }
 

@@ -202,7 +202,7 @@ impl Vault {
 
     fn write(&self, data: &FileData) -> Result<(), VaultError> {
         let bytes = serde_json::to_vec_pretty(data).map_err(|e| self.io(e))?;
-        crate::rotation::sinks::write_atomic(&self.path, &bytes).map_err(|e| self.io(e))
+        super::atomic::write_atomic(&self.path, &bytes).map_err(|e| self.io(e))
     }
 
     /// Run `f` holding the store's exclusive lock (other authwatch processes wait).

@@ -1,4 +1,5 @@
-//! Optional TLS for the agent (rustls with the ring provider): a listener that hands axum finished TLS streams.
+//! TLS serving for the agent and the simulator (rustls with the ring provider): a listener that hands axum finished
+//! TLS streams.
 //! Handshakes run on their own tasks with a timeout, so a slow or silent client never holds up the others.
 
 use rustls_pki_types::pem::PemObject;

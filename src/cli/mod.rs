@@ -1,17 +1,23 @@
-//! Command-line interface: parsing and dispatch. Every subcommand returns its exit code.
+//! Command-line interface: clap definitions, dispatch, exit codes and output formats. Every subcommand returns
+//! its exit code; the configuration and database paths are resolved here, once, and handed down.
+
+mod console;
+mod rotate;
 
 use crate::config::{self, Config};
 use crate::demo::Demo;
 use crate::duration::HumanDuration;
 use crate::report::StateReport;
-use crate::{check, engine, sim, store, tui};
+use crate::{check, sim, store};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::eyre::Result;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit code for usage and configuration errors (Nagios "unknown").
 pub const EXIT_USAGE: i32 = 3;
+/// Exit code of a refused rotation step or a failed check.
+pub const EXIT_FAILED: i32 = 1;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -144,7 +150,7 @@ pub enum Cmd {
         /// The [[credential]] id
         credential: String,
         #[arg(value_enum)]
-        action: crate::rotation::cli::RotateAction,
+        action: rotate::RotateAction,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// activate: the credential id, confirming the new secret was activated in Setup (point of no return)
@@ -204,64 +210,70 @@ pub enum ConfigCmd {
 }
 
 pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
-    match cli.command {
-        None if cli.connect.is_some() => {
-            let url = cli.connect.clone().expect("guarded");
-            crate::agent::client::run_console(
+    let Cli {
+        config: config_flag,
+        db: db_flag,
+        connect,
+        token_file,
+        ca_file,
+        console: console_args,
+        command,
+    } = cli;
+    let config_flag = config_flag.as_deref();
+    let db_flag = db_flag.as_deref();
+    // Every subcommand below that reads the configuration does it through this one call.
+    let load = || load_config(config_flag);
+    match command {
+        None if connect.is_some() => {
+            let url = connect.expect("guarded");
+            console::remote(
                 url,
-                cli.token_file.as_deref(),
-                cli.ca_file.as_deref(),
-                &cli.console,
+                token_file.as_deref(),
+                ca_file.as_deref(),
+                &console_args,
                 log_path,
             )
             .await
         }
         Some(Cmd::Agent { listen }) => {
-            let mut config = match load_config(cli.config.as_deref()) {
+            let mut config = match load() {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let db = cli
-                .db
-                .clone()
-                .or_else(|| config.settings.db.clone())
-                .or_else(store::default_path);
-            crate::rotation::cli::apply_stored_expiries(&mut config, db.as_deref());
+            let db = db_path(db_flag, &config);
+            rotate::apply_stored_expiries(&mut config, db.as_deref());
             let path = config.path.clone();
-            crate::agent::run(path, config, crate::agent::AgentOptions { listen, db }).await
+            match crate::agent::run(path, config, crate::agent::AgentOptions { listen, db }).await {
+                Ok(()) => Ok(0),
+                Err(crate::agent::AgentError::Start(e)) => {
+                    eprintln!("error: {e}");
+                    Ok(EXIT_USAGE)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         None => {
-            let config = match load_config(cli.config.as_deref()) {
+            let mut config = match load() {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let db = match cli
-                .db
-                .clone()
-                .or_else(|| config.settings.db.clone())
-                .or_else(store::default_path)
-            {
-                Some(p) => p,
-                None => {
-                    eprintln!(
-                        "error: no place for the history database: set XDG_STATE_HOME or HOME, or pass --db PATH"
-                    );
-                    return Ok(EXIT_USAGE);
-                }
+            let Some(db) = db_path(db_flag, &config) else {
+                eprintln!(
+                    "error: no place for the history database: set XDG_STATE_HOME or HOME, or pass --db PATH"
+                );
+                return Ok(EXIT_USAGE);
             };
-            let mut config = config;
-            crate::rotation::cli::apply_stored_expiries(&mut config, Some(&db));
-            console(config, &cli.console, Some(&db), log_path, None).await
+            rotate::apply_stored_expiries(&mut config, Some(&db));
+            console::local(config, &console_args, Some(&db), log_path, None).await
         }
         Some(Cmd::Demo) => {
             let demo = Demo::start(true).await?;
-            let db = cli
-                .db
-                .clone()
+            let db = db_flag
+                .map(Path::to_path_buf)
                 .unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
-            let code = console(
+            let code = console::local(
                 demo.config.clone(),
-                &cli.console,
+                &console_args,
                 Some(&db),
                 log_path,
                 Some(demo.server.admin()),
@@ -281,9 +293,10 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 demo.stop().await;
                 code
             } else {
-                match load_config(cli.config.as_deref()) {
+                match load() {
                     Ok(mut config) => {
-                        crate::rotation::cli::apply_stored_expiries(&mut config, cli.db.as_deref());
+                        let db = db_path(db_flag, &config);
+                        rotate::apply_stored_expiries(&mut config, db.as_deref());
                         check(&config, format, &integrations).await
                     }
                     Err(code) => {
@@ -298,7 +311,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         Some(Cmd::Config {
             command: ConfigCmd::Check,
         }) => {
-            let config = match load_config(cli.config.as_deref()) {
+            let config = match load() {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
@@ -306,34 +319,19 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             print!("{text}");
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
-        Some(Cmd::Scan { files, format }) => scan(cli.config.as_deref(), &files, format),
+        Some(Cmd::Scan { files, format }) => scan(config_flag, &files, format),
         Some(Cmd::Report { since, format }) => {
-            let config = match load_config(cli.config.as_deref()) {
+            let config = match load() {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let Some(db) = cli
-                .db
-                .clone()
-                .or_else(|| config.settings.db.clone())
-                .or_else(store::default_path)
-            else {
-                eprintln!("error: no history database: pass --db PATH");
-                return Ok(EXIT_USAGE);
-            };
-            if !db.exists() {
-                eprintln!(
-                    "error: no history at {}: run the console or agent first, or pass --db PATH",
-                    db.display()
-                );
-                return Ok(EXIT_USAGE);
-            }
-            let store = match store::Store::open(&db) {
+            let store = match open_existing_db(
+                db_path(db_flag, &config),
+                "history",
+                "run the console or agent first, or ",
+            ) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(EXIT_USAGE);
-                }
+                Err(code) => return Ok(code),
             };
             let now = chrono::Utc::now();
             let names: Vec<String> = config.integrations.iter().map(|i| i.name.clone()).collect();
@@ -365,11 +363,12 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             format,
             confirm,
             confirm_manual,
-        }) => match load_config(cli.config.as_deref()) {
+        }) => match load() {
             Ok(config) => {
-                crate::rotation::cli::rotate(
+                let db = db_path(db_flag, &config);
+                rotate::rotate(
                     &config,
-                    cli.db.clone(),
+                    db,
                     &credential,
                     action,
                     format,
@@ -382,22 +381,50 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         },
         Some(Cmd::Secret {
             command: SecretCmd::Set { name },
-        }) => crate::rotation::cli::secret_set(&name),
+        }) => rotate::secret_set(&name),
         Some(Cmd::Audit {
             credential,
             since,
             format,
-        }) => match load_config(cli.config.as_deref()) {
-            Ok(config) => crate::rotation::cli::audit(
-                &config,
-                cli.db.clone(),
-                credential.as_deref(),
-                since.as_chrono(),
-                format,
-            ),
+        }) => match load() {
+            Ok(config) => match open_existing_db(db_path(db_flag, &config), "database", "") {
+                Ok(store) => {
+                    rotate::audit(&store, credential.as_deref(), since.as_chrono(), format)
+                }
+                Err(code) => Ok(code),
+            },
             Err(code) => Ok(code),
         },
     }
+}
+
+/// The database: `--db`, else `[settings] db`, else `$XDG_STATE_HOME/authwatch/authwatch.db` (None: no place
+/// for it). The one place this is decided.
+fn db_path(flag: Option<&Path>, config: &Config) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| config.settings.db.clone())
+        .or_else(store::default_path)
+}
+
+/// Open a database that must already exist (`report`, `audit` only read it); on failure print why.
+/// `what` names it in messages ("history", "database"); `hint` says how one comes to exist.
+fn open_existing_db(
+    path: Option<PathBuf>,
+    what: &str,
+    hint: &str,
+) -> std::result::Result<store::Store, i32> {
+    let Some(db) = path else {
+        eprintln!("error: no {what}: pass --db PATH");
+        return Err(EXIT_USAGE);
+    };
+    if !db.exists() {
+        eprintln!("error: no {what} at {}: {hint}pass --db PATH", db.display());
+        return Err(EXIT_USAGE);
+    }
+    store::Store::open(&db).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_USAGE
+    })
 }
 
 /// Find and load the configuration; on failure print why (with file:line:col) and return the exit code.
@@ -447,7 +474,7 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
         .as_ref()
         .map(|c| c.log_sources.as_slice())
         .unwrap_or(&[]);
-    let mut groups: Vec<(ingest::LogSourceConfig, Vec<PathBuf>)> = Vec::new();
+    let mut groups: Vec<(config::LogSourceConfig, Vec<PathBuf>)> = Vec::new();
     for file in files {
         let source = match ingest::source_for_file(file, sources) {
             Ok(s) => s,
@@ -502,50 +529,4 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
         ),
     }
     Ok(snapshot.summary.worst().exit_code())
-}
-
-async fn console(
-    config: Config,
-    args: &ConsoleArgs,
-    db: Option<&std::path::Path>,
-    log_path: Option<PathBuf>,
-    sim: Option<crate::sim::SimAdmin>,
-) -> Result<i32> {
-    let rotation = db.map(|db| crate::rotation::session::RotationSetup {
-        config: std::sync::Arc::new(config.clone()),
-        db: db.to_path_buf(),
-        sim,
-    });
-    let store = match db.map(store::Store::open).transpose() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_USAGE);
-        }
-    };
-    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
-    let retention = config.settings.retention;
-    let running = engine::spawn(
-        config,
-        engine::EngineOptions {
-            start_gate: Some(gate_rx),
-            store,
-            retention,
-        },
-    )
-    .wrap_err("cannot start the probe engine")?;
-    let color = !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let options = tui::TuiOptions {
-        read_only: args.read_only,
-        color,
-        ascii: args.ascii,
-        tick: args.tick.as_std(),
-        log_path,
-        first_frame: Some(gate_tx),
-        rotation,
-    };
-    let result = tui::run(running.handle.clone(), options).await;
-    let _ = running.handle.send(engine::Command::Shutdown).await;
-    let _ = running.task.await;
-    result.map(|()| 0)
 }

@@ -4,6 +4,12 @@
 //! A configuration never contains a secret itself: `client_secret = "..."` is rejected (without echoing the value)
 //! and must be one of the three reference forms. Loading a configuration never resolves references; probes resolve
 //! them each time they need a new token, so a rotated secret is picked up without a restart.
+//!
+//! - [`vault`]: authwatch's encrypted secret store (`{ store = .. }`).
+//! - [`atomic`]: the atomic 0600 file writer the vault and the rotation sinks write with.
+
+pub mod atomic;
+pub mod vault;
 
 use secrecy::SecretString;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -20,7 +26,7 @@ pub enum SecretRef {
     File(PathBuf),
     /// argv, run without a shell; trimmed stdout is the secret.
     Command(Vec<String>),
-    /// An entry of authwatch's encrypted store (see [`crate::vault`]), key from `AUTHWATCH_MASTER_KEY`.
+    /// An entry of authwatch's encrypted store (see [`crate::secrets::vault`]), key from `AUTHWATCH_MASTER_KEY`.
     Store(String),
 }
 
@@ -244,7 +250,7 @@ impl SecretRef {
             Self::Command(argv) => resolve_command(argv, timeout, &self.to_string()).await,
             Self::Store(name) => {
                 let name = name.clone();
-                tokio::task::spawn_blocking(move || crate::vault::resolve(&name))
+                tokio::task::spawn_blocking(move || crate::secrets::vault::resolve(&name))
                     .await
                     .map_err(|e| SecretError::Store(e.to_string()))?
                     .map_err(|e| SecretError::Store(e.to_string()))
@@ -314,7 +320,7 @@ async fn resolve_command(
     let child = tokio::process::Command::new(program)
         .args(args)
         // The master key decrypts the pending and previous secrets: no child process gets it.
-        .env_remove(crate::vault::MASTER_KEY_ENV)
+        .env_remove(crate::secrets::vault::MASTER_KEY_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,8 +4,8 @@
 //! the consumers with their teams (the people to tell), and the keys for the next step. A secret being typed is
 //! shown as one `*` per character: the wizard never holds it (the caller keeps it in a `SecretString`).
 
-use super::fsm::{Phase, Rotation};
-use super::{Line as CheckLine, LineKind};
+use crate::rotation::fsm::{Phase, Rotation};
+use crate::rotation::{Line as CheckLine, LineKind};
 use crate::tui::theme::Theme;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;

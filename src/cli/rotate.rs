@@ -1,21 +1,18 @@
-//! The `rotate`, `secret set` and `audit` subcommands (cli.rs only parses and dispatches here).
+//! The `rotate`, `secret set` and `audit` subcommands.
 //!
 //! Exit codes: 0 done, 1 the step was refused or a check failed, 3 usage/configuration error.
 
-use super::{Report, RotateError, Rotator};
-use crate::cli::{EXIT_USAGE, Format};
+use super::{EXIT_FAILED, EXIT_USAGE, Format};
 use crate::config::Config;
-use crate::store::{self, Store};
-use crate::vault::{Vault, VaultError};
+use crate::rotation::{Report, RotateError, Rotator};
+use crate::secrets::vault::{Vault, VaultError};
+use crate::store::Store;
 use clap::ValueEnum;
 use color_eyre::eyre::Result;
 use secrecy::SecretString;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
-
-/// Exit code of a refused step or a failed check.
-pub const EXIT_FAILED: i32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RotateAction {
@@ -33,21 +30,12 @@ pub enum RotateAction {
     Abort,
 }
 
-fn db_path(config: &Config, db: Option<PathBuf>) -> Option<PathBuf> {
-    db.or_else(|| config.settings.db.clone())
-        .or_else(store::default_path)
-}
-
 /// Use the expiries recorded at activation (for `check` and the console). Opens the database only if it exists.
 pub fn apply_stored_expiries(config: &mut Config, db: Option<&Path>) {
-    let path = db
-        .map(Path::to_path_buf)
-        .or_else(|| config.settings.db.clone())
-        .or_else(store::default_path);
-    if let Some(path) = path.filter(|p| p.exists())
-        && let Ok(store) = Store::open(&path)
+    if let Some(path) = db.filter(|p| p.exists())
+        && let Ok(store) = Store::open(path)
     {
-        super::apply_effective_expiries(config, &store);
+        crate::rotation::apply_effective_expiries(config, &store);
     }
 }
 
@@ -99,7 +87,7 @@ pub async fn rotate(
     confirm: Option<String>,
     confirm_manual: bool,
 ) -> Result<i32> {
-    let Some(db) = db_path(config, db) else {
+    let Some(db) = db else {
         eprintln!(
             "error: no place for the database: set XDG_STATE_HOME or HOME, or pass --db PATH"
         );
@@ -132,7 +120,7 @@ pub async fn rotate(
     if rotator.needs_pending(credential, action_name) {
         eprintln!(
             "note: the pending secret was not kept ({} is not set): enter it again",
-            crate::vault::MASTER_KEY_ENV
+            crate::secrets::vault::MASTER_KEY_ENV
         );
         match read_secret(&format!("new secret for {credential} (not echoed): ")) {
             Ok(s) => rotator.set_pending(s),
@@ -162,7 +150,7 @@ pub async fn rotate(
             let state = rotator.state(credential)?;
             let typed = match confirm {
                 Some(c) => Some(c),
-                None if state.phase == super::fsm::Phase::Promoted
+                None if state.phase == crate::rotation::fsm::Phase::Promoted
                     && std::io::stdin().is_terminal() =>
                 {
                     eprintln!(
@@ -195,7 +183,7 @@ pub async fn rotate(
 
 /// `authwatch secret set NAME`: store a secret read from stdin in the encrypted store. Prints no secret.
 pub fn secret_set(name: &str) -> Result<i32> {
-    if let Err(e) = crate::vault::check_name(name) {
+    if let Err(e) = crate::secrets::vault::check_name(name) {
         eprintln!("error: {e}");
         return Ok(EXIT_USAGE);
     }
@@ -231,27 +219,11 @@ pub fn secret_set(name: &str) -> Result<i32> {
 
 /// `authwatch audit`
 pub fn audit(
-    config: &Config,
-    db: Option<PathBuf>,
+    store: &Store,
     credential: Option<&str>,
     since: chrono::Duration,
     format: Format,
 ) -> Result<i32> {
-    let Some(db) = db_path(config, db) else {
-        eprintln!("error: no database: pass --db PATH");
-        return Ok(EXIT_USAGE);
-    };
-    if !db.exists() {
-        eprintln!("error: no database at {}: pass --db PATH", db.display());
-        return Ok(EXIT_USAGE);
-    }
-    let store = match Store::open(&db) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_USAGE);
-        }
-    };
     let entries = store.audit(credential, chrono::Utc::now() - since)?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),

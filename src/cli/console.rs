@@ -1,0 +1,107 @@
+//! The console, local (over an engine probing from this machine) or remote (`--connect`, over an agent).
+
+use super::{ConsoleArgs, EXIT_USAGE};
+use crate::agent::client;
+use crate::config::{Config, Role};
+use crate::engine::{self, Command};
+use crate::{rotation, sim, store, tui};
+use color_eyre::eyre::{Result, WrapErr};
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// The console over a local engine probing `config` (history in `db`; `sim` when the demo's simulator runs).
+pub async fn local(
+    config: Config,
+    args: &ConsoleArgs,
+    db: Option<&Path>,
+    log_path: Option<PathBuf>,
+    sim: Option<sim::SimAdmin>,
+) -> Result<i32> {
+    let rotation = db.map(|db| rotation::session::RotationSetup {
+        config: std::sync::Arc::new(config.clone()),
+        db: db.to_path_buf(),
+        sim,
+    });
+    let store = match db.map(store::Store::open).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
+    let retention = config.settings.retention;
+    let running = engine::spawn(
+        config,
+        engine::EngineOptions {
+            start_gate: Some(gate_rx),
+            store,
+            retention,
+        },
+    )
+    .wrap_err("cannot start the probe engine")?;
+    let options = tui::TuiOptions {
+        first_frame: Some(gate_tx),
+        rotation,
+        ..options(args, log_path)
+    };
+    let result = tui::run(running.handle.clone(), options).await;
+    let _ = running.handle.send(Command::Shutdown).await;
+    let _ = running.task.await;
+    result.map(|()| 0)
+}
+
+/// `authwatch --connect URL [--token-file PATH]`: the console on an agent's state. Exit code 3 when the agent
+/// cannot be reached or refuses the token at start (later losses are shown as stale data and retried).
+pub async fn remote(
+    url: Url,
+    token_file: Option<&Path>,
+    ca_file: Option<&Path>,
+    args: &ConsoleArgs,
+    log_path: Option<PathBuf>,
+) -> Result<i32> {
+    let token = match token_file.map(client::read_token_file).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    if token.is_some() && url.scheme() == "http" && !client::is_loopback(&url) {
+        eprintln!(
+            "warning: sending the token over plain http to {}; configure tls_cert/tls_key on the agent and use https",
+            url.host_str().unwrap_or("?")
+        );
+    }
+    let conn = match client::connect_with(url, token, ca_file).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let base = options(args, log_path);
+    let options = tui::TuiOptions {
+        // A viewer token can only read: the console hides the actions instead of failing them.
+        read_only: base.read_only || conn.role == Role::Viewer,
+        // Secrets are not here but on the agent's host: `authwatch rotate` runs there, so `rotation` stays None.
+        ..base
+    };
+    let result = tui::run(conn.handle.clone(), options).await;
+    let _ = conn.handle.send(Command::Shutdown).await;
+    conn.task.abort();
+    result.map(|()| 0)
+}
+
+/// The console options the flags ask for (no first-frame gate, no rotation).
+fn options(args: &ConsoleArgs, log_path: Option<PathBuf>) -> tui::TuiOptions {
+    tui::TuiOptions {
+        read_only: args.read_only,
+        color: !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ascii: args.ascii,
+        tick: args.tick.as_std(),
+        log_path,
+        first_frame: None,
+        rotation: None,
+    }
+}
