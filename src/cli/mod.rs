@@ -138,6 +138,12 @@ pub enum Cmd {
         /// Write a matching authwatch config (and 0600 secret files) into DIR
         #[arg(long, value_name = "DIR")]
         print_config: Option<PathBuf>,
+        /// Serve https with a throwaway CA made at start (written as DIR/ca.pem with --print-config)
+        #[arg(long)]
+        tls: bool,
+        /// URLs to hand out, e.g. 'https://mcXXXX.{kind}.marketingcloudapis.com:{port}/' ({kind} = auth|rest|soap)
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Guided client-secret rotation: stage, verify, promote, activate (or abort); exit 1 when refused or failed
     Rotate {
@@ -153,6 +159,12 @@ pub enum Cmd {
         /// promote: env (or command without client_secret_update) references were updated by hand
         #[arg(long)]
         confirm_manual: bool,
+        /// promote: go ahead although the previous secret cannot be kept (command/env sink without AUTHWATCH_MASTER_KEY)
+        #[arg(long)]
+        no_rollback: bool,
+        /// stage: when Setup generated the new secret (UTC; default now): SFMC's 180 days count from then
+        #[arg(long, value_name = "TIME", value_parser = rotate::parse_generated_at)]
+        generated_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// authwatch's encrypted secret store (client_secret = { store = "NAME" }, key in AUTHWATCH_MASTER_KEY)
     Secret {
@@ -350,12 +362,15 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             scenario,
             listen,
             print_config,
+            tls,
+            public_url,
         }) => {
             let scenario = match scenario {
                 Some(path) => sim::Scenario::load(&path)?,
                 None => sim::Scenario::demo(),
             };
-            sim::serve_forever(scenario, listen, print_config).await?;
+            let options = sim::SimOptions { tls, public_url };
+            sim::serve_forever(scenario, listen, print_config, options).await?;
             Ok(0)
         }
         Some(Cmd::Rotate {
@@ -364,19 +379,18 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             format,
             confirm,
             confirm_manual,
+            no_rollback,
+            generated_at,
         }) => match load() {
             Ok(config) => {
                 let db = db_path(db_flag, &config);
-                rotate::rotate(
-                    &config,
-                    db,
-                    &credential,
-                    action,
-                    format,
+                let options = rotate::RotateOptions {
                     confirm,
                     confirm_manual,
-                )
-                .await
+                    no_rollback,
+                    generated_at,
+                };
+                rotate::rotate(&config, db, &credential, action, format, options).await
             }
             Err(code) => Ok(code),
         },
@@ -525,7 +539,7 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
             "{}",
             crate::nagios::plugin_output(
                 &snapshot,
-                &crate::health::Thresholds::from(&config.settings)
+                &crate::rules::health::Thresholds::from(&config.settings)
             )
         ),
     }
