@@ -86,3 +86,6 @@ pub mod duration;
 
 // the log file
 pub mod logging;
+
+// "did you mean": the one nearest-name rule
+pub mod suggest;

@@ -2,7 +2,7 @@
 //! pass reports everything. Adding a section = a key list plus a function using a [`TableReader`].
 
 use super::diag::{Diagnostic, Source};
-use crate::secrets::{RefShapeError, SecretRef, suggest_kind};
+use crate::secrets::{REFERENCE_KINDS, RefShapeError, SecretRef};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_spanned::Spanned;
 use std::ops::Range;
@@ -82,21 +82,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Nearest candidate by Jaro-Winkler similarity, if close enough to be a plausible typo.
-pub(crate) fn suggest<'c>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(input, c), c))
-        .filter(|(score, _)| *score >= 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
 pub(crate) fn did_you_mean(input: &str, candidates: &[&str]) -> String {
-    match suggest(input, candidates.iter().copied()) {
+    match crate::suggest::nearest(input, candidates.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => format!("valid keys: {}", list(candidates)),
     }
@@ -552,7 +539,7 @@ fn read_secret_ref(v: &Spanned<DeValue<'_>>) -> Result<SecretRef, (Span, RefShap
             key.span(),
             RefShapeError::UnknownKind {
                 kind: other.to_string(),
-                suggestion: suggest_kind(other),
+                suggestion: crate::suggest::nearest(other, REFERENCE_KINDS),
             },
         )),
     }

@@ -1,7 +1,8 @@
 //! Team mode sections: `[agent]` (listen address, bearer tokens, TLS), `[[notify]]` (where alerts go) and
 //! `[[maintenance]]` (windows that mute notifications). Read with the same span-aware reader as the rest.
 
-use super::read::{Ctx, Excerpt, Span, TableReader, list, suggest};
+use super::read::{Ctx, Excerpt, Span, TableReader, list};
+use crate::suggest::nearest;
 use crate::model::Status;
 use crate::secrets::SecretRef;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
@@ -279,7 +280,7 @@ fn read_token(
             "viewer" => Some(Role::Viewer),
             "operator" => Some(Role::Operator),
             other => {
-                let help = match suggest(&other.to_ascii_lowercase(), ["viewer", "operator"]) {
+                let help = match nearest(&other.to_ascii_lowercase(), ["viewer", "operator"]) {
                     Some(s) => format!(
                         "did you mean `{s}`? Use \"viewer\" (read) or \"operator\" (read and act)"
                     ),
@@ -339,7 +340,7 @@ pub(super) fn read_notify(
             "slack" => Some(NotifyKind::Slack),
             "alertmanager" => Some(NotifyKind::Alertmanager),
             other => {
-                let help = match suggest(&other.to_ascii_lowercase(), KINDS) {
+                let help = match nearest(&other.to_ascii_lowercase(), KINDS) {
                     Some(s) => format!("did you mean `{s}`? Valid kinds: {}", list(&KINDS)),
                     None => format!("valid kinds: {}", list(&KINDS)),
                 };

@@ -224,14 +224,9 @@ impl<'a> Rotator<'a> {
 
     fn credential(&self, id: &str) -> Result<&'a Credential, RotateError> {
         self.config.credential(id).ok_or_else(|| {
-            let hint = self
-                .config
-                .credentials
-                .iter()
-                .map(|c| (strsim::levenshtein(id, &c.id), &c.id))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, n)| format!(": did you mean `{n}`?"))
+            let ids = self.config.credentials.iter().map(|c| c.id.as_str());
+            let hint = crate::suggest::nearest(id, ids)
+                .map(|n| format!(": did you mean `{n}`?"))
                 .unwrap_or_default();
             RotateError::UnknownCredential(id.to_string(), hint)
         })
