@@ -89,3 +89,6 @@ pub mod logging;
 
 // "did you mean": the one nearest-name rule
 pub mod suggest;
+
+// the machine we run on: the OS user, whether a URL is loopback
+pub mod host;

@@ -397,7 +397,7 @@ impl<'t, 'i> TableReader<'t, 'i> {
             );
             return None;
         }
-        if url.scheme() == "http" && !is_loopback(&url) {
+        if url.scheme() == "http" && !crate::host::is_loopback(&url) {
             ctx.warn(
                 &v.span(),
                 format_args!(
@@ -437,17 +437,6 @@ fn int_value(i: &toml::de::DeInteger<'_>) -> Option<i64> {
         _ => digits.as_str(),
     };
     i64::from_str_radix(body, radix).ok()
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 fn datetime_to_utc(dt: &toml::value::Datetime) -> Option<DateTime<Utc>> {

@@ -145,7 +145,7 @@ pub enum Schedule {
 impl Maintenance {
     /// Whether the window is open at `now`.
     pub fn is_open(&self, now: DateTime<Utc>) -> bool {
-        let dur = chrono::Duration::from_std(self.duration).unwrap_or(chrono::Duration::MAX);
+        let dur = crate::duration::to_chrono(self.duration);
         match &self.schedule {
             Schedule::Once(start) => *start <= now && now < *start + dur,
             Schedule::Weekly { days, at } => {

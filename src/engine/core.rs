@@ -6,6 +6,7 @@ use super::schedule::{self, Next};
 use super::snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 use super::{AUTH_LOG_LEN, HISTORY_LEN};
 use crate::config::Config;
+use crate::duration::to_chrono;
 use crate::health::{self, Evidence, LogEvidence, Thresholds};
 use crate::history_report::{self, Summary as HistorySummary};
 use crate::ingest::{FollowUpdate, Follower, FollowerHandle, Matcher, SourceStatus};
@@ -311,7 +312,7 @@ impl Engine {
             }
         }
         self.offsets = std::mem::take(&mut recent.offsets);
-        let window = chrono_dur(self.config.settings.sustained_window);
+        let window = to_chrono(self.config.settings.sustained_window);
         let now = Utc::now();
         for event in recent.auth_events.iter().rev() {
             if event.source == PROBE_SOURCE || now - event.at > window {
@@ -660,7 +661,7 @@ impl Engine {
     /// Events into the 401/403 log and the evidence of the integration they belong to; returns what to store.
     fn take_events(&mut self, events: Vec<AuthEvent>) -> Vec<Record> {
         let mut records = Vec::with_capacity(events.len() + 1);
-        let window = chrono_dur(self.config.settings.sustained_window);
+        let window = to_chrono(self.config.settings.sustained_window);
         let now = Utc::now();
         for event in events {
             if let Some(idx) = event.integration.as_ref().and_then(|name| {
@@ -795,7 +796,7 @@ impl Engine {
             Err(NotProbed::Secret(msg)) => {
                 st.secret_error = Some(msg);
                 st.next_due = Some(now_i + settings.probe_interval);
-                st.next_due_wall = Some(Utc::now() + chrono_dur(settings.probe_interval));
+                st.next_due_wall = Some(Utc::now() + to_chrono(settings.probe_interval));
                 return;
             }
         };
@@ -831,7 +832,7 @@ impl Engine {
                 st.paused = false;
                 st.fresh_next |= fresh_token;
                 st.next_due = Some(now_i + delay);
-                st.next_due_wall = Some(Utc::now() + chrono_dur(delay));
+                st.next_due_wall = Some(Utc::now() + to_chrono(delay));
             }
             Next::Pause => {
                 st.paused = true;
@@ -1107,10 +1108,6 @@ pub(crate) fn placeholder_view(i: &crate::config::Integration) -> IntegrationVie
         uptime_7d: None,
         incidents: Vec::new(),
     }
-}
-
-fn chrono_dur(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 async fn sleep_until_opt(t: Option<Instant>) {

@@ -10,6 +10,7 @@ pub mod session;
 pub mod sinks;
 
 use crate::config::{Config, Credential, Integration};
+use crate::duration::utc_stamp;
 use crate::model::Outcome;
 use crate::probe::{self, Freshness, ProbeTarget, Prober, TokenCache};
 use crate::secrets::vault::Vault;
@@ -36,26 +37,6 @@ pub fn apply_effective_expiries(config: &mut Config, store: &Store) {
             c.secret_expires = Some(recorded);
         }
     }
-}
-
-/// Who is acting: the OS user ($USER, $LOGNAME, else `id -un`).
-pub fn actor() -> String {
-    for var in ["USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.trim().is_empty()
-        {
-            return v.trim().to_string();
-        }
-    }
-    std::process::Command::new("id")
-        .arg("-un")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -203,7 +184,7 @@ impl<'a> Rotator<'a> {
             config,
             store,
             vault,
-            actor: actor(),
+            actor: crate::host::os_user().to_string(),
             pending: None,
             previous: None,
         })
@@ -304,7 +285,7 @@ impl<'a> Rotator<'a> {
             ("new expiry", state.new_expires),
         ] {
             if let Some(t) = t {
-                lines.push(note(format!("{label}: {}", fmt_time(t))));
+                lines.push(note(format!("{label}: {}", utc_stamp(t))));
             }
         }
         if matches!(state.phase, Phase::Staged | Phase::Verified) {
@@ -342,8 +323,7 @@ impl<'a> Rotator<'a> {
     /// Stage a new secret (replacing a pending one).
     pub async fn stage(&mut self, cred: &str, secret: SecretString) -> Result<Report, RotateError> {
         let before = self.pending.replace(secret);
-        let delay = chrono::Duration::from_std(self.config.settings.staging_delay)
-            .unwrap_or(chrono::Duration::minutes(5));
+        let delay = crate::duration::to_chrono(self.config.settings.staging_delay);
         let mut report = self
             .run(
                 cred,
@@ -587,7 +567,7 @@ impl<'a> Rotator<'a> {
                             .unwrap_or_default();
                         lines.push(note(format!(
                             "new expiry {} recorded (used by check and the calendar); update the config{place}: secret_expires = {}",
-                            fmt_time(t),
+                            utc_stamp(t),
                             t.format("%Y-%m-%d")
                         )));
                     }
@@ -928,6 +908,3 @@ fn fail(text: String) -> Line {
     }
 }
 
-pub fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}

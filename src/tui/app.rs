@@ -583,7 +583,7 @@ impl App {
                     Some(i) => self.send(
                         Command::Ack {
                             integration: i.name.clone(),
-                            actor: os_user(),
+                            actor: crate::host::os_user().to_string(),
                         },
                         format!("acknowledged {}", i.name),
                         now,
@@ -1134,12 +1134,4 @@ fn event_matches(e: &AuthEvent, needle: &str) -> bool {
         || contains(Some(&e.error), needle)
         || contains(Some(&e.source), needle)
         || e.http_status.to_string().contains(needle)
-}
-
-/// Who acknowledges: the OS user running the console.
-fn os_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
 }
