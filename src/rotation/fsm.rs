@@ -1,6 +1,6 @@
 //! The rotation state machine, pure: `step(state, input, now) -> (state, effects)`.
 //!
-//! It never sees a secret, a clock or the network: the driver ([`super::driver`]) holds the pending secret, runs
+//! It never sees a secret, a clock or the network: the driver ([`super::Rotator`]) holds the pending secret, runs
 //! the effects (checks, sink writes, audit) and feeds their results back as inputs (`*Done`). A refused input
 //! leaves the state unchanged and yields [`Effect::Refused`] with the reason (and an audit entry saying so).
 
@@ -56,14 +56,6 @@ impl Phase {
 
     pub fn parse(s: &str) -> Option<Phase> {
         Phase::ALL.into_iter().find(|p| p.as_str() == s)
-    }
-
-    /// A rotation is in progress (a pending secret or a promoted one exists).
-    pub fn in_progress(self) -> bool {
-        matches!(
-            self,
-            Phase::Staged | Phase::Verified | Phase::Promoted | Phase::Activated
-        )
     }
 }
 

@@ -190,11 +190,6 @@ impl<'a> Rotator<'a> {
         })
     }
 
-    pub fn with_actor(mut self, actor: &str) -> Self {
-        self.actor = actor.to_string();
-        self
-    }
-
     pub fn store(&self) -> &Store {
         self.store
     }
