@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn to_chrono_is_exact_then_saturates_where_date_arithmetic_stays_safe() {
-        assert_eq!(to_chrono(Duration::from_millis(1500)), chrono::Duration::milliseconds(1500));
+        assert_eq!(
+            to_chrono(Duration::from_millis(1500)),
+            chrono::Duration::milliseconds(1500)
+        );
         // A configuration may say "99999999999d": the span saturates, and adding it to now does not panic.
         let huge = parse_duration("99999999999d").unwrap();
         assert_eq!(to_chrono(huge), CHRONO_SPAN_MAX);

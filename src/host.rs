@@ -9,9 +9,12 @@ use url::Url;
 pub fn os_user() -> &'static str {
     static USER: OnceLock<String> = OnceLock::new();
     USER.get_or_init(|| {
-        let from_env = ["USER", "LOGNAME"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().map(|s| clean(&s)).filter(|s| !s.is_empty()));
+        let from_env = ["USER", "LOGNAME"].iter().find_map(|v| {
+            std::env::var(v)
+                .ok()
+                .map(|s| clean(&s))
+                .filter(|s| !s.is_empty())
+        });
         from_env
             .or_else(|| passwd_name().map(|s| clean(&s)).filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "unknown".into())
@@ -20,7 +23,11 @@ pub fn os_user() -> &'static str {
 
 /// A user name enters the model (acks, the audit trail): no control characters, bounded length.
 fn clean(name: &str) -> String {
-    name.trim().chars().filter(|c| !c.is_control()).take(64).collect()
+    name.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
 }
 
 /// The name of the effective uid in the password database (what `id -un` prints), without running a program.

@@ -81,6 +81,9 @@ pub mod sim;
 
 // ── Leaves ──
 
+// TLS serving (rustls): the agent's https and the simulator's --tls
+pub mod tls;
+
 // human durations ("30s", "7d") and their formatting
 pub mod duration;
 

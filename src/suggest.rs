@@ -29,7 +29,11 @@ mod tests {
             ("x", &kinds, None),
             // A swapped pair is one edit, even in short words.
             ("pgk", &["pkg", "crm"], Some("pkg")),
-            ("crm-snyc", &["crm-sync", "journey-events"], Some("crm-sync")),
+            (
+                "crm-snyc",
+                &["crm-sync", "journey-events"],
+                Some("crm-sync"),
+            ),
             ("opertor", &["viewer", "operator"], Some("operator")),
             ("", &["env"], None),
             ("anything", &[], None),
@@ -45,7 +49,10 @@ mod tests {
 
     #[test]
     fn the_closest_wins_and_ties_go_to_the_first() {
-        assert_eq!(nearest("status_fild", ["status", "status_field"]), Some("status_field"));
+        assert_eq!(
+            nearest("status_fild", ["status", "status_field"]),
+            Some("status_field")
+        );
         assert_eq!(nearest("ab", ["ac", "ad"]), Some("ac"));
     }
 }

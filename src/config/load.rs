@@ -4,9 +4,9 @@
 use super::diag::{ConfigError, Diagnostic};
 use super::log_source::{LogFormat, LogSourceConfig};
 use super::read::{Ctx, Span, TableReader, array_of_tables, list};
-use crate::suggest::nearest;
 use super::{ClientAuth, Config, Credential, DEFAULT_CHECK_PATH, Integration, Provider, Settings};
 use crate::secrets::REFERENCE_FORMS_HELP;
+use crate::suggest::nearest;
 use serde_spanned::Spanned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -17,8 +17,9 @@ pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load,
 pub use log_source::{LogFormat, LogSourceConfig};
 pub use report::check_report;
 pub use team::{
-    AGENT_KEYS, AGENT_TOKEN_KEYS, AgentConfig, ApiToken, DEFAULT_AGENT_LISTEN, MAINTENANCE_KEYS,
-    Maintenance, NOTIFY_KEYS, NotifyConfig, NotifyKind, Role, Schedule, TlsFiles, UrlRef,
+    AGENT_KEYS, AGENT_TOKEN_KEYS, AgentConfig, ApiToken, DEFAULT_AGENT_LISTEN,
+    DEFAULT_EXPIRY_REMINDERS, MAINTENANCE_KEYS, Maintenance, NOTIFY_KEYS, NotifyConfig,
+    NotifyEvent, NotifyKind, PAGERDUTY_EVENTS_URL, Role, Schedule, TlsFiles, UrlRef,
 };
 
 use crate::secrets::SecretRef;

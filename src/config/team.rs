@@ -2,9 +2,9 @@
 //! `[[maintenance]]` (windows that mute notifications). Read with the same span-aware reader as the rest.
 
 use super::read::{Ctx, Excerpt, Span, TableReader, list};
-use crate::suggest::nearest;
 use crate::model::Status;
 use crate::secrets::SecretRef;
+use crate::suggest::nearest;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use serde_spanned::Spanned;
 use std::net::SocketAddr;
@@ -15,7 +15,52 @@ use url::Url;
 
 pub const AGENT_KEYS: &[&str] = &["listen", "token", "tls_cert", "tls_key"];
 pub const AGENT_TOKEN_KEYS: &[&str] = &["name", "role", "token"];
-pub const NOTIFY_KEYS: &[&str] = &["name", "kind", "url", "teams", "min_severity"];
+pub const NOTIFY_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "teams",
+    "min_severity",
+    "routing_key",
+    "expiry_reminders",
+    "events",
+];
+
+/// PagerDuty's public Events API v2 endpoint (`url` overrides it, e.g. for a proxy or a test receiver).
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+
+/// Days before a secret's expiry at which a receiver gets a reminder, unless it sets `expiry_reminders`.
+pub const DEFAULT_EXPIRY_REMINDERS: [i64; 4] = [30, 14, 7, 1];
+
+/// What a receiver may be sent (`events = [...]`; default: all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// An integration turned FAIL.
+    Fail,
+    /// An integration turned WARN (only with `min_severity = "warn"`).
+    Warn,
+    /// OK again after a notified incident.
+    Resolved,
+    /// Secret-expiry reminders.
+    Expiry,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 4] = [
+        NotifyEvent::Fail,
+        NotifyEvent::Warn,
+        NotifyEvent::Resolved,
+        NotifyEvent::Expiry,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyEvent::Fail => "fail",
+            NotifyEvent::Warn => "warn",
+            NotifyEvent::Resolved => "resolved",
+            NotifyEvent::Expiry => "expiry",
+        }
+    }
+}
 pub const MAINTENANCE_KEYS: &[&str] = &[
     "name",
     "start",
@@ -80,8 +125,21 @@ pub struct NotifyConfig {
     pub url: UrlRef,
     /// Only integrations of these teams (empty: all).
     pub teams: Vec<String>,
-    /// `warn` or `fail` (default).
+    /// `warn` or `fail` (default); applies to expiry reminders too (their severity is the credential's
+    /// expiry status: warn within `warn_before`, fail within `critical_before` or expired).
     pub min_severity: Status,
+    /// PagerDuty: the integration's routing key (a secret reference).
+    pub routing_key: Option<SecretRef>,
+    /// Days before expiry at which reminders go out, largest first (default [`DEFAULT_EXPIRY_REMINDERS`]).
+    pub expiry_reminders: Vec<i64>,
+    /// What this receiver is sent (default: all).
+    pub events: Vec<NotifyEvent>,
+}
+
+impl NotifyConfig {
+    pub fn wants(&self, e: NotifyEvent) -> bool {
+        self.events.contains(&e)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +150,10 @@ pub enum NotifyKind {
     Slack,
     /// Alertmanager: POST `{url}/api/v2/alerts`.
     Alertmanager,
+    /// PagerDuty Events API v2: trigger, acknowledge, resolve with one dedup_key per incident.
+    PagerDuty,
+    /// Microsoft Teams Workflows webhook ("When a Teams webhook request is received"): an Adaptive Card.
+    Teams,
 }
 
 impl NotifyKind {
@@ -100,6 +162,8 @@ impl NotifyKind {
             NotifyKind::Webhook => "webhook",
             NotifyKind::Slack => "slack",
             NotifyKind::Alertmanager => "alertmanager",
+            NotifyKind::PagerDuty => "pagerduty",
+            NotifyKind::Teams => "teams",
         }
     }
 }
@@ -323,14 +387,14 @@ pub(super) fn read_notify(
     let label = entry_label("notify", peek_str(table, "name"), index);
     let r = TableReader::new(ctx, table, span, label, NOTIFY_KEYS);
     let errors_before = ctx.diagnostics.len();
-    const KINDS: [&str; 3] = ["webhook", "slack", "alertmanager"];
+    const KINDS: [&str; 5] = ["webhook", "slack", "alertmanager", "pagerduty", "teams"];
     let kind = match r.string(ctx, "kind", "\"webhook\"") {
         None => {
             if r.get("kind").is_none() {
                 r.missing(
                     ctx,
                     "kind",
-                    "say what receives the notifications: kind = \"webhook\" (generic JSON), \"slack\" (incoming webhook) or \"alertmanager\"",
+                    "say what receives the notifications: kind = \"webhook\" (generic JSON), \"slack\" (incoming webhook), \"alertmanager\", \"pagerduty\" (Events API v2) or \"teams\" (Workflows webhook)",
                 );
             }
             None
@@ -339,6 +403,8 @@ pub(super) fn read_notify(
             "webhook" => Some(NotifyKind::Webhook),
             "slack" => Some(NotifyKind::Slack),
             "alertmanager" => Some(NotifyKind::Alertmanager),
+            "pagerduty" => Some(NotifyKind::PagerDuty),
+            "teams" => Some(NotifyKind::Teams),
             other => {
                 let help = match nearest(&other.to_ascii_lowercase(), KINDS) {
                     Some(s) => format!("did you mean `{s}`? Valid kinds: {}", list(&KINDS)),
@@ -354,6 +420,10 @@ pub(super) fn read_notify(
         },
     };
     let url = match r.get("url") {
+        // PagerDuty has one public endpoint; the routing key says where events go.
+        None if kind == Some(NotifyKind::PagerDuty) => Some(UrlRef::Plain(
+            Url::parse(PAGERDUTY_EVENTS_URL).expect("a valid constant URL"),
+        )),
         None => {
             r.missing(
                 ctx,
@@ -390,6 +460,24 @@ pub(super) fn read_notify(
             }
         },
     };
+    let routing_key = r.secret(ctx, "routing_key").map(Spanned::into_inner);
+    match (kind, &routing_key) {
+        (Some(NotifyKind::PagerDuty), None) if r.get("routing_key").is_none() => r.missing(
+            ctx,
+            "routing_key",
+            "give the PagerDuty integration key as a secret reference, e.g. routing_key = { env = \"PAGERDUTY_ROUTING_KEY\" }",
+        ),
+        (Some(k), Some(_)) if k != NotifyKind::PagerDuty => ctx.error(
+            &r.get("routing_key")
+                .map(|v| v.span())
+                .unwrap_or_else(|| header_span(table)),
+            format!("`routing_key` in {} is only for kind = \"pagerduty\"", r.label),
+            "remove it (other kinds carry their key in the URL)",
+        ),
+        _ => {}
+    }
+    let expiry_reminders = read_reminders(ctx, &r);
+    let events = read_events(ctx, &r);
     let name = r.string(ctx, "name", "\"crm-ops-slack\"");
     let name = match (&name, kind) {
         (Some(n), _) => n.get_ref().clone(),
@@ -418,7 +506,69 @@ pub(super) fn read_notify(
         url: url?,
         teams,
         min_severity,
+        routing_key,
+        expiry_reminders,
+        events,
     })
+}
+
+/// `expiry_reminders = ["30d", "14d", "7d", "1d"]`: whole days, largest first, no duplicates.
+fn read_reminders(ctx: &mut Ctx<'_>, r: &TableReader<'_, '_>) -> Vec<i64> {
+    let Some(items) = r.string_list(ctx, "expiry_reminders", "[\"30d\", \"7d\"]", "reminder")
+    else {
+        return DEFAULT_EXPIRY_REMINDERS.to_vec();
+    };
+    let mut days = Vec::new();
+    for item in items {
+        match crate::duration::parse_duration(item.get_ref()) {
+            Ok(d) if d.as_secs() % 86_400 == 0 && d.as_secs() > 0 => {
+                days.push(i64::try_from(d.as_secs() / 86_400).unwrap_or(i64::MAX));
+            }
+            Ok(_) => ctx.error(
+                &item.span(),
+                format!(
+                    "expiry reminder `{}` in {} is not a whole number of days",
+                    item.get_ref(),
+                    r.label
+                ),
+                "write days, e.g. \"30d\", \"7d\", \"1d\"",
+            ),
+            Err(e) => ctx.error(&item.span(), format!("{e}"), "write days, e.g. \"30d\""),
+        }
+    }
+    days.sort_unstable_by(|a, b| b.cmp(a));
+    days.dedup();
+    days
+}
+
+/// `events = ["fail", "warn", "resolved", "expiry"]` (default: all).
+fn read_events(ctx: &mut Ctx<'_>, r: &TableReader<'_, '_>) -> Vec<NotifyEvent> {
+    let Some(items) = r.string_list(ctx, "events", "[\"fail\", \"resolved\"]", "event") else {
+        return NotifyEvent::ALL.to_vec();
+    };
+    const NAMES: [&str; 4] = ["fail", "warn", "resolved", "expiry"];
+    let mut out = Vec::new();
+    for item in items {
+        match NotifyEvent::ALL
+            .iter()
+            .find(|e| e.as_str() == item.get_ref())
+        {
+            Some(e) if !out.contains(e) => out.push(*e),
+            Some(_) => {}
+            None => {
+                let help = match nearest(&item.get_ref().to_ascii_lowercase(), NAMES) {
+                    Some(s) => format!("did you mean `{s}`? Valid events: {}", list(&NAMES)),
+                    None => format!("valid events: {}", list(&NAMES)),
+                };
+                ctx.error(
+                    &item.span(),
+                    format!("unknown event `{}` in {}", item.get_ref(), r.label),
+                    help,
+                );
+            }
+        }
+    }
+    out
 }
 
 fn header_span(table: &DeTable<'_>) -> Span {

@@ -421,6 +421,17 @@ async fn send(
     let (url, body) = match r.kind {
         NotifyKind::Webhook => (base, payload::webhook(m)),
         NotifyKind::Slack => (base, payload::slack(m)),
+        NotifyKind::Teams => (base, payload::teams(m)),
+        NotifyKind::PagerDuty => {
+            let Some(key_ref) = &r.routing_key else {
+                return Err("no routing_key".into());
+            };
+            let key = key_ref
+                .resolve(secret_timeout)
+                .await
+                .map_err(|e| format!("cannot resolve the routing key ({key_ref}): {e}"))?;
+            (base, payload::pagerduty(m, key.expose_secret().trim()))
+        }
         NotifyKind::Alertmanager => {
             let mut u = base;
             let path = format!("{}/api/v2/alerts", u.path().trim_end_matches('/'));

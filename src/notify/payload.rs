@@ -40,6 +40,7 @@ pub fn text(m: &Message) -> String {
             format!("RESOLVED {}{ctx}: OK again{took}", m.subject)
         }
         EventKind::Expiry => format!("SECRET EXPIRY {}{ctx}: {}", m.subject, m.reason),
+        EventKind::Acknowledged => format!("ACKNOWLEDGED {}{ctx}: {}", m.subject, m.reason),
     }
 }
 
@@ -62,6 +63,7 @@ pub fn slack(m: &Message) -> Value {
         EventKind::Fail | EventKind::Refresh => ":red_circle:",
         EventKind::Resolved => ":large_green_circle:",
         EventKind::Expiry => ":hourglass:",
+        EventKind::Acknowledged => ":eyes:",
     };
     json!({ "text": format!("{icon} {}", text(m)) })
 }
@@ -120,4 +122,104 @@ pub fn alertmanager(m: &Message, now: DateTime<Utc>) -> Value {
         "startsAt": starts.to_rfc3339(),
         "endsAt": ends.to_rfc3339(),
     }])
+}
+
+/// PagerDuty Events API v2 (`POST /v2/enqueue`): trigger at fail (and for expiry notices), acknowledge,
+/// resolve; the incident key is the dedup_key, so one authwatch incident is one PagerDuty incident.
+pub fn pagerduty(m: &Message, routing_key: &str) -> Value {
+    let action = match m.event {
+        EventKind::Resolved => "resolve",
+        EventKind::Acknowledged => "acknowledge",
+        EventKind::Fail | EventKind::Refresh | EventKind::Expiry => "trigger",
+    };
+    let mut v = json!({
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": m.incident_key,
+        "client": "authwatch",
+    });
+    if action == "trigger" {
+        let severity = match m.status {
+            crate::model::Status::Fail => "critical",
+            crate::model::Status::Warn => "warning",
+            _ => "info",
+        };
+        let mut details = serde_json::Map::new();
+        details.insert("reason".into(), m.reason.clone().into());
+        details.insert("credential".into(), m.credential.clone().into());
+        for (k, val) in [
+            ("integration", &m.integration),
+            ("team", &m.team),
+            ("owner", &m.owner),
+            ("mid", &m.account_id),
+            ("business_unit", &m.business_unit),
+            ("environment", &m.environment),
+            ("runbook", &m.runbook),
+        ] {
+            if let Some(val) = val {
+                details.insert(k.into(), val.clone().into());
+            }
+        }
+        if let Some(d) = m.days_left {
+            details.insert("days_left".into(), d.into());
+        }
+        // PagerDuty truncates at 1024 characters; cut on a character boundary ourselves.
+        let summary: String = text(m).chars().take(1024).collect();
+        v["payload"] = json!({
+            "summary": summary,
+            "source": format!("authwatch:{}", m.credential),
+            "severity": severity,
+            "timestamp": m.started.unwrap_or(m.at).to_rfc3339(),
+            "component": m.integration.as_deref().unwrap_or(&m.credential),
+            "group": m.team,
+            "class": alertname(m),
+            "custom_details": details,
+        });
+    }
+    v
+}
+
+/// A Microsoft Teams Workflows webhook ("When a Teams webhook request is received" + "Post card in a chat or
+/// channel"): a message with one Adaptive Card attachment.
+pub fn teams(m: &Message) -> Value {
+    let (title, color) = match m.event {
+        EventKind::Fail | EventKind::Refresh => {
+            (format!("{} {}", m.status.label(), m.subject), "Attention")
+        }
+        EventKind::Resolved => (format!("RESOLVED {}", m.subject), "Good"),
+        EventKind::Expiry => (format!("SECRET EXPIRY {}", m.subject), "Warning"),
+        EventKind::Acknowledged => (format!("ACKNOWLEDGED {}", m.subject), "Accent"),
+    };
+    let mut facts = vec![json!({"title": "Credential", "value": m.credential})];
+    for (t, val) in [
+        ("Team", &m.team),
+        ("Owner", &m.owner),
+        ("MID", &m.account_id),
+        ("Environment", &m.environment),
+    ] {
+        if let Some(val) = val {
+            facts.push(json!({"title": t, "value": val}));
+        }
+    }
+    let mut body = vec![
+        json!({"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "color": color, "wrap": true}),
+        json!({"type": "TextBlock", "text": text(m), "wrap": true}),
+        json!({"type": "FactSet", "facts": facts}),
+    ];
+    if let Some(rb) = &m.runbook {
+        body.push(json!({"type": "TextBlock", "text": rb, "wrap": true, "isSubtle": true}));
+    }
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "body": body,
+            }
+        }]
+    })
 }

@@ -6,18 +6,22 @@
 //! - A maintenance window or an acknowledgement mutes the `fail` message (recorded as muted). When a
 //!   maintenance window ends while the incident is still open and unacknowledged, the `fail` goes out then.
 //!   A `resolved` is sent whenever its `fail` was: resolutions only ever reduce noise.
-//! - A client secret crossing 30, 14, 7 and 1 days before expiry, and expiring, is notified once each (muted
-//!   notices wait for the window to end).
+//! - A client secret crossing each of the receiver's `expiry_reminders` (default 30, 14, 7 and 1 days) before
+//!   expiry, and expiring, is notified once each (muted notices wait for the window to end). A reminder's
+//!   severity is the credential's expiry status (at least warn), and `min_severity` applies to it.
+//! - A receiver gets only the `events` it asks for; PagerDuty receivers also get an `acknowledged` when the
+//!   incident is acknowledged in authwatch.
 
-use crate::config::{Maintenance, NotifyConfig};
+use crate::config::{Maintenance, NotifyConfig, NotifyEvent, NotifyKind};
 use crate::engine::{IntegrationView, Snapshot};
 use crate::model::Status;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-/// Days before expiry at which a notice goes out.
-pub const EXPIRY_THRESHOLDS: [i64; 4] = [30, 14, 7, 1];
+/// The runbook line of an expiry notice.
+pub const EXPIRY_RUNBOOK: &str = "Generate a new client secret for the package in Setup > Installed Packages, update \
+     every consumer (authwatch rotate guides it), then revoke the old one.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,6 +31,8 @@ pub enum EventKind {
     Expiry,
     /// Alertmanager only: a firing alert re-posted so that it does not time out.
     Refresh,
+    /// PagerDuty only: the incident was acknowledged in authwatch.
+    Acknowledged,
 }
 
 impl EventKind {
@@ -36,6 +42,7 @@ impl EventKind {
             EventKind::Resolved => "resolved",
             EventKind::Expiry => "expiry",
             EventKind::Refresh => "refresh",
+            EventKind::Acknowledged => "acknowledged",
         }
     }
 }
@@ -51,6 +58,12 @@ pub struct Message {
     pub team: Option<String>,
     pub business_unit: Option<String>,
     pub environment: Option<String>,
+    /// The credential's owner (from `[[credential]] owner`).
+    pub owner: Option<String>,
+    /// The business unit's MID.
+    pub account_id: Option<String>,
+    /// What an on-call person should do (the probe outcome's runbook line).
+    pub runbook: Option<String>,
     pub status: Status,
     pub reason: String,
     pub at: DateTime<Utc>,
@@ -76,6 +89,8 @@ pub struct OpenIncident {
     pub started: DateTime<Utc>,
     /// The fail message went out (not muted).
     pub sent: bool,
+    /// The acknowledgement went out (PagerDuty).
+    pub acked: bool,
 }
 
 /// Incidents and notices per receiver, carried from snapshot to snapshot (and restored from the store).
@@ -105,6 +120,7 @@ fn wants(r: &NotifyConfig, team: Option<&str>) -> bool {
 }
 
 fn message(
+    snap: &Snapshot,
     v: &IntegrationView,
     event: EventKind,
     key: &str,
@@ -112,6 +128,12 @@ fn message(
     now: DateTime<Utc>,
 ) -> Message {
     Message {
+        owner: snap.credential(&v.credential).and_then(|c| c.owner.clone()),
+        account_id: v.account_id.clone(),
+        runbook: v
+            .last_probe()
+            .filter(|p| !p.outcome.is_ok())
+            .map(|p| p.outcome.runbook().to_string()),
         event,
         subject: v.name.clone(),
         integration: Some(v.name.clone()),
@@ -153,8 +175,12 @@ impl Planner {
                     continue;
                 }
                 let status = v.health.status;
-                let qualifies =
-                    matches!(status, Status::Warn | Status::Fail) && status >= r.min_severity;
+                let event = match status {
+                    Status::Fail => Some(NotifyEvent::Fail),
+                    Status::Warn => Some(NotifyEvent::Warn),
+                    _ => None,
+                };
+                let qualifies = event.is_some_and(|e| r.wants(e)) && status >= r.min_severity;
                 let muting = || {
                     maintenance_reason(windows, &v.name, team, now).or_else(|| {
                         v.acked
@@ -173,11 +199,12 @@ impl Planner {
                                 key: key.clone(),
                                 started,
                                 sent: muted.is_none(),
+                                acked: false,
                             },
                         );
                         out.push(Planned {
                             receiver: r.name.clone(),
-                            message: message(v, EventKind::Fail, &key, started, now),
+                            message: message(snap, v, EventKind::Fail, &key, started, now),
                             muted,
                         });
                     }
@@ -185,11 +212,41 @@ impl Planner {
                     Some(inc) if status == Status::Ok => {
                         let inc = inc.clone();
                         self.open.remove(&slot);
+                        if r.wants(NotifyEvent::Resolved) {
+                            out.push(Planned {
+                                receiver: r.name.clone(),
+                                message: message(
+                                    snap,
+                                    v,
+                                    EventKind::Resolved,
+                                    &inc.key,
+                                    inc.started,
+                                    now,
+                                ),
+                                muted: (!inc.sent)
+                                    .then(|| "its failure was not notified (muted)".to_string()),
+                            });
+                        }
+                    }
+                    // PagerDuty: an acknowledgement in authwatch acknowledges the PagerDuty incident.
+                    Some(inc)
+                        if inc.sent
+                            && !inc.acked
+                            && v.acked.is_some()
+                            && r.kind == NotifyKind::PagerDuty =>
+                    {
+                        inc.acked = true;
                         out.push(Planned {
                             receiver: r.name.clone(),
-                            message: message(v, EventKind::Resolved, &inc.key, inc.started, now),
-                            muted: (!inc.sent)
-                                .then(|| "its failure was not notified (muted)".to_string()),
+                            message: message(
+                                snap,
+                                v,
+                                EventKind::Acknowledged,
+                                &inc.key,
+                                inc.started,
+                                now,
+                            ),
+                            muted: None,
                         });
                     }
                     // Muted by a window that has ended, not acknowledged: notify now.
@@ -197,7 +254,7 @@ impl Planner {
                         inc.sent = true;
                         out.push(Planned {
                             receiver: r.name.clone(),
-                            message: message(v, EventKind::Fail, &inc.key, inc.started, now),
+                            message: message(snap, v, EventKind::Fail, &inc.key, inc.started, now),
                             muted: None,
                         });
                     }
@@ -212,7 +269,12 @@ impl Planner {
                 let (Some(days), Some(expires)) = (c.days_left, c.secret_expires) else {
                     continue;
                 };
-                let Some(threshold) = EXPIRY_THRESHOLDS.iter().rev().find(|t| days <= **t) else {
+                // A reminder is at least a warning; min_severity = "fail" keeps only the critical ones.
+                let severity = c.expiry_status.max(Status::Warn);
+                if !r.wants(NotifyEvent::Expiry) || severity < r.min_severity {
+                    continue;
+                }
+                let Some(threshold) = r.expiry_reminders.iter().rev().find(|t| days <= **t) else {
                     continue;
                 };
                 let users: Vec<&IntegrationView> = snap
@@ -258,7 +320,10 @@ impl Planner {
                         team: first.team.clone(),
                         business_unit: first.business_unit.clone(),
                         environment: first.environment.clone(),
-                        status: c.expiry_status,
+                        owner: c.owner.clone(),
+                        account_id: first.account_id.clone(),
+                        runbook: Some(EXPIRY_RUNBOOK.to_string()),
+                        status: severity,
                         reason: format!(
                             "client secret of {} {when} ({}); used by {}",
                             c.id,
@@ -299,6 +364,7 @@ impl Planner {
                         key: rec.incident_key.clone(),
                         started,
                         sent,
+                        acked: false,
                     });
                     if entry.key == rec.incident_key {
                         entry.sent |= sent;
@@ -307,6 +373,7 @@ impl Planner {
                             key: rec.incident_key.clone(),
                             started,
                             sent,
+                            acked: false,
                         };
                     }
                 }
@@ -318,6 +385,16 @@ impl Planner {
                         .is_some_and(|i| i.key == rec.incident_key)
                     {
                         self.open.remove(&slot);
+                    }
+                }
+                "acknowledged" => {
+                    let slot = (rec.receiver.clone(), rec.subject.clone());
+                    if let Some(inc) = self
+                        .open
+                        .get_mut(&slot)
+                        .filter(|i| i.key == rec.incident_key)
+                    {
+                        inc.acked = true;
                     }
                 }
                 "expiry" => {
@@ -356,6 +433,9 @@ pub(crate) mod tests {
             url: UrlRef::Plain(url::Url::parse("https://hooks.example.com/x").unwrap()),
             teams: teams.iter().map(|t| t.to_string()).collect(),
             min_severity,
+            routing_key: None,
+            expiry_reminders: crate::config::DEFAULT_EXPIRY_REMINDERS.to_vec(),
+            events: NotifyEvent::ALL.to_vec(),
         }
     }
 
@@ -756,7 +836,7 @@ pub(crate) mod tests {
 
     #[test]
     fn expiry_thresholds_notify_once_each() {
-        let rs = [receiver("ops", &[], Status::Fail)];
+        let rs = [receiver("ops", &[], Status::Warn)];
         let expires = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
         let users = || vec![ok("crm-sync", Some("crm-ops")), ok("web-shop", Some("web"))];
         let mut p = Planner::default();
@@ -837,7 +917,7 @@ pub(crate) mod tests {
 
     #[test]
     fn an_expired_secret_is_notified_once() {
-        let rs = [receiver("ops", &[], Status::Fail)];
+        let rs = [receiver("ops", &[], Status::Warn)];
         let expires = Utc.with_ymd_and_hms(2026, 3, 11, 8, 0, 0).unwrap();
         let s = snap(
             vec![ok("crm-sync", None)],
@@ -873,8 +953,8 @@ pub(crate) mod tests {
     #[test]
     fn expiry_notices_follow_the_receivers_teams() {
         let rs = [
-            receiver("crm", &["crm-ops"], Status::Fail),
-            receiver("web", &["web"], Status::Fail),
+            receiver("crm", &["crm-ops"], Status::Warn),
+            receiver("web", &["web"], Status::Warn),
         ];
         let expires = t0() + Duration::days(10);
         let mut web_only = ok("web-shop", Some("web"));
@@ -909,7 +989,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_maintenance_window_holds_back_expiry_notices_until_it_ends() {
-        let rs = [receiver("ops", &[], Status::Fail)];
+        let rs = [receiver("ops", &[], Status::Warn)];
         let windows = [window("freeze", mins(-60), 2, &["crm-ops"])];
         let expires = t0() + Duration::days(10);
         let s = snap(
@@ -935,7 +1015,7 @@ pub(crate) mod tests {
 
     #[test]
     fn restore_continues_where_the_last_run_stopped() {
-        let rs = [receiver("ops", &[], Status::Fail)];
+        let rs = [receiver("ops", &[], Status::Warn)];
         let since = mins(-120);
         let k = key("crm-sync", since);
         let fail = snap(vec![failing("crm-sync", None, since)], vec![]);
@@ -949,7 +1029,8 @@ pub(crate) mod tests {
             Some(&OpenIncident {
                 key: k.clone(),
                 started: since,
-                sent: true
+                sent: true,
+                acked: false,
             })
         );
         assert!(p.plan(&fail, &rs, &[], t0()).is_empty());
@@ -1101,5 +1182,130 @@ pub(crate) mod tests {
         assert!(p.open.is_empty());
         let out = p.plan(&fail(again), std::slice::from_ref(&ops), &[], mins(11));
         assert_eq!(brief(&out), only("fail", &key("crm-sync", again), false));
+    }
+
+    #[test]
+    fn reminders_events_and_min_severity_per_receiver() {
+        let expires = Utc.with_ymd_and_hms(2026, 6, 30, 12, 0, 0).unwrap();
+        // The credential's expiry status as the engine computes it: warn within 30 days, fail within 7.
+        let cred = |now: DateTime<Utc>| {
+            let mut c = credential("pkg", expires, now);
+            c.expiry_status = if c.days_left.unwrap() <= 7 {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
+            c
+        };
+        let critical_only = receiver("pager", &[], Status::Fail);
+        let mut custom = receiver("chat", &[], Status::Warn);
+        custom.expiry_reminders = vec![60, 3];
+        let mut outages_only = receiver("outages", &[], Status::Warn);
+        outages_only.events = vec![NotifyEvent::Fail, NotifyEvent::Resolved];
+        let mut expiry_only = receiver("expiry", &[], Status::Warn);
+        expiry_only.events = vec![NotifyEvent::Expiry];
+        let rs = [critical_only, custom, outages_only, expiry_only];
+        let mut p = Planner::default();
+        let mut got: Vec<(String, String)> = Vec::new();
+        for days in [61, 60, 30, 14, 7, 3, 1] {
+            let now = expires - Duration::days(days);
+            let s = snap(vec![ok("crm-sync", None)], vec![cred(now)]);
+            for planned in p.plan(&s, &rs, &[], now) {
+                assert_eq!(planned.message.event, EventKind::Expiry);
+                got.push((planned.receiver, planned.message.incident_key));
+            }
+        }
+        let want = |r: &str, t: &str| (r.to_string(), format!("expiry:pkg:2026-06-30:{t}"));
+        assert_eq!(
+            got,
+            [
+                want("chat", "60d"),
+                want("expiry", "30d"),
+                want("expiry", "14d"),
+                // critical (within 7 days): now min_severity = "fail" lets it through
+                want("pager", "7d"),
+                want("expiry", "7d"),
+                want("chat", "3d"),
+                want("pager", "1d"),
+                want("expiry", "1d"),
+            ]
+        );
+
+        // Outages: the expiry-only receiver gets none, the outages one a fail and a resolved.
+        let since = mins(-5);
+        let mut p = Planner::default();
+        let out = p.plan(
+            &snap(vec![failing("crm-sync", None, since)], vec![]),
+            &rs,
+            &[],
+            t0(),
+        );
+        let who: Vec<&str> = out.iter().map(|p| p.receiver.as_str()).collect();
+        assert_eq!(who, ["pager", "chat", "outages"]);
+        let out = p.plan(&snap(vec![ok("crm-sync", None)], vec![]), &rs, &[], mins(1));
+        assert!(out.iter().all(|p| p.message.event == EventKind::Resolved));
+        assert_eq!(out.len(), 3);
+
+        // A WARN opens an incident only where "warn" is among the events (and min_severity allows it).
+        let mut no_warn = receiver("no-warn", &[], Status::Warn);
+        no_warn.events = vec![NotifyEvent::Fail, NotifyEvent::Resolved];
+        let chat = receiver("chat", &[], Status::Warn);
+        let mut p = Planner::default();
+        let warn = snap(
+            vec![view("crm-sync", None, Status::Warn, Some(since))],
+            vec![],
+        );
+        let out = p.plan(&warn, &[no_warn, chat], &[], t0());
+        assert_eq!(brief(&out).len(), 1);
+        assert_eq!(out[0].receiver, "chat");
+    }
+
+    #[test]
+    fn pagerduty_gets_an_acknowledgement_once_per_incident() {
+        let mut pd = receiver("ops", &[], Status::Fail);
+        pd.kind = NotifyKind::PagerDuty;
+        let hook = receiver("hook", &[], Status::Fail);
+        let rs = [pd, hook];
+        let since = mins(-5);
+        let k = key("crm-sync", since);
+        let mut owned = credential("pkg", t0() + Duration::days(300), t0());
+        owned.owner = Some("jane.doe@example.com".into());
+        let mut failing_view = failing("crm-sync", Some("crm-ops"), since);
+        failing_view.account_id = Some("5100001".into());
+        let s = |v: IntegrationView| snap(vec![v], vec![owned.clone()]);
+        let mut p = Planner::default();
+        let out = p.plan(&s(failing_view.clone()), &rs, &[], t0());
+        assert_eq!(out.len(), 2);
+        let m = &out[0].message;
+        assert_eq!(m.owner.as_deref(), Some("jane.doe@example.com"));
+        assert_eq!(m.account_id.as_deref(), Some("5100001"));
+        let out = p.plan(&s(acked(failing_view.clone(), "oncall")), &rs, &[], mins(1));
+        assert_eq!(brief(&out), only("acknowledged", &k, false));
+        assert!(
+            p.plan(&s(acked(failing_view.clone(), "oncall")), &rs, &[], mins(2))
+                .is_empty()
+        );
+        // Restored from the records: acknowledged already, not again.
+        let mut q = Planner::default();
+        let rec = |event: &str| NotificationRecord {
+            at: t0(),
+            receiver: "ops".into(),
+            kind: "pagerduty".into(),
+            event: event.into(),
+            subject: "crm-sync".into(),
+            incident_key: k.clone(),
+            outcome: "sent".into(),
+            attempts: 1,
+            detail: None,
+        };
+        q.restore(&[rec("fail"), rec("acknowledged")]);
+        assert!(
+            q.plan(&s(acked(failing_view, "oncall")), &rs[..1], &[], mins(3))
+                .is_empty()
+        );
+        let out = p.plan(&s(ok("crm-sync", Some("crm-ops"))), &rs, &[], mins(4));
+        let events: Vec<&str> = out.iter().map(|p| p.message.event.as_str()).collect();
+        assert_eq!(events, ["resolved", "resolved"]);
+        assert!(out.iter().all(|p| p.message.incident_key == k));
     }
 }

@@ -902,4 +902,3 @@ fn fail(text: String) -> Line {
         text,
     }
 }
-

@@ -208,7 +208,8 @@ impl Vault {
             path: self.path.clone(),
             name: name.to_string(),
         };
-        let nonce = hex::decode(&entry.nonce).ok()
+        let nonce = hex::decode(&entry.nonce)
+            .ok()
             .filter(|n| n.len() == 12)
             .ok_or_else(bad)?;
         let ct = hex::decode(&entry.ciphertext).map_err(|_| bad())?;

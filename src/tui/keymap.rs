@@ -1,7 +1,10 @@
-//! The one action registry: keys, names, descriptions, the mutating flag and where an action applies.
+//! The one action registry: keys, names, descriptions, the mutating flag and the layer an action applies in.
 //!
-//! The key handler, the help overlay and the footer hints are all generated from [`BINDINGS`], so a key can never
-//! work without being documented, and read-only mode removes mutating actions from all three at once.
+//! The key handler, the help overlay, the footer hints and the wizard's key line are all generated from
+//! [`BINDINGS`], so a key can never work without being documented, and read-only mode removes mutating actions
+//! from all of them at once. Like yazi's keymap, the table has layers: the panes and views of the console, and
+//! the layers that sit on top of them (the filter prompt, the rotation wizard, its masked secret field and its
+//! typed confirmation). In a text layer, a key the table does not bind is typed into the field.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -33,9 +36,42 @@ pub enum Action {
     Rotate,
     Freeze,
     Repaint,
+    // Text layers (filter prompt, secret field, typed confirmation).
+    /// Keep what was typed (Enter).
+    Accept,
+    /// Leave the field, dropping what was typed.
+    Cancel,
+    /// Erase the whole field.
+    Erase,
+    /// Delete the last character.
+    DeleteChar,
+    // The rotation wizard.
+    WizardGenerate,
+    WizardEnterSecret,
+    WizardVerify,
+    WizardPromote,
+    WizardConfirmUpdated,
+    WizardAbort,
+    WizardActivateInSim,
+    WizardActivated,
 }
 
-/// Where the keyboard is: which pane or view receives the key.
+impl Action {
+    /// Moves a cursor or scrolls: up, down, top, bottom, page up, page down.
+    pub fn is_movement(self) -> bool {
+        matches!(
+            self,
+            Action::Up
+                | Action::Down
+                | Action::Top
+                | Action::Bottom
+                | Action::PageUp
+                | Action::PageDown
+        )
+    }
+}
+
+/// Where the keyboard is: which pane, view or layer receives the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     Integrations,
@@ -43,29 +79,54 @@ pub enum Context {
     Log,
     Detail,
     Help,
+    /// Typing a pane's filter.
+    Filter,
+    /// The rotation wizard's step keys.
+    Wizard,
+    /// The wizard's masked secret field.
+    SecretInput,
+    /// Typing the credential id to confirm activation.
+    TypedConfirm,
 }
 
 impl Context {
-    const fn bit(self) -> u8 {
+    const fn bit(self) -> u16 {
         match self {
             Context::Integrations => 1,
             Context::Expiry => 2,
             Context::Log => 4,
             Context::Detail => 8,
             Context::Help => 16,
+            Context::Filter => 32,
+            Context::Wizard => 64,
+            Context::SecretInput => 128,
+            Context::TypedConfirm => 256,
         }
+    }
+
+    /// Layers where an unbound printable key is typed into a field.
+    pub fn is_text(self) -> bool {
+        matches!(
+            self,
+            Context::Filter | Context::SecretInput | Context::TypedConfirm
+        )
     }
 }
 
-const INTEG: u8 = Context::Integrations.bit();
-const EXPIRY: u8 = Context::Expiry.bit();
-const LOG: u8 = Context::Log.bit();
-const DETAIL: u8 = Context::Detail.bit();
-const HELP: u8 = Context::Help.bit();
-const PANES: u8 = INTEG | EXPIRY | LOG;
-const MAIN: u8 = PANES | DETAIL;
-const ALL: u8 = MAIN | HELP;
-
+const INTEG: u16 = Context::Integrations.bit();
+const EXPIRY: u16 = Context::Expiry.bit();
+const LOG: u16 = Context::Log.bit();
+const DETAIL: u16 = Context::Detail.bit();
+const HELP: u16 = Context::Help.bit();
+const FILTER: u16 = Context::Filter.bit();
+const WIZARD: u16 = Context::Wizard.bit();
+const SECRET: u16 = Context::SecretInput.bit();
+const CONFIRM: u16 = Context::TypedConfirm.bit();
+const PANES: u16 = INTEG | EXPIRY | LOG;
+const MAIN: u16 = PANES | DETAIL;
+/// The console layer: what the help overlay documents.
+const CONSOLE: u16 = MAIN | HELP;
+const WIZARD_LAYERS: u16 = WIZARD | SECRET | CONFIRM;
 /// One key: a code plus the modifiers that must be held (Shift is ignored for characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
@@ -132,7 +193,7 @@ impl Key {
     }
 }
 
-/// A registry entry.
+/// A registry entry. Written with named fields and `..Binding::NEW` for the defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding {
     pub action: Action,
@@ -143,10 +204,21 @@ pub struct Binding {
     pub description: &'static str,
     /// Changes something outside the console (sends a command to the engine): removed in read-only mode.
     pub mutating: bool,
-    contexts: u8,
+    /// The contexts (bits of [`Context`]) the binding applies in.
+    pub contexts: u16,
 }
 
 impl Binding {
+    /// The defaults every entry starts from: no hint, not mutating.
+    pub const NEW: Binding = Binding {
+        action: Action::Quit,
+        keys: &[],
+        hint: None,
+        description: "",
+        mutating: false,
+        contexts: 0,
+    };
+
     pub fn applies_in(&self, ctx: Context) -> bool {
         self.contexts & ctx.bit() != 0
     }
@@ -160,226 +232,366 @@ impl Binding {
     }
 }
 
-const fn b(
-    action: Action,
-    keys: &'static [Key],
-    hint: Option<&'static str>,
-    description: &'static str,
-    mutating: bool,
-    contexts: u8,
-) -> Binding {
-    Binding {
-        action,
-        keys,
-        hint,
-        description,
-        mutating,
-        contexts,
-    }
-}
+const UP: Key = Key::plain(KeyCode::Up);
+const DOWN: Key = Key::plain(KeyCode::Down);
+const PGUP: Key = Key::plain(KeyCode::PageUp);
+const PGDN: Key = Key::plain(KeyCode::PageDown);
+const ENTER: Key = Key::plain(KeyCode::Enter);
+const ESC: Key = Key::plain(KeyCode::Esc);
+const BACKSPACE: Key = Key::plain(KeyCode::Backspace);
 
 /// Every action the console knows, in help order. Earlier entries win when two share a key in one context.
 pub const BINDINGS: &[Binding] = &[
-    b(
-        Action::Quit,
-        &[Key::ch('q'), Key::ctrl('c')],
-        Some("quit"),
-        "quit",
-        false,
-        ALL,
-    ),
-    b(
-        Action::Help,
-        &[Key::ch('?')],
-        Some("help"),
-        "show / hide this help",
-        false,
-        ALL,
-    ),
-    b(
-        Action::Back,
-        &[Key::plain(KeyCode::Esc)],
-        Some("back"),
-        "back / clear filter",
-        false,
-        ALL,
-    ),
-    b(
-        Action::Open,
-        &[Key::plain(KeyCode::Enter)],
-        Some("detail"),
-        "open detail / drill in",
-        false,
-        PANES,
-    ),
-    b(
-        Action::FocusNext,
-        &[Key::plain(KeyCode::Tab)],
-        None,
-        "focus next pane",
-        false,
-        PANES,
-    ),
-    b(
-        Action::FocusPrev,
-        &[Key::plain(KeyCode::BackTab)],
-        None,
-        "focus previous pane",
-        false,
-        PANES,
-    ),
-    b(
-        Action::FocusIntegrations,
-        &[Key::ch('1')],
-        None,
-        "focus Integrations",
-        false,
-        MAIN,
-    ),
-    b(
-        Action::FocusExpiry,
-        &[Key::ch('2')],
-        None,
-        "focus Secret expiry",
-        false,
-        MAIN,
-    ),
-    b(
-        Action::FocusLog,
-        &[Key::ch('3')],
-        None,
-        "focus 401/403 log",
-        false,
-        MAIN,
-    ),
-    b(
-        Action::Up,
-        &[Key::ch('k'), Key::plain(KeyCode::Up)],
-        None,
-        "move up / scroll up",
-        false,
-        ALL,
-    ),
-    b(
-        Action::Down,
-        &[Key::ch('j'), Key::plain(KeyCode::Down)],
-        None,
-        "move down / scroll down",
-        false,
-        ALL,
-    ),
-    b(
-        Action::Top,
-        &[Key::ch('g'), Key::plain(KeyCode::Home)],
-        None,
-        "first row / follow log",
-        false,
-        ALL,
-    ),
-    b(
-        Action::Bottom,
-        &[Key::ch('G'), Key::plain(KeyCode::End)],
-        None,
-        "last row",
-        false,
-        ALL,
-    ),
-    b(
-        Action::PageUp,
-        &[Key::plain(KeyCode::PageUp)],
-        None,
-        "page up",
-        false,
-        ALL,
-    ),
-    b(
-        Action::PageDown,
-        &[Key::plain(KeyCode::PageDown)],
-        None,
-        "page down",
-        false,
-        ALL,
-    ),
-    b(
-        Action::PrevMonth,
-        &[Key::ch('['), Key::ch('h'), Key::plain(KeyCode::Left)],
-        Some("month-"),
-        "previous month",
-        false,
-        EXPIRY,
-    ),
-    b(
-        Action::NextMonth,
-        &[Key::ch(']'), Key::ch('l'), Key::plain(KeyCode::Right)],
-        Some("month+"),
-        "next month",
-        false,
-        EXPIRY,
-    ),
-    b(
-        Action::Filter,
-        &[Key::ch('/')],
-        Some("filter"),
-        "filter the list",
-        false,
-        PANES,
-    ),
-    b(
-        Action::Sort,
-        &[Key::ch('s')],
-        Some("sort"),
-        "cycle sort order",
-        false,
-        INTEG,
-    ),
-    b(
-        Action::ProbeSelected,
-        &[Key::ch('p')],
-        Some("probe"),
-        "probe selected now",
-        true,
-        INTEG | DETAIL,
-    ),
-    b(
-        Action::ProbeAll,
-        &[Key::ch('P')],
-        Some("probe all"),
-        "probe all now",
-        true,
-        MAIN,
-    ),
-    b(
-        Action::Acknowledge,
-        &[Key::ch('a')],
-        Some("ack"),
-        "acknowledge the selected incident",
-        true,
-        INTEG | DETAIL,
-    ),
-    b(
-        Action::Rotate,
-        &[Key::ch('r')],
-        Some("rotate"),
-        "rotation wizard",
-        true,
-        INTEG | EXPIRY | DETAIL,
-    ),
-    b(
-        Action::Freeze,
-        &[Key::ch('f')],
-        Some("freeze"),
-        "freeze / unfreeze",
-        false,
-        MAIN,
-    ),
-    b(
-        Action::Repaint,
-        &[Key::ctrl('l')],
-        None,
-        "repaint the screen",
-        false,
-        ALL,
-    ),
+    // ---- the console layer: panes, detail, help ----
+    Binding {
+        action: Action::Quit,
+        keys: &[Key::ch('q'), Key::ctrl('c')],
+        hint: Some("quit"),
+        description: "quit",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Help,
+        keys: &[Key::ch('?')],
+        hint: Some("help"),
+        description: "show / hide this help",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Back,
+        keys: &[ESC],
+        hint: Some("back"),
+        description: "back / clear filter",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Open,
+        keys: &[ENTER],
+        hint: Some("detail"),
+        description: "open detail / drill in",
+        contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::FocusNext,
+        keys: &[Key::plain(KeyCode::Tab)],
+        description: "focus next pane",
+        contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::FocusPrev,
+        keys: &[Key::plain(KeyCode::BackTab)],
+        description: "focus previous pane",
+        contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::FocusIntegrations,
+        keys: &[Key::ch('1')],
+        description: "focus Integrations",
+        contexts: MAIN,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::FocusExpiry,
+        keys: &[Key::ch('2')],
+        description: "focus Secret expiry",
+        contexts: MAIN,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::FocusLog,
+        keys: &[Key::ch('3')],
+        description: "focus 401/403 log",
+        contexts: MAIN,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Up,
+        keys: &[Key::ch('k'), UP],
+        description: "move up / scroll up",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Down,
+        keys: &[Key::ch('j'), DOWN],
+        description: "move down / scroll down",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Top,
+        keys: &[Key::ch('g'), Key::plain(KeyCode::Home)],
+        description: "first row / follow log",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Bottom,
+        keys: &[Key::ch('G'), Key::plain(KeyCode::End)],
+        description: "last row",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::PageUp,
+        keys: &[PGUP],
+        description: "page up",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::PageDown,
+        keys: &[PGDN],
+        description: "page down",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::PrevMonth,
+        keys: &[Key::ch('['), Key::ch('h'), Key::plain(KeyCode::Left)],
+        hint: Some("month-"),
+        description: "previous month",
+        contexts: EXPIRY,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::NextMonth,
+        keys: &[Key::ch(']'), Key::ch('l'), Key::plain(KeyCode::Right)],
+        hint: Some("month+"),
+        description: "next month",
+        contexts: EXPIRY,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Filter,
+        keys: &[Key::ch('/')],
+        hint: Some("filter"),
+        description: "filter the list",
+        contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Sort,
+        keys: &[Key::ch('s')],
+        hint: Some("sort"),
+        description: "cycle sort order",
+        contexts: INTEG,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::ProbeSelected,
+        keys: &[Key::ch('p')],
+        hint: Some("probe"),
+        description: "probe selected now",
+        mutating: true,
+        contexts: INTEG | DETAIL,
+    },
+    Binding {
+        action: Action::ProbeAll,
+        keys: &[Key::ch('P')],
+        hint: Some("probe all"),
+        description: "probe all now",
+        mutating: true,
+        contexts: MAIN,
+    },
+    Binding {
+        action: Action::Acknowledge,
+        keys: &[Key::ch('a')],
+        hint: Some("ack"),
+        description: "acknowledge the selected incident",
+        mutating: true,
+        contexts: INTEG | DETAIL,
+    },
+    Binding {
+        action: Action::Rotate,
+        keys: &[Key::ch('r')],
+        hint: Some("rotate"),
+        description: "rotation wizard",
+        mutating: true,
+        contexts: INTEG | EXPIRY | DETAIL,
+    },
+    Binding {
+        action: Action::Freeze,
+        keys: &[Key::ch('f')],
+        hint: Some("freeze"),
+        description: "freeze / unfreeze",
+        contexts: MAIN,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Repaint,
+        keys: &[Key::ctrl('l')],
+        description: "repaint the screen",
+        contexts: CONSOLE,
+        ..Binding::NEW
+    },
+    // ---- the filter prompt: other printable keys are typed ----
+    Binding {
+        action: Action::Accept,
+        keys: &[ENTER],
+        hint: Some("keep"),
+        description: "keep the filter",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Cancel,
+        keys: &[ESC],
+        hint: Some("clear"),
+        description: "clear the filter",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Erase,
+        keys: &[Key::ctrl('u')],
+        hint: Some("erase"),
+        description: "erase what was typed",
+        contexts: FILTER | SECRET,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Quit,
+        keys: &[Key::ctrl('c')],
+        description: "quit",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::DeleteChar,
+        keys: &[BACKSPACE],
+        description: "delete the last character",
+        contexts: FILTER | SECRET | CONFIRM,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Up,
+        keys: &[UP],
+        description: "move up while filtering",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Down,
+        keys: &[DOWN],
+        description: "move down while filtering",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::PageUp,
+        keys: &[PGUP],
+        description: "page up while filtering",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::PageDown,
+        keys: &[PGDN],
+        description: "page down while filtering",
+        contexts: FILTER,
+        ..Binding::NEW
+    },
+    // ---- the rotation wizard and its fields (the wizard lists which of its keys apply in each step) ----
+    Binding {
+        action: Action::Quit,
+        keys: &[Key::ctrl('c')],
+        hint: Some("quit"),
+        description: "quit",
+        contexts: WIZARD_LAYERS,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardGenerate,
+        keys: &[Key::ch('g')],
+        description: "generate a secret in the simulator (demo)",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardEnterSecret,
+        keys: &[Key::ch('s')],
+        description: "enter the new secret",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardVerify,
+        keys: &[Key::ch('v')],
+        description: "verify the staged secret with every consumer",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardPromote,
+        keys: &[Key::ch('p')],
+        description: "promote the verified secret",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardConfirmUpdated,
+        keys: &[Key::ch('c')],
+        description: "confirm every consumer was updated by hand",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardAbort,
+        keys: &[Key::ch('x')],
+        description: "abort the rotation",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardActivateInSim,
+        keys: &[Key::ch('A')],
+        description: "activate in the simulator (demo)",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::WizardActivated,
+        keys: &[Key::ch('a')],
+        description: "the secret was activated in Setup",
+        mutating: true,
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Back,
+        keys: &[ESC],
+        description: "close the wizard",
+        contexts: WIZARD,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Accept,
+        keys: &[ENTER],
+        description: "stage the typed secret / confirm activation",
+        contexts: SECRET | CONFIRM,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Cancel,
+        keys: &[ESC],
+        description: "cancel",
+        contexts: SECRET | CONFIRM,
+        ..Binding::NEW
+    },
 ];
 
 /// The registry as seen in one mode: read-only drops the mutating entries everywhere.
@@ -393,16 +605,21 @@ impl Keymap {
         Self { read_only }
     }
 
-    /// Every binding available in this mode (help lists these).
+    /// Every console binding available in this mode (help lists these; the layers document themselves where
+    /// they are open).
     pub fn available(&self) -> impl Iterator<Item = &'static Binding> + '_ {
         BINDINGS
             .iter()
+            .filter(|b| b.contexts & CONSOLE != 0)
             .filter(move |b| !(self.read_only && b.mutating))
     }
 
     /// The bindings that apply in a context.
     pub fn in_context(&self, ctx: Context) -> impl Iterator<Item = &'static Binding> + '_ {
-        self.available().filter(move |b| b.applies_in(ctx))
+        BINDINGS
+            .iter()
+            .filter(move |b| !(self.read_only && b.mutating))
+            .filter(move |b| b.applies_in(ctx))
     }
 
     /// Which action a key press means in a context; `None` when unbound (or removed by read-only mode).
@@ -415,6 +632,14 @@ impl Keymap {
             .map(|b| b.action)
     }
 
+    /// How the key of an action is written in a context (its first key), for lines that list keys.
+    pub fn key_label(&self, ctx: Context, action: Action) -> Option<String> {
+        self.in_context(ctx)
+            .find(|b| b.action == action)
+            .and_then(|b| b.keys.first())
+            .map(Key::label)
+    }
+
     /// Footer hints for a context: (key, label), in registry order. "Esc back" only shows where there is a "back".
     pub fn hints(&self, ctx: Context) -> Vec<(String, &'static str)> {
         let has_back = matches!(ctx, Context::Detail | Context::Help);
@@ -425,9 +650,35 @@ impl Keymap {
     }
 }
 
+/// A printable character typed into a text layer (no Ctrl or Alt held).
+pub fn typed_char(ev: &KeyEvent) -> Option<char> {
+    match ev.code {
+        KeyCode::Char(c)
+            if !ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL_CONTEXTS: [Context; 9] = [
+        Context::Integrations,
+        Context::Expiry,
+        Context::Log,
+        Context::Detail,
+        Context::Help,
+        Context::Filter,
+        Context::Wizard,
+        Context::SecretInput,
+        Context::TypedConfirm,
+    ];
 
     fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, mods)
@@ -484,17 +735,48 @@ mod tests {
                 .iter()
                 .all(|(_, h)| !h.starts_with("probe"))
         );
+        assert_eq!(km.action_for(Context::Wizard, &p), None);
+    }
+
+    #[test]
+    fn text_layers_type_letters_and_keep_their_own_keys() {
+        let km = Keymap::new(false);
+        for ctx in [Context::Filter, Context::SecretInput, Context::TypedConfirm] {
+            assert!(ctx.is_text());
+            // 'q', 'p', 'j' are typed, not quit / probe / move.
+            for c in ['q', 'p', 'j', '/', '?'] {
+                let ev = key(KeyCode::Char(c), KeyModifiers::NONE);
+                assert_eq!(km.action_for(ctx, &ev), None, "{ctx:?} {c}");
+                assert_eq!(typed_char(&ev), Some(c));
+            }
+            let ctrl_c = key(KeyCode::Char('c'), KeyModifiers::CONTROL);
+            assert_eq!(km.action_for(ctx, &ctrl_c), Some(Action::Quit));
+            assert_eq!(typed_char(&ctrl_c), None);
+        }
+        assert_eq!(
+            km.hints(Context::Filter),
+            vec![
+                ("Enter".to_string(), "keep"),
+                ("Esc".to_string(), "clear"),
+                ("Ctrl-U".to_string(), "erase")
+            ]
+        );
+        assert_eq!(
+            km.hints(Context::Wizard),
+            vec![("Ctrl-C".to_string(), "quit")]
+        );
+    }
+
+    #[test]
+    fn help_lists_the_console_layer_only() {
+        let km = Keymap::new(false);
+        assert!(km.available().all(|b| b.contexts & CONSOLE != 0));
+        assert!(!km.available().any(|b| b.action == Action::WizardVerify));
     }
 
     #[test]
     fn no_key_is_bound_twice_in_one_context() {
-        for ctx in [
-            Context::Integrations,
-            Context::Expiry,
-            Context::Log,
-            Context::Detail,
-            Context::Help,
-        ] {
+        for ctx in ALL_CONTEXTS {
             let mut seen: Vec<Key> = Vec::new();
             for b in Keymap::new(false).in_context(ctx) {
                 for k in b.keys {

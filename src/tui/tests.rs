@@ -527,7 +527,7 @@ fn log_follows_new_entries_at_the_top() {
     ch(&mut a, '3');
     a.apply_snapshot(Arc::new(with_new_events(a.snapshot(), 2)));
     assert_eq!(a.selected_log().unwrap().error, "invalid_client #1");
-    assert_eq!(a.log_new, 0);
+    assert_eq!(a.log_new(), 0);
 }
 
 #[test]
@@ -539,14 +539,14 @@ fn log_scrolled_away_keeps_its_place_and_counts_new_entries() {
     let before = a.selected_log().unwrap().clone();
     a.apply_snapshot(Arc::new(with_new_events(a.snapshot(), 2)));
     assert_eq!(a.selected_log().unwrap(), &before);
-    assert_eq!(a.log_new, 2);
+    assert_eq!(a.log_new(), 2);
     let screen = fixture::render_text(&a, 80, 24, now());
     assert!(screen.contains("2 new"), "{screen}");
     a.apply_snapshot(Arc::new(with_new_events(a.snapshot(), 1)));
-    assert_eq!(a.log_new, 3);
+    assert_eq!(a.log_new(), 3);
     // Back to the top: following again, counter reset.
     ch(&mut a, 'g');
-    assert_eq!(a.log_new, 0);
+    assert_eq!(a.log_new(), 0);
     assert!(!fixture::render_text(&a, 80, 24, now()).contains(" new"));
 }
 

@@ -158,6 +158,7 @@ fn example_config_documents_every_key() {
         .iter()
         .chain(config::CREDENTIAL_KEYS)
         .chain(config::INTEGRATION_KEYS)
+        .chain(config::NOTIFY_KEYS)
     {
         assert!(
             text.contains(&format!("{key} = ")),
@@ -1030,4 +1031,71 @@ fn config_debug_never_shows_a_value() {
     let c = ok(&format!("{}{}", sfmc("pkg"), integration("a", "pkg")));
     let debug = format!("{c:?}");
     assert!(debug.contains("SecretRef(env:SECRET_pkg)"), "{debug}");
+}
+
+#[test]
+fn pagerduty_teams_events_and_reminders_are_checked() {
+    let base = format!("{}{}", sfmc("pkg"), integration("a", "pkg"));
+    let c = ok(&format!(
+        "{base}[[notify]]\nkind = \"pagerduty\"\nrouting_key = {{ env = \"PD_KEY\" }}\n\
+         events = [\"fail\", \"resolved\"]\nexpiry_reminders = [\"7d\", \"60d\"]\n\n\
+         [[notify]]\nkind = \"teams\"\nurl = {{ env = \"TEAMS_URL\" }}\n"
+    ));
+    let pd = &c.notify[0];
+    assert_eq!(pd.kind, config::NotifyKind::PagerDuty);
+    assert_eq!(
+        pd.url,
+        config::UrlRef::Plain(url::Url::parse(config::PAGERDUTY_EVENTS_URL).unwrap()),
+        "the public endpoint by default"
+    );
+    assert!(pd.routing_key.is_some());
+    assert_eq!(
+        pd.events,
+        [config::NotifyEvent::Fail, config::NotifyEvent::Resolved]
+    );
+    assert_eq!(pd.expiry_reminders, [60, 7], "largest first");
+    let teams = &c.notify[1];
+    assert_eq!(teams.kind, config::NotifyKind::Teams);
+    assert_eq!(teams.events, config::NotifyEvent::ALL);
+    assert_eq!(teams.expiry_reminders, config::DEFAULT_EXPIRY_REMINDERS);
+
+    let lines_before = base.lines().count();
+    let (shown, e) = err(&format!(
+        "{base}[[notify]]\nname = \"pd\"\nkind = \"pagerduty\"\n\n\
+         [[notify]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"https://hooks.example.com/x\"\n\
+         routing_key = {{ env = \"K\" }}\nevents = [\"fial\"]\nexpiry_reminders = [\"36h\"]\n"
+    ));
+    let l = |n: usize| lines_before + n;
+    expect(
+        &shown,
+        &e,
+        l(1),
+        1,
+        "missing required key `routing_key` in [[notify]] \"pd\"",
+        "routing_key = { env",
+    );
+    expect(
+        &shown,
+        &e,
+        l(9),
+        15,
+        "`routing_key` in [[notify]] \"chat\" is only for kind = \"pagerduty\"",
+        "remove it",
+    );
+    expect(
+        &shown,
+        &e,
+        l(10),
+        11,
+        "unknown event `fial` in [[notify]] \"chat\"",
+        "did you mean `fail`?",
+    );
+    expect(
+        &shown,
+        &e,
+        l(11),
+        21,
+        "expiry reminder `36h` in [[notify]] \"chat\" is not a whole number of days",
+        "\"7d\"",
+    );
 }

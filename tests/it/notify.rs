@@ -271,3 +271,247 @@ async fn maintenance_windows_mute_notifications() {
             .contains("SFMC release")
     );
 }
+
+const ROUTING_KEY: &str = "R0UT1NGKEY0123456789abcdef012345";
+
+/// PagerDuty Events API v2's documented request shape; a violation is answered 400 like PagerDuty does.
+fn pagerduty_violation(v: &serde_json::Value) -> Option<String> {
+    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str());
+    if s("/routing_key").is_none_or(|k| k.len() != 32) {
+        return Some("routing_key must be the 32-character integration key".into());
+    }
+    let action = s("/event_action")?;
+    if !["trigger", "acknowledge", "resolve"].contains(&action) {
+        return Some(format!("event_action {action}"));
+    }
+    if s("/dedup_key").is_none_or(|k| k.is_empty() || k.len() > 255) {
+        return Some("dedup_key".into());
+    }
+    if action == "trigger" {
+        if s("/payload/summary").is_none_or(|x| x.is_empty() || x.chars().count() > 1024) {
+            return Some("payload.summary".into());
+        }
+        if s("/payload/source").is_none_or(str::is_empty) {
+            return Some("payload.source".into());
+        }
+        if !["critical", "error", "warning", "info"].contains(&s("/payload/severity").unwrap_or(""))
+        {
+            return Some("payload.severity".into());
+        }
+        if let Some(t) = s("/payload/timestamp")
+            && chrono::DateTime::parse_from_rfc3339(t).is_err()
+        {
+            return Some("payload.timestamp".into());
+        }
+        if !v
+            .pointer("/payload/custom_details")
+            .is_some_and(|d| d.is_object())
+        {
+            return Some("payload.custom_details".into());
+        }
+    }
+    None
+}
+
+/// A Teams Workflows webhook's message with an Adaptive Card attachment.
+fn teams_violation(v: &serde_json::Value) -> Option<String> {
+    if v["type"] != "message" {
+        return Some("type must be message".into());
+    }
+    let att = v["attachments"].as_array().filter(|a| a.len() == 1)?;
+    if att[0]["contentType"] != "application/vnd.microsoft.card.adaptive" {
+        return Some("contentType".into());
+    }
+    let card = &att[0]["content"];
+    if card["type"] != "AdaptiveCard" || !card["version"].is_string() {
+        return Some("AdaptiveCard type/version".into());
+    }
+    let body = card["body"].as_array()?;
+    for el in body {
+        match el["type"].as_str() {
+            Some("TextBlock") if el["text"].is_string() => {}
+            Some("FactSet")
+                if el["facts"].as_array().is_some_and(|f| {
+                    f.iter()
+                        .all(|x| x["title"].is_string() && x["value"].is_string())
+                }) => {}
+            _ => return Some(format!("card element {el}")),
+        }
+    }
+    None
+}
+
+type Inbox = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// One loopback server with PagerDuty's `/v2/enqueue` and a Teams workflow path, each checking its schema.
+async fn start_oncall_receivers() -> (String, Inbox) {
+    let inbox: Inbox = Arc::default();
+    let check = |kind: &'static str, f: fn(&serde_json::Value) -> Option<String>| {
+        move |State(st): State<Inbox>, Json(body): Json<serde_json::Value>| async move {
+            if let Some(why) = f(&body) {
+                st.lock()
+                    .unwrap()
+                    .push((format!("{kind}-invalid: {why}"), body));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(serde_json::json!({"status": "invalid event"})),
+                );
+            }
+            st.lock().unwrap().push((kind.to_string(), body.clone()));
+            (
+                StatusCode::ACCEPTED,
+                Json(
+                    serde_json::json!({"status": "success", "message": "Event processed", "dedup_key": body["dedup_key"]}),
+                ),
+            )
+        }
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v2/enqueue",
+            axum::routing::post(check("pagerduty", pagerduty_violation)),
+        )
+        .route(
+            "/workflows/abc/triggers/manual/paths/invoke",
+            axum::routing::post(check("teams", teams_violation)),
+        )
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), inbox)
+}
+
+#[tokio::test]
+async fn pagerduty_and_teams_receive_their_documented_payloads() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", "wrong-secret");
+    let (base, inbox) = start_oncall_receivers().await;
+    let key = write_secret(dir.path(), "pd-key", ROUTING_KEY);
+    let teams_url = write_secret(
+        dir.path(),
+        "teams-url",
+        &format!("{base}/workflows/abc/triggers/manual/paths/invoke"),
+    );
+    let text = format!(
+        "[settings]\nprobe_interval = \"1h\"\nconfirm_retry = \"20ms\"\nfailure_threshold = 1\nwarn_before = \"10d\"\n\n\
+         [[notify]]\nname = \"pd\"\nkind = \"pagerduty\"\nurl = \"{base}/v2/enqueue\"\nrouting_key = {{ file = \"{}\" }}\n\
+         events = [\"fail\", \"resolved\"]\n\n\
+         [[notify]]\nname = \"teams\"\nkind = \"teams\"\nurl = {{ file = \"{}\" }}\nmin_severity = \"warn\"\n\n{}owner = \"jane.doe@example.com\"\nsecret_expires = \"{}\"\n\n{}",
+        key.display(),
+        teams_url.display(),
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+        (chrono::Utc::now() + chrono::Duration::days(20)).format("%Y-%m-%d"),
+        integration(
+            "crm-sync",
+            "pkg",
+            "team = \"crm-ops\"\naccount_id = \"5100001\""
+        ),
+    );
+    let cfg = load_config(dir.path(), &text);
+    let agent = RunningAgent::start(cfg, AgentOptions::default())
+        .await
+        .unwrap();
+    let got = |kind: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| k == kind && pred(v))
+            .count()
+    };
+
+    // Failing: PagerDuty triggers; Teams gets a card for the failure and one for the 20-day expiry reminder
+    // (PagerDuty asked for fail and resolved only).
+    until("trigger and cards", || {
+        got("pagerduty", &|v| v["event_action"] == "trigger") == 1 && got("teams", &|_| true) == 2
+    })
+    .await;
+    let trigger = inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k == "pagerduty")
+        .unwrap()
+        .1
+        .clone();
+    let dedup = trigger["dedup_key"].as_str().unwrap().to_string();
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    let d = &trigger["payload"]["custom_details"];
+    assert_eq!(d["team"], "crm-ops");
+    assert_eq!(d["owner"], "jane.doe@example.com");
+    assert_eq!(d["mid"], "5100001");
+    assert!(
+        d["reason"].as_str().unwrap().contains("invalid_client"),
+        "{d}"
+    );
+    assert!(!d["runbook"].as_str().unwrap().is_empty());
+    assert!(
+        trigger["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("FAIL crm-sync")
+    );
+    let cards: Vec<String> = inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k == "teams")
+        .map(|(_, v)| {
+            v["attachments"][0]["content"]["body"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(cards.contains(&"FAIL crm-sync".to_string()), "{cards:?}");
+    assert!(
+        cards.contains(&"SECRET EXPIRY pkg".to_string()),
+        "{cards:?}"
+    );
+
+    // Acknowledged in authwatch: PagerDuty acknowledges the same incident.
+    agent
+        .engine
+        .send(Command::Ack {
+            integration: "crm-sync".into(),
+            actor: "oncall".into(),
+        })
+        .await
+        .unwrap();
+    until("acknowledge", || {
+        got("pagerduty", &|v| v["event_action"] == "acknowledge") == 1
+    })
+    .await;
+
+    // Fixed: resolve with the same dedup_key, and a resolved card.
+    write_secret(dir.path(), "secret", SENTINEL);
+    agent.engine.send(Command::ProbeAll).await.unwrap();
+    until("resolve", || {
+        got("pagerduty", &|v| v["event_action"] == "resolve") == 1 && got("teams", &|_| true) == 3
+    })
+    .await;
+    agent.stop().await;
+    let all = inbox.lock().unwrap().clone();
+    assert!(all.iter().all(|(k, _)| !k.contains("invalid")), "{all:#?}");
+    let pd: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|(k, _)| k == "pagerduty")
+        .map(|(_, v)| {
+            (
+                v["event_action"].as_str().unwrap(),
+                v["dedup_key"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pd,
+        [
+            ("trigger", dedup.as_str()),
+            ("acknowledge", dedup.as_str()),
+            ("resolve", dedup.as_str())
+        ]
+    );
+    assert!(!format!("{all:?}").contains(SENTINEL));
+}

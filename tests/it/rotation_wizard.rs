@@ -3,6 +3,7 @@
 use authwatch::rotation::fsm::{Phase, Rotation};
 use authwatch::rotation::{Line, LineKind};
 use authwatch::tui::fixture::{buffer_text, now};
+use authwatch::tui::keymap::Keymap;
 use authwatch::tui::theme::Theme;
 use authwatch::tui::wizard::{self, Wizard};
 use chrono::Duration;
@@ -12,7 +13,7 @@ use ratatui::backend::TestBackend;
 fn screen(w: &Wizard) -> String {
     let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
     let theme = Theme::new(false, false);
-    term.draw(|f| wizard::render(f, f.area(), w, &theme, now()))
+    term.draw(|f| wizard::render(f, f.area(), w, &theme, &Keymap::new(false), now()))
         .unwrap();
     buffer_text(term.backend().buffer())
 }

@@ -46,7 +46,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, name: &str, now: 
         )],
     };
     let h = inner.height as usize;
-    let top = app.detail_scroll.clamp(h, lines.len());
+    let top = app.detail.scroll.clamp(h, lines.len());
     let more_below = lines.len() > top + h;
     let visible: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
     frame.render_widget(Paragraph::new(visible), inner);
@@ -412,7 +412,12 @@ const AUDIT_SHOWN: usize = 6;
 /// The credential's rotation audit trail, newest first (who did which step, with what result).
 fn rotation_audit<'a>(app: &App, i: &IntegrationView, width: usize) -> Vec<Line<'a>> {
     let theme = &app.theme;
-    let Some(entries) = app.audit.get(&i.credential).filter(|e| !e.is_empty()) else {
+    let Some(entries) = app
+        .rotation
+        .audit
+        .get(&i.credential)
+        .filter(|e| !e.is_empty())
+    else {
         return Vec::new();
     };
     let mut out = Vec::new();

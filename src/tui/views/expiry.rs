@@ -82,8 +82,12 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     if !filter.is_empty() {
         right.push(Span::styled(format!(" /{filter} "), theme.bold()));
     }
-    let shown = app.creds.len();
-    let pos = if shown == 0 { 0 } else { app.cred.selected + 1 };
+    let shown = app.expiry.creds.len();
+    let pos = if shown == 0 {
+        0
+    } else {
+        app.expiry.nav.selected + 1
+    };
     right.push(Span::raw(format!(" {pos}/{shown} ")));
     let block = pane_block(app, "Secret expiry", Line::from(right), focused);
     let inner = block.inner(area);
@@ -226,11 +230,11 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
     }
     let w = area.width as usize;
     let h = area.height as usize;
-    let off = app.cred.window(h, app.creds.len());
+    let off = app.expiry.nav.window(h, app.expiry.creds.len());
     let ell = theme.ellipsis();
     let wide = w >= 44;
     let mut lines = Vec::with_capacity(h);
-    for (n, &ci) in app.creds.iter().enumerate().skip(off).take(h) {
+    for (n, &ci) in app.expiry.creds.iter().enumerate().skip(off).take(h) {
         let c = &snap.credentials[ci];
         let status_style = theme.status(c.expiry_status);
         let mut spans = vec![Span::styled(
@@ -265,7 +269,7 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
             spans.push(Span::styled(format!(" {days:>6}"), status_style));
         }
         let mut line = Line::from(spans);
-        if focused && n == app.cred.selected {
+        if focused && n == app.expiry.nav.selected {
             line = line.style(theme.selected());
         }
         lines.push(line);

@@ -20,8 +20,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         let text = format!(" filter {}: /{}{cursor} ", pane.title(), app.filter(pane));
         used += text::width(&text);
         spans.push(Span::styled(text, theme.bold()));
-        for (k, label) in [("Enter", "keep"), ("Esc", "clear"), ("Ctrl-U", "erase")] {
-            let w = k.len() + label.len() + 3;
+        for (k, label) in app.keymap.hints(app.context()) {
+            let w = text::width(&k) + label.len() + 3;
             if used + w > width {
                 break;
             }
@@ -45,13 +45,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         used += 1;
     }
 
-    // The wizard lists its own keys; the panes' keys do not reach through it.
-    let hints = if app.wizard().is_some() {
-        vec![("Ctrl-C".to_string(), "quit")]
-    } else {
-        app.keymap.hints(app.context())
-    };
-    for (key, label) in hints {
+    // In the wizard's layers only its quit key is hinted (the wizard lists its own keys).
+    for (key, label) in app.keymap.hints(app.context()) {
         let w = text::width(&key) + label.len() + 3;
         if used + w > width {
             break;

@@ -129,7 +129,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             0,
             vec![
                 Span::raw(" "),
-                Span::styled(format!(" FROZEN +{} ", app.pending_updates), theme.flag()),
+                Span::styled(
+                    format!(" FROZEN +{} ", app.freeze.pending_updates),
+                    theme.flag(),
+                ),
             ],
         ));
     }

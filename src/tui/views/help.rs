@@ -148,7 +148,7 @@ pub(super) fn render(frame: &mut Frame, body: Rect, app: &App) {
         body,
     );
     let inner_h = ph.saturating_sub(2) as usize;
-    let top = app.help_scroll.clamp(inner_h, lines.len());
+    let top = app.help.scroll.clamp(inner_h, lines.len());
     let more = lines.len() > top + inner_h;
     let block = Block::bordered()
         .border_set(theme.border(true))

@@ -60,7 +60,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let theme = &app.theme;
     let snap = app.snapshot();
     let total = snap.integrations.len();
-    let shown = app.rows.len();
+    let shown = app.integrations.rows.len();
     let filter = app.filter(Pane::Integrations);
 
     let mut right = Vec::new();
@@ -71,7 +71,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let pos = if shown == 0 {
         0
     } else {
-        app.integ.selected + 1
+        app.integrations.nav.selected + 1
     };
     let count = if shown == total {
         format!(" {pos}/{shown} ")
@@ -102,11 +102,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     }
 
     let body_h = inner.height.saturating_sub(1) as usize;
-    let off = app.integ.window(body_h, shown);
-    let visible = &app.rows[off..(off + body_h).min(shown)];
+    let off = app.integrations.nav.window(body_h, shown);
+    let visible = &app.integrations.rows[off..(off + body_h).min(shown)];
 
     // Column widths from all filtered rows (computed on refresh), so they do not jump while scrolling.
-    let w = app.col_widths;
+    let w = app.integrations.col_widths;
     let desired = [w[0].max(4), w[1].max(2), w[2].max(10), w[3].max(6)];
     let fixed = STATUS_W + LAST_W + LAT_W + 6; // six column gaps
     let avail = (inner.width as usize).saturating_sub(fixed);
@@ -168,7 +168,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
                 ))
             },
         ]);
-        if focused && off + n == app.integ.selected {
+        if focused && off + n == app.integrations.nav.selected {
             row.style(theme.selected())
         } else {
             row

@@ -15,19 +15,23 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let theme = &app.theme;
     let snap = app.snapshot();
     let filter = app.filter(Pane::Log);
-    let shown = app.logs.len();
+    let shown = app.log.logs.len();
 
     let mut right = Vec::new();
-    if app.log_new > 0 {
+    if app.log.new > 0 {
         right.push(Span::styled(
-            format!(" {} new (g) ", app.log_new),
+            format!(" {} new (g) ", app.log.new),
             theme.flag(),
         ));
     }
     if !filter.is_empty() {
         right.push(Span::styled(format!(" /{filter} "), theme.bold()));
     }
-    let pos = if shown == 0 { 0 } else { app.log.selected + 1 };
+    let pos = if shown == 0 {
+        0
+    } else {
+        app.log.nav.selected + 1
+    };
     right.push(Span::raw(format!(" {pos}/{shown} ")));
     // A log source that cannot be read is a blind spot: say so where the log is, as much of it as the title
     // has room for (the help overlay has every source's status and counts).
@@ -87,6 +91,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     // time | integration | status | error | source
     let time_w = if wide { 11 } else { 5 };
     let longest = app
+        .log
         .logs
         .iter()
         .take(200)
@@ -113,9 +118,9 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let err_w = w.saturating_sub(fixed);
 
     let h = inner.height as usize;
-    let off = app.log.window(h, shown);
+    let off = app.log.nav.window(h, shown);
     let mut lines = Vec::with_capacity(h);
-    for (n, &ei) in app.logs.iter().enumerate().skip(off).take(h) {
+    for (n, &ei) in app.log.logs.iter().enumerate().skip(off).take(h) {
         let e = &snap.auth_log[ei];
         let time = if wide {
             text::clock_or_date(e.at, now)
@@ -148,7 +153,7 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
         };
         spans.push(Span::styled(format!(" {source}"), theme.dim()));
         let mut line = Line::from(spans);
-        if focused && n == app.log.selected {
+        if focused && n == app.log.nav.selected {
             line = line.style(theme.selected());
         }
         lines.push(line);

@@ -44,7 +44,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
         help::render(frame, body, app);
     }
     if let Some(w) = app.wizard() {
-        wizard::render(frame, body, w, &app.theme, now);
+        wizard::render(frame, body, w, &app.theme, &app.keymap, now);
     }
 }
 

@@ -1,11 +1,13 @@
-//! The rotation wizard's screen, pure: `render(frame, area, &Wizard, &Theme, now)`.
+//! The rotation wizard's screen, pure: `render(frame, area, &Wizard, &Theme, &Keymap, now)`.
 //!
 //! The steps with the current one highlighted, when SFMC accepts the staged secret, every check with its result,
-//! the consumers with their teams (the people to tell), and the keys for the next step. A secret being typed is
+//! the consumers with their teams (the people to tell), and the keys for the next step (from the key registry's
+//! wizard layers). A secret being typed is
 //! shown as one `*` per character: the wizard never holds it (the caller keeps it in a `SecretString`).
 
 use crate::rotation::fsm::{Phase, Rotation};
 use crate::rotation::{Line as CheckLine, LineKind};
+use crate::tui::keymap::{Action, Context, Keymap};
 use crate::tui::theme::Theme;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -51,47 +53,61 @@ impl Wizard {
         }
     }
 
-    /// The keys offered in this state: (key, description).
-    pub fn keys(&self) -> Vec<(&'static str, &'static str)> {
+    /// The key layer the wizard is in: its step keys, the masked secret field or the typed confirmation.
+    pub fn context(&self) -> Context {
         if self.secret_len.is_some() {
-            return vec![("Enter", "stage"), ("Esc", "cancel")];
+            Context::SecretInput
+        } else if self.confirm_typed.is_some() {
+            Context::TypedConfirm
+        } else {
+            Context::Wizard
+        }
+    }
+
+    /// The actions offered in this state, with what each does here (the keys come from the registry).
+    pub fn offered(&self) -> Vec<(Action, &'static str)> {
+        if self.secret_len.is_some() {
+            return vec![(Action::Accept, "stage"), (Action::Cancel, "cancel")];
         }
         if self.confirm_typed.is_some() {
-            return vec![("Enter", "confirm activation"), ("Esc", "cancel")];
+            return vec![
+                (Action::Accept, "confirm activation"),
+                (Action::Cancel, "cancel"),
+            ];
         }
         let mut keys = Vec::new();
         match self.rotation.phase {
             Phase::Idle | Phase::Aborted | Phase::Completed => {
                 if self.demo {
-                    keys.push(("g", "generate in simulator"));
+                    keys.push((Action::WizardGenerate, "generate in simulator"));
                 }
-                keys.push(("s", "enter new secret"));
+                keys.push((Action::WizardEnterSecret, "enter new secret"));
             }
             Phase::Staged => {
-                keys.push(("v", "verify"));
-                keys.push(("s", "replace secret"));
-                keys.push(("x", "abort"));
+                keys.push((Action::WizardVerify, "verify"));
+                keys.push((Action::WizardEnterSecret, "replace secret"));
+                keys.push((Action::WizardAbort, "abort"));
             }
             Phase::Verified if self.manual_sink.is_some() => {
-                keys.push(("p", "what to update"));
-                keys.push(("c", "confirm all updated"));
-                keys.push(("x", "abort"));
+                keys.push((Action::WizardPromote, "what to update"));
+                keys.push((Action::WizardConfirmUpdated, "confirm all updated"));
+                keys.push((Action::WizardAbort, "abort"));
             }
             Phase::Verified => {
-                keys.push(("p", "promote"));
-                keys.push(("v", "verify again"));
-                keys.push(("x", "abort"));
+                keys.push((Action::WizardPromote, "promote"));
+                keys.push((Action::WizardVerify, "verify again"));
+                keys.push((Action::WizardAbort, "abort"));
             }
             Phase::Promoted => {
                 if self.demo {
-                    keys.push(("A", "activate in simulator"));
+                    keys.push((Action::WizardActivateInSim, "activate in simulator"));
                 }
-                keys.push(("a", "activated in Setup"));
-                keys.push(("x", "abort"));
+                keys.push((Action::WizardActivated, "activated in Setup"));
+                keys.push((Action::WizardAbort, "abort"));
             }
-            Phase::Activated => keys.push(("a", "re-run checks")),
+            Phase::Activated => keys.push((Action::WizardActivated, "re-run checks")),
         }
-        keys.push(("Esc", "close"));
+        keys.push((Action::Back, "close"));
         keys
     }
 }
@@ -123,7 +139,14 @@ fn short_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 /// Draw the wizard as an overlay centred in `area`.
-pub fn render(frame: &mut Frame, area: Rect, w: &Wizard, theme: &Theme, now: DateTime<Utc>) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    w: &Wizard,
+    theme: &Theme,
+    keymap: &Keymap,
+    now: DateTime<Utc>,
+) {
     let width = area.width.saturating_sub(4).min(76);
     let height = area.height.saturating_sub(2).min(22);
     let popup = Rect {
@@ -278,7 +301,12 @@ pub fn render(frame: &mut Frame, area: Rect, w: &Wizard, theme: &Theme, now: Dat
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
 
     let mut keys = Vec::new();
-    for (i, (k, d)) in w.keys().into_iter().enumerate() {
+    let ctx = w.context();
+    let offered = w
+        .offered()
+        .into_iter()
+        .filter_map(|(a, d)| keymap.key_label(ctx, a).map(|k| (k, d)));
+    for (i, (k, d)) in offered.enumerate() {
         if i > 0 {
             keys.push(Span::raw("  "));
         }

@@ -1,0 +1,387 @@
+//! The three panes' states. Each owns its filter, its rows (indices into the snapshot, filtered and sorted) and
+//! its cursor, recomputes them from a snapshot, and receives the movement actions meant for it.
+
+use super::nav::ListNav;
+use crate::engine::{CredentialView, IntegrationView, Snapshot};
+use crate::model::AuthEvent;
+use crate::tui::keymap::{Action, Context};
+use crate::tui::text;
+use chrono::{DateTime, Datelike, Utc};
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Integrations,
+    Expiry,
+    Log,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 3] = [Pane::Integrations, Pane::Expiry, Pane::Log];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Integrations => "Integrations",
+            Pane::Expiry => "Secret expiry",
+            Pane::Log => "401/403 log",
+        }
+    }
+    fn index(self) -> usize {
+        match self {
+            Pane::Integrations => 0,
+            Pane::Expiry => 1,
+            Pane::Log => 2,
+        }
+    }
+    pub fn next(self) -> Pane {
+        Pane::ALL[(self.index() + 1) % 3]
+    }
+    pub fn prev(self) -> Pane {
+        Pane::ALL[(self.index() + 2) % 3]
+    }
+    pub(super) fn context(self) -> Context {
+        match self {
+            Pane::Integrations => Context::Integrations,
+            Pane::Expiry => Context::Expiry,
+            Pane::Log => Context::Log,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Worst first (the default: failing integrations on top).
+    Status,
+    Name,
+    /// Soonest secret expiry first.
+    Expiry,
+    /// Most recent failure first.
+    LastFailure,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Status => "status",
+            SortKey::Name => "name",
+            SortKey::Expiry => "expiry",
+            SortKey::LastFailure => "last failure",
+        }
+    }
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Status => SortKey::Name,
+            SortKey::Name => SortKey::Expiry,
+            SortKey::Expiry => SortKey::LastFailure,
+            SortKey::LastFailure => SortKey::Status,
+        }
+    }
+}
+
+/// The Integrations pane.
+#[derive(Debug)]
+pub struct IntegrationsPane {
+    pub filter: String,
+    pub sort: SortKey,
+    /// Indices into `snapshot.integrations`, filtered and sorted.
+    pub rows: Vec<usize>,
+    pub nav: ListNav,
+    /// Widest name, business unit, credential and reason among `rows` (column sizing).
+    pub col_widths: [usize; 4],
+    selected_name: Option<String>,
+    /// Until the user moves in the list, the selection stays on the top (worst) row; afterwards it follows
+    /// the selected integration by name, so an update can never swap the row under a pending `p`.
+    touched: bool,
+}
+
+impl Default for IntegrationsPane {
+    fn default() -> Self {
+        Self {
+            filter: String::new(),
+            sort: SortKey::Status,
+            rows: Vec::new(),
+            nav: ListNav::default(),
+            col_widths: [0; 4],
+            selected_name: None,
+            touched: false,
+        }
+    }
+}
+
+impl IntegrationsPane {
+    pub fn selected<'a>(&self, snap: &'a Snapshot) -> Option<&'a Arc<IntegrationView>> {
+        self.rows
+            .get(self.nav.selected)
+            .map(|&i| &snap.integrations[i])
+    }
+
+    /// A movement; true when the selection moved.
+    pub(super) fn apply(&mut self, action: Action, snap: &Snapshot) -> bool {
+        self.touched = true;
+        let moved = self.nav.apply(action, self.rows.len());
+        self.selected_name = self.selected(snap).map(|i| i.name.clone());
+        moved
+    }
+
+    pub(super) fn cycle_sort(&mut self, snap: &Snapshot) {
+        self.sort = self.sort.next();
+        self.refresh(snap);
+    }
+
+    /// Recompute the rows and put the selection back on the same integration (by name).
+    pub(super) fn refresh(&mut self, snap: &Snapshot) {
+        let prev_index = self.nav.selected;
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<usize> = (0..snap.integrations.len())
+            .filter(|&i| integration_matches(&snap.integrations[i], &needle))
+            .collect();
+        sort_rows(&mut rows, &snap.integrations, self.sort);
+        self.col_widths = rows.iter().fold([0; 4], |w, &i| {
+            let i = &snap.integrations[i];
+            [
+                w[0].max(text::width(&i.name)),
+                w[1].max(i.business_unit.as_deref().map_or(1, text::width)),
+                w[2].max(text::width(&i.credential)),
+                w[3].max(text::width(&reason(i))),
+            ]
+        });
+        self.rows = rows;
+        let found = if self.touched {
+            self.selected_name.as_deref().and_then(|n| {
+                self.rows
+                    .iter()
+                    .position(|&i| snap.integrations[i].name == n)
+            })
+        } else {
+            self.nav.reset();
+            None
+        };
+        match found {
+            Some(to) => self.nav.follow(prev_index, to),
+            None => {
+                self.nav.selected = prev_index.min(self.rows.len().saturating_sub(1));
+                self.selected_name = self.selected(snap).map(|i| i.name.clone());
+            }
+        }
+    }
+}
+
+/// The Secret expiry pane: credentials soonest expiry first, and the calendar's month.
+#[derive(Debug, Default)]
+pub struct ExpiryPane {
+    pub filter: String,
+    /// Indices into `snapshot.credentials`, filtered, soonest expiry first.
+    pub creds: Vec<usize>,
+    pub nav: ListNav,
+    /// Month shown by the calendar; `None` = the current month.
+    pub cal_month: Option<(i32, u32)>,
+    selected_id: Option<String>,
+}
+
+impl ExpiryPane {
+    pub fn selected<'a>(&self, snap: &'a Snapshot) -> Option<&'a Arc<CredentialView>> {
+        self.creds
+            .get(self.nav.selected)
+            .map(|&i| &snap.credentials[i])
+    }
+
+    /// The month the calendar shows.
+    pub fn month(&self, now: DateTime<Utc>) -> (i32, u32) {
+        self.cal_month.unwrap_or((now.year(), now.month()))
+    }
+
+    /// A movement or a month step; true when something changed.
+    pub(super) fn apply(&mut self, action: Action, snap: &Snapshot, now: DateTime<Utc>) -> bool {
+        match action {
+            Action::PrevMonth | Action::NextMonth => {
+                let (y, m) = self.month(now);
+                let idx = y * 12 + m as i32 - 1 + if action == Action::NextMonth { 1 } else { -1 };
+                self.cal_month = Some((idx.div_euclid(12), idx.rem_euclid(12) as u32 + 1));
+                true
+            }
+            _ => {
+                let moved = self.nav.apply(action, self.creds.len());
+                self.sync_selection(snap);
+                moved
+            }
+        }
+    }
+
+    fn sync_selection(&mut self, snap: &Snapshot) {
+        let Some(c) = self.selected(snap).cloned() else {
+            self.selected_id = None;
+            return;
+        };
+        self.selected_id = Some(c.id.clone());
+        if let Some(exp) = c.secret_expires {
+            // Selecting a credential jumps the calendar to its month.
+            self.cal_month = Some((exp.year(), exp.month()));
+        }
+    }
+
+    /// Recompute the rows and keep the selection on the same credential (by id).
+    pub(super) fn refresh(&mut self, snap: &Snapshot) {
+        let needle = self.filter.to_lowercase();
+        let mut creds: Vec<usize> = (0..snap.credentials.len())
+            .filter(|&i| credential_matches(&snap.credentials[i], &needle))
+            .collect();
+        creds.sort_by(|&a, &b| {
+            let (a, b) = (&snap.credentials[a], &snap.credentials[b]);
+            cmp_none_last(a.days_left, b.days_left).then_with(|| a.id.cmp(&b.id))
+        });
+        self.creds = creds;
+        let prev = self.nav.selected;
+        match self.selected_id.as_deref().and_then(|id| {
+            self.creds
+                .iter()
+                .position(|&i| snap.credentials[i].id == id)
+        }) {
+            Some(to) => self.nav.follow(prev, to),
+            None => {
+                self.nav.selected = prev.min(self.creds.len().saturating_sub(1));
+                self.selected_id = self.selected(snap).map(|c| c.id.clone());
+            }
+        }
+    }
+}
+
+/// The 401/403 log pane: follows the newest entry, or stays on an anchored one and counts what arrives.
+#[derive(Debug, Default)]
+pub struct LogPane {
+    pub filter: String,
+    /// Indices into `snapshot.auth_log` (newest first), filtered.
+    pub logs: Vec<usize>,
+    pub nav: ListNav,
+    /// The selected log entry while scrolled away from the top (None = following the newest).
+    anchor: Option<AuthEvent>,
+    /// Entries that arrived while scrolled away.
+    pub new: usize,
+}
+
+impl LogPane {
+    pub fn selected<'a>(&self, snap: &'a Snapshot) -> Option<&'a AuthEvent> {
+        self.logs.get(self.nav.selected).map(|&i| &snap.auth_log[i])
+    }
+
+    pub(super) fn apply(&mut self, action: Action, snap: &Snapshot) -> bool {
+        let moved = self.nav.apply(action, self.logs.len());
+        self.anchor = if self.nav.selected == 0 {
+            self.new = 0;
+            None
+        } else {
+            self.selected(snap).cloned()
+        };
+        moved
+    }
+
+    /// Count what is new since `old`, and keep the anchored entry in view when scrolled away.
+    pub(super) fn refresh(&mut self, snap: &Snapshot, old: Option<&Snapshot>) {
+        if let Some(old) = old
+            && self.anchor.is_some()
+        {
+            let new_entries = match old.auth_log.first() {
+                Some(newest) => snap
+                    .auth_log
+                    .iter()
+                    .position(|e| e == newest)
+                    .unwrap_or(snap.auth_log.len()),
+                None => snap.auth_log.len(),
+            };
+            self.new += new_entries;
+        }
+        let needle = self.filter.to_lowercase();
+        self.logs = (0..snap.auth_log.len())
+            .filter(|&i| event_matches(&snap.auth_log[i], &needle))
+            .collect();
+        let prev = self.nav.selected;
+        match &self.anchor {
+            None => self.nav.reset(),
+            Some(anchor) => match self.logs.iter().position(|&i| &snap.auth_log[i] == anchor) {
+                Some(to) => self.nav.follow(prev, to),
+                None => {
+                    self.nav.selected = prev.min(self.logs.len().saturating_sub(1));
+                    self.anchor = self.selected(snap).cloned();
+                }
+            },
+        }
+    }
+}
+
+/// The short reason shown in tables: "probing..." before the first result, "(paused)" when automatic probes
+/// are paused.
+pub fn reason(i: &IntegrationView) -> String {
+    if i.history.is_empty() {
+        return "probing...".into();
+    }
+    let r = i.health.short_reason();
+    let r = if r.is_empty() {
+        i.last_probe().map(|p| p.summary()).unwrap_or_default()
+    } else {
+        r.to_string()
+    };
+    if i.paused && !r.contains("paused") {
+        format!("{r} (paused)")
+    } else {
+        r
+    }
+}
+
+fn cmp_none_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn sort_rows(rows: &mut [usize], items: &[Arc<IntegrationView>], key: SortKey) {
+    rows.sort_by(|&a, &b| {
+        let (a, b) = (&items[a], &items[b]);
+        let primary = match key {
+            SortKey::Status => b.health.status.cmp(&a.health.status).then_with(|| {
+                b.consecutive_auth_failures
+                    .cmp(&a.consecutive_auth_failures)
+            }),
+            SortKey::Name => Ordering::Equal,
+            SortKey::Expiry => cmp_none_last(a.secret_expires, b.secret_expires),
+            // Newest failure first: compare reversed, keeping "never failed" last.
+            SortKey::LastFailure => match (a.last_failure_at(), b.last_failure_at()) {
+                (Some(x), Some(y)) => y.cmp(&x),
+                (x, y) => cmp_none_last(x, y),
+            },
+        };
+        primary.then_with(|| a.name.cmp(&b.name))
+    });
+}
+
+fn contains(hay: Option<&str>, needle: &str) -> bool {
+    hay.is_some_and(|h| h.to_lowercase().contains(needle))
+}
+
+/// Filter on name, business unit, team, credential and reasons (case-insensitive substring).
+pub fn integration_matches(i: &IntegrationView, needle: &str) -> bool {
+    needle.is_empty()
+        || contains(Some(&i.name), needle)
+        || contains(i.business_unit.as_deref(), needle)
+        || contains(i.team.as_deref(), needle)
+        || contains(Some(&i.credential), needle)
+        || i.health.reasons.iter().any(|r| contains(Some(r), needle))
+}
+
+fn credential_matches(c: &CredentialView, needle: &str) -> bool {
+    needle.is_empty()
+        || contains(Some(&c.id), needle)
+        || contains(c.owner.as_deref(), needle)
+        || contains(Some(&c.client_id), needle)
+        || c.integrations.iter().any(|i| contains(Some(i), needle))
+}
+
+fn event_matches(e: &AuthEvent, needle: &str) -> bool {
+    needle.is_empty()
+        || contains(e.integration.as_deref(), needle)
+        || contains(Some(&e.error), needle)
+        || contains(Some(&e.source), needle)
+        || e.http_status.to_string().contains(needle)
+}
