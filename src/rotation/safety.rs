@@ -10,7 +10,7 @@ use std::time::Duration;
 pub fn fingerprint(key_hex: &str, secret: &SecretString) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key_hex.as_bytes());
     let tag = ring::hmac::sign(&key, secret.expose_secret().trim_end().as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(tag.as_ref())
 }
 
 /// A fresh random fingerprint key (per rotation), hex.
