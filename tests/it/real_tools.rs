@@ -691,6 +691,7 @@ async fn two_agents_and_a_clustered_alertmanager_notify_once() {
                 AgentOptions {
                     listen: Some("127.0.0.1:0".parse().unwrap()),
                     db: None,
+                    ..Default::default()
                 },
             )
             .await
