@@ -44,18 +44,21 @@ impl Engine {
 
     fn apply_recent(&mut self, mut recent: Recent, now: DateTime<Utc>) {
         let now_i = tokio::time::Instant::now();
-        for (idx, integration) in self.config.integrations.iter().enumerate() {
-            let st = &mut self.integrations[idx];
+        let config = self.config.clone();
+        for (idx, integration) in config.integrations.iter().enumerate() {
             if let Some(probes) = recent.probes.remove(&integration.name) {
-                st.tracking = Tracking::from_history(&probes, &self.config.settings);
-                if st.tracking.paused {
-                    st.schedule(None, now_i);
+                let tracking = Tracking::from_history(&probes, &config.settings);
+                if tracking.paused {
+                    self.schedule(idx, None, now_i);
                 }
-                if st.tracking.refuses_credential(&probes) {
+                if tracking.refuses_credential(&probes) {
                     self.credentials.pause(&integration.credential);
                 }
+                let st = &mut self.integrations[idx];
+                st.tracking = tracking;
                 st.history = probes.into();
             }
+            let st = &mut self.integrations[idx];
             if let Some(ack) = recent.acks.remove(&integration.name) {
                 st.acked = Some(ack);
             }
@@ -80,6 +83,8 @@ impl Engine {
             }
         }
         self.auth_log = recent.auth_events.into();
+        self.auth_log_dirty = true;
+        self.credential_views_dirty = true;
     }
 
     /// Read uptime, incidents and recorded expiries from the history database off the engine's thread (one job at a time).
@@ -169,6 +174,7 @@ impl Engine {
             self.integrations[idx].changed = true;
         }
         // The calendar shows credentials even without a changed integration.
+        self.credential_views_dirty = true;
         self.log_changed = true;
     }
 }

@@ -13,7 +13,8 @@ use crate::probe::{NotProbed, ProbeSetupError, Prober, TokenCache};
 use crate::rules::health::LogEvidence;
 use crate::rules::tracking::{Credentials, Tracking};
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -24,6 +25,8 @@ pub(super) struct IntegrationState {
     pub tracking: Tracking,
     /// None: not scheduled (paused, or done in a one-shot sweep).
     pub next_due: Option<Instant>,
+    /// Bumped on every schedule: timer-heap entries with an older number are stale.
+    pub due_seq: u64,
     pub next_due_wall: Option<DateTime<Utc>>,
     pub in_flight: bool,
     pub secret_error: Option<String>,
@@ -36,13 +39,10 @@ pub(super) struct IntegrationState {
     pub changed: bool,
 }
 
-impl IntegrationState {
-    /// Schedule the next probe `delay` from now; None pauses.
-    pub fn schedule(&mut self, delay: Option<std::time::Duration>, now: Instant) {
-        self.next_due = delay.map(|d| now.checked_add(d).unwrap_or(far_future(now)));
-        self.next_due_wall = delay.map(|d| Utc::now() + super::chrono_dur(d));
-    }
-}
+/// Due probes, soonest first: (when, integration index, its `due_seq` then). Stale entries are skipped when they
+/// reach the top, so scheduling is O(log n) and finding the next wake is O(1) instead of a scan of every
+/// integration.
+pub(super) type DueHeap = BinaryHeap<Reverse<(Instant, usize, u64)>>;
 
 /// A deadline nobody will reach (the largest addition tokio's clock accepts without overflow).
 fn far_future(now: Instant) -> Instant {
@@ -68,6 +68,17 @@ pub(super) struct Engine {
     pub by_credential: HashMap<String, Vec<usize>>,
     /// Credentials paused after refusals or held by the token endpoint.
     pub credentials: Credentials<Instant>,
+    pub due: DueHeap,
+    /// Built when their inputs change (config, paused credentials, the clock's minute), not per snapshot.
+    pub credential_views: Vec<Arc<crate::engine::CredentialView>>,
+    pub credential_views_dirty: bool,
+    pub environments: Vec<String>,
+    /// The 401/403 log as last published (shared by snapshots until it changes).
+    pub auth_log_view: Arc<Vec<AuthEvent>>,
+    pub auth_log_dirty: bool,
+    /// When the last snapshot was sent, and whether a change waits for the next one.
+    pub last_publish: Option<Instant>,
+    pub publish_pending: bool,
     pub auth_log: VecDeque<AuthEvent>,
     /// Bumped on reload so results of the old config are dropped.
     pub generation: u64,
@@ -117,6 +128,14 @@ impl Engine {
             by_name: HashMap::new(),
             by_credential: HashMap::new(),
             credentials: Credentials::default(),
+            due: DueHeap::new(),
+            credential_views: Vec::new(),
+            credential_views_dirty: true,
+            environments: Vec::new(),
+            auth_log_view: Arc::new(Vec::new()),
+            auth_log_dirty: true,
+            last_publish: None,
+            publish_pending: false,
             auth_log: VecDeque::new(),
             generation: 0,
             version: 0,
@@ -136,6 +155,7 @@ impl Engine {
             one_shot: false,
         };
         engine.integrations = engine.fresh_states(&HashMap::new());
+        engine.reset_due();
         let handle = EngineHandle {
             snapshots: snap_rx,
             events: events_tx,
@@ -156,6 +176,8 @@ impl Engine {
     ) -> Vec<IntegrationState> {
         let now = Instant::now();
         let settings = &self.config.settings;
+        self.environments = super::publish::environments(&self.config);
+        self.credential_views_dirty = true;
         self.by_name.clear();
         self.by_credential.clear();
         for (idx, i) in self.config.integrations.iter().enumerate() {
@@ -176,6 +198,7 @@ impl Engine {
                         .map(|k| k.tracking.after_reload(settings))
                         .unwrap_or_default(),
                     next_due: Some(now),
+                    due_seq: 0,
                     next_due_wall: Some(Utc::now()),
                     in_flight: false,
                     secret_error: None,
@@ -188,6 +211,27 @@ impl Engine {
                 }
             })
             .collect()
+    }
+
+    /// Schedule integration `idx`'s next probe `delay` from `now`; None unschedules it (paused, or done).
+    pub fn schedule(&mut self, idx: usize, delay: Option<std::time::Duration>, now: Instant) {
+        let st = &mut self.integrations[idx];
+        st.next_due = delay.map(|d| now.checked_add(d).unwrap_or(far_future(now)));
+        st.next_due_wall = delay.map(|d| Utc::now() + super::chrono_dur(d));
+        st.due_seq += 1;
+        if let Some(at) = st.next_due {
+            self.due.push(Reverse((at, idx, st.due_seq)));
+        }
+    }
+
+    /// The heap from scratch, after the integrations were replaced.
+    pub fn reset_due(&mut self) {
+        self.due = self
+            .integrations
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, st)| st.next_due.map(|at| Reverse((at, idx, st.due_seq))))
+            .collect();
     }
 
     /// The integration named so in the current config.
