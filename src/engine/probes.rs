@@ -177,6 +177,7 @@ impl Engine {
             result: result.clone(),
         });
         let st = &mut self.integrations[idx];
+        st.runs.push(at, outcome.is_ok());
         // A new slice per result: the published view keeps sharing the old one until the next snapshot.
         let keep = st.history.len().saturating_sub(HISTORY_LEN - 1);
         st.history = st.history[keep..]

@@ -5,9 +5,11 @@ use super::history::HistoryWriter;
 use super::snapshot::{CredentialView, IntegrationView, Snapshot, Summary};
 use super::state::Engine;
 use crate::config::Config;
+use crate::history_report::Summary as HistorySummary;
 use crate::model::AuthEvent;
 use crate::model::Status;
 use crate::rules::health::{self, Evidence, Thresholds};
+use crate::rules::uptime::{self, Change, Runs};
 use crate::store::{Record, Transition};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -108,6 +110,7 @@ impl Engine {
         );
         if health.status != st.health.status {
             let reason = health.short_reason().to_string();
+            st.changes.push((now, health.status, reason.clone()));
             let _ = self.events.send(EngineEvent::StatusChanged {
                 integration: integration.name.clone(),
                 at: now,
@@ -130,6 +133,9 @@ impl Engine {
             st.acked = None;
         }
         st.health = health.clone();
+        if self.history.is_some() {
+            st.summary = summary(&mut st.runs, &mut st.changes, now);
+        }
         st.view = Arc::new(IntegrationView {
             health,
             history,
@@ -146,6 +152,20 @@ impl Engine {
             incidents: st.summary.incidents.clone(),
             ..IntegrationView::placeholder(integration)
         });
+    }
+}
+
+/// Uptime over 24 hours and 7 days and the week's incidents (newest first), from what is kept in memory.
+fn summary(runs: &mut Runs, changes: &mut Vec<Change>, now: DateTime<Utc>) -> HistorySummary {
+    let week = now - chrono::Duration::days(7);
+    runs.prune(week);
+    uptime::prune_changes(changes, week);
+    let mut incidents = uptime::incidents_since(changes, week);
+    incidents.reverse();
+    HistorySummary {
+        uptime_24h: runs.uptime(now - chrono::Duration::hours(24), now),
+        uptime_7d: runs.uptime(week, now),
+        incidents,
     }
 }
 

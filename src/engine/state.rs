@@ -12,6 +12,7 @@ use crate::model::{AuthEvent, ProbeResult};
 use crate::probe::{NotProbed, ProbeSetupError, Prober, TokenCache};
 use crate::rules::health::LogEvidence;
 use crate::rules::tracking::{Credentials, Tracking};
+use crate::rules::uptime::{Change, Runs};
 use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -33,6 +34,10 @@ pub(super) struct IntegrationState {
     /// 401/403s from logs, newest last, pruned to `sustained_window`.
     pub log_events: VecDeque<LogEvidence>,
     pub acked: Option<Ack>,
+    /// The last week's results and status changes, kept as they happen (restored from the store at start),
+    /// for the uptime and incidents in `summary`: no re-reading the database every minute.
+    pub runs: Runs,
+    pub changes: Vec<Change>,
     pub summary: HistorySummary,
     pub health: Health,
     pub view: Arc<IntegrationView>,
@@ -204,6 +209,8 @@ impl Engine {
                     secret_error: None,
                     log_events: kept.map(|k| k.log_events.clone()).unwrap_or_default(),
                     acked: kept.and_then(|k| k.acked.clone()),
+                    runs: kept.map(|k| k.runs.clone()).unwrap_or_default(),
+                    changes: kept.map(|k| k.changes.clone()).unwrap_or_default(),
                     summary: kept.map(|k| k.summary.clone()).unwrap_or_default(),
                     health: Health::default(),
                     view: Arc::new(IntegrationView::placeholder(i)),
