@@ -199,15 +199,3 @@ pub(super) fn credential_views(
         })
         .collect()
 }
-
-/// Distinct environments of the integrations, sorted.
-pub(super) fn environments(config: &Config) -> Vec<String> {
-    let mut envs: Vec<String> = config
-        .integrations
-        .iter()
-        .filter_map(|i| i.environment.clone())
-        .collect();
-    envs.sort();
-    envs.dedup();
-    envs
-}

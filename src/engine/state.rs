@@ -181,7 +181,7 @@ impl Engine {
     ) -> Vec<IntegrationState> {
         let now = Instant::now();
         let settings = &self.config.settings;
-        self.environments = super::publish::environments(&self.config);
+        self.environments = environments(&self.config);
         self.credential_views_dirty = true;
         self.by_name.clear();
         self.by_credential.clear();
@@ -259,4 +259,16 @@ impl Engine {
             h.record(record);
         }
     }
+}
+
+/// Distinct environments of the integrations, sorted.
+fn environments(config: &Config) -> Vec<String> {
+    let mut envs: Vec<String> = config
+        .integrations
+        .iter()
+        .filter_map(|i| i.environment.clone())
+        .collect();
+    envs.sort();
+    envs.dedup();
+    envs
 }
