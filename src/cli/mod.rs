@@ -524,7 +524,7 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
             "{}",
             crate::nagios::plugin_output(
                 &snapshot,
-                &crate::health::Thresholds::from(&config.settings)
+                &crate::rules::health::Thresholds::from(&config.settings)
             )
         ),
     }
