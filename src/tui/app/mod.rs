@@ -13,6 +13,7 @@ mod wizard;
 pub use nav::{Input, ListNav, Scroll};
 pub use panes::{
     ExpiryPane, IntegrationsPane, LogPane, Pane, SortKey, integration_matches, reason,
+    secret_verified_at, status_since,
 };
 pub use views::{DetailView, FilterPrompt, HelpView, View};
 pub use wizard::WizardUi;
@@ -472,7 +473,12 @@ impl App {
             .filter(|i| i.credential == cred)
             .map(|i| (i.name.clone(), i.team.clone(), i.business_unit.clone()))
             .collect();
-        self.wizard = Some(wizard::open(&cred, self.rotation.demo, consumers));
+        let mut w = wizard::open(&cred, self.rotation.demo, consumers);
+        w.view.owner = self
+            .snapshot
+            .credential(&cred)
+            .and_then(|c| c.owner.clone());
+        self.wizard = Some(w);
         if tx
             .send(Request {
                 credential: cred,
