@@ -1,8 +1,8 @@
 //! `authwatch report`: uptime, incidents, MTTR and 401/403 counts per integration over a window.
 
 use crate::model::Incident;
+use crate::rules::uptime;
 use crate::store::{Store, StoreError};
-use crate::uptime;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -48,14 +48,11 @@ pub mod engine;
 // the SFMC probe client: token, REST/SOAP checks, outcome classification
 pub mod probe;
 
-// pure health rules: evidence + now -> status and reasons
-pub mod health;
-
 // uptime, incidents, 401/403 counts from the database (`authwatch report`, the engine's summaries)
 pub mod history_report;
 
-// pure availability figures: uptime %, incidents, MTTR
-pub mod uptime;
+// pure rules, `now` passed in: health, failure tracking (pauses, holds, confirmations), schedule, uptime
+pub mod rules;
 
 // SQLite: history, acks, log offsets, rotation journal and audit, notifications
 pub mod store;
@@ -80,6 +77,9 @@ pub mod model;
 pub mod sim;
 
 // ── Leaves ──
+
+// TLS serving (rustls): the agent's https and the simulator's --tls
+pub mod tls;
 
 // human durations ("30s", "7d") and their formatting
 pub mod duration;

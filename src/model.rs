@@ -241,11 +241,44 @@ impl ProbeResult {
     }
 
     /// One line for tables: "token request rejected: invalid_client (401)".
+    /// " (403)" or " (403, errorcode 20002)": the status with SFMC's error code when there is one.
+    fn status_and_detail(&self) -> String {
+        let Some(status) = self.http_status else {
+            return String::new();
+        };
+        let code = self.detail.as_deref().and_then(|d| {
+            d.strip_prefix("errorcode ").or_else(|| {
+                d.rsplit_once(" (errorcode ")
+                    .map(|(_, c)| c.trim_end_matches(')'))
+            })
+        });
+        match code {
+            Some(c) => format!(" ({status}, errorcode {c})"),
+            None => format!(" ({status})"),
+        }
+    }
+
+    /// What the server said beyond its codes (OAuth `error_description`); None for transport failures, whose
+    /// short error already names the cause.
+    pub fn description(&self) -> Option<&str> {
+        self.http_status?;
+        let d = self.detail.as_deref()?;
+        if d.starts_with("errorcode ") {
+            return None;
+        }
+        Some(d.rsplit_once(" (errorcode ").map_or(d, |(text, _)| text))
+    }
+
+    /// The one-line summary followed by the server's own words, for reasons and reports.
+    pub fn explained(&self) -> String {
+        match self.description() {
+            Some(d) => format!("{}. {d}", self.summary()),
+            None => self.summary(),
+        }
+    }
+
     pub fn summary(&self) -> String {
-        let status = self
-            .http_status
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default();
+        let status = self.status_and_detail();
         let err = self.error.as_deref().unwrap_or("");
         match self.outcome {
             Outcome::Ok => "ok".to_string(),

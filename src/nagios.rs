@@ -2,8 +2,8 @@
 //! the agent's `/api/v1/status.txt`. Pure functions over a snapshot.
 
 use crate::engine::{IntegrationView, Snapshot};
-use crate::health::Thresholds;
 use crate::model::Status;
+use crate::rules::health::Thresholds;
 use std::fmt::Write;
 
 /// How many problems the first line names before "+N more" (the long text lists them all).

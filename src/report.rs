@@ -27,6 +27,8 @@ pub struct ProbeReport {
     pub outcome: Outcome,
     pub http_status: Option<u16>,
     pub error: Option<String>,
+    /// What the server said beyond the code (error_description, SFMC errorcode), or the transport error chain.
+    pub detail: Option<String>,
     pub token_ms: Option<u64>,
     pub call_ms: Option<u64>,
     pub missing_scopes: Vec<String>,
@@ -161,6 +163,7 @@ impl IntegrationReport {
                 outcome: p.outcome,
                 http_status: p.http_status,
                 error: p.error.clone(),
+                detail: p.detail.clone(),
                 token_ms: p.token_ms,
                 call_ms: p.call_ms,
                 missing_scopes: p.missing_scopes.clone(),

@@ -12,7 +12,6 @@ pub mod auth;
 pub mod client;
 pub mod readiness;
 pub mod stream;
-mod tls;
 
 use crate::config::{self, Config, DEFAULT_AGENT_LISTEN};
 use crate::engine::{self, Command, EngineHandle};
@@ -65,7 +64,7 @@ impl RunningAgent {
             .map_err(|e| format!("cannot resolve agent tokens: {e}"))?;
         auth::check_exposure(listen, &tokens)?;
         let tls_config = match &config.agent.tls {
-            Some(files) => Some(tls::server_config(&files.cert, &files.key)?),
+            Some(files) => Some(crate::tls::server_config(&files.cert, &files.key)?),
             None => None,
         };
         let tcp = tokio::net::TcpListener::bind(listen)
@@ -129,7 +128,7 @@ impl RunningAgent {
                 }
             }),
             Some(cfg) => {
-                let listener = tls::TlsListener::new(tcp, cfg).map_err(|e| e.to_string())?;
+                let listener = crate::tls::TlsListener::new(tcp, cfg).map_err(|e| e.to_string())?;
                 tokio::spawn(async move {
                     if let Err(e) = axum::serve(listener, app)
                         .with_graceful_shutdown(graceful)

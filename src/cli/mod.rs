@@ -138,6 +138,12 @@ pub enum Cmd {
         /// Write a matching authwatch config (and 0600 secret files) into DIR
         #[arg(long, value_name = "DIR")]
         print_config: Option<PathBuf>,
+        /// Serve https with a throwaway CA made at start (written as DIR/ca.pem with --print-config)
+        #[arg(long)]
+        tls: bool,
+        /// URLs to hand out, e.g. 'https://mcXXXX.{kind}.marketingcloudapis.com:{port}/' ({kind} = auth|rest|soap)
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Guided client-secret rotation: stage, verify, promote, activate (or abort); exit 1 when refused or failed
     Rotate {
@@ -340,12 +346,15 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             scenario,
             listen,
             print_config,
+            tls,
+            public_url,
         }) => {
             let scenario = match scenario {
                 Some(path) => sim::Scenario::load(&path)?,
                 None => sim::Scenario::demo(),
             };
-            sim::serve_forever(scenario, listen, print_config).await?;
+            let options = sim::SimOptions { tls, public_url };
+            sim::serve_forever(scenario, listen, print_config, options).await?;
             Ok(0)
         }
         Some(Cmd::Rotate {
@@ -515,7 +524,7 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
             "{}",
             crate::nagios::plugin_output(
                 &snapshot,
-                &crate::health::Thresholds::from(&config.settings)
+                &crate::rules::health::Thresholds::from(&config.settings)
             )
         ),
     }

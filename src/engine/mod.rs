@@ -1,17 +1,34 @@
-//! The engine owns all state and all I/O: it schedules probes, applies the health rules and publishes snapshots.
+//! The engine owns all state and all I/O: it schedules probes, applies the rules (`crate::rules`) and publishes
+//! snapshots. `run` is the loop (and the one-shot sweep), `state` what it holds, `probes` starting probes and
+//! applying results, `restore` continuing from the store, `publish` the views, `evidence` the log 401/403s.
 
-mod core;
+mod evidence;
 mod handle;
 mod history;
-pub mod schedule;
+mod probes;
+mod publish;
+mod restore;
+mod run;
 mod snapshot;
+mod state;
 
-pub use core::{EngineOptions, RunningEngine, spawn};
-pub(crate) use core::{credential_views, environments, placeholder_view};
 pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
+pub use run::{EngineOptions, RunningEngine, run_once, spawn};
 pub use snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 
 /// Probe results kept per integration in memory.
 pub const HISTORY_LEN: usize = 50;
 /// 401/403 events kept in memory for the log pane.
 pub const AUTH_LOG_LEN: usize = 500;
+
+/// What a history read found, for the configuration of `generation`.
+struct Summaries {
+    generation: u64,
+    list: Vec<Option<crate::history_report::Summary>>,
+    /// (credential, expiry recorded at its latest activation).
+    expiries: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+}
+
+fn chrono_dur(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

@@ -39,6 +39,36 @@ pub struct IntegrationView {
 }
 
 impl IntegrationView {
+    /// What is shown before anything is known: the configuration, "probing...".
+    pub(crate) fn placeholder(i: &crate::config::Integration) -> IntegrationView {
+        IntegrationView {
+            name: i.name.clone(),
+            credential: i.credential.clone(),
+            account_id: i.account_id.clone(),
+            business_unit: i.business_unit.clone(),
+            team: i.team.clone(),
+            environment: i.environment.clone(),
+            processes: i.processes.clone(),
+            required_scopes: i.scopes.clone(),
+            health: Health {
+                status: Status::Unknown,
+                reasons: vec!["probing...".to_string()],
+            },
+            history: Arc::from([]),
+            consecutive_auth_failures: 0,
+            failing_since: None,
+            last_success: None,
+            next_probe_at: None,
+            paused: false,
+            probing: false,
+            secret_expires: None,
+            acked: None,
+            uptime_24h: None,
+            uptime_7d: None,
+            incidents: Vec::new(),
+        }
+    }
+
     pub fn last_probe(&self) -> Option<&ProbeResult> {
         self.history.last()
     }

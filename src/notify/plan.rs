@@ -499,7 +499,7 @@ pub(crate) mod tests {
             owner: None,
             client_id: "5c9e1b7aa0d44f3e8a2b91c7".into(),
             secret_expires: Some(expires),
-            days_left: Some(crate::health::days_left(expires, now)),
+            days_left: Some(crate::rules::health::days_left(expires, now)),
             expiry_status: Status::Warn,
             integrations: vec![],
             paused: false,

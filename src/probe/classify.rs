@@ -57,7 +57,15 @@ fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<
 
 fn as_text(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.trim().is_empty() => Some(truncate(s.trim(), 200)),
+        // Server text goes on screens and into logs: no control characters (no ANSI escapes, no newlines).
+        Value::String(s) if !s.trim().is_empty() => {
+            let clean: String = s
+                .trim()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            Some(truncate(&clean, 200))
+        }
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }

@@ -108,9 +108,13 @@ impl Prober {
                 }
                 let req = self.http.post(url);
                 match cred.client_auth {
-                    ClientAuth::Basic => req
-                        .basic_auth(&cred.client_id, Some(secret.expose_secret()))
-                        .form(&form),
+                    ClientAuth::Basic => {
+                        // RFC 6749 §2.3.1: id and secret are form-urlencoded before they go into the Basic header.
+                        let id = form_urlencode(&cred.client_id);
+                        let secret =
+                            zeroize::Zeroizing::new(form_urlencode(secret.expose_secret()));
+                        req.basic_auth(id, Some(secret.as_str())).form(&form)
+                    }
                     ClientAuth::Body => {
                         form.push(("client_id", &cred.client_id));
                         form.push(("client_secret", secret.expose_secret()));
@@ -144,11 +148,12 @@ impl Prober {
     }
 
     /// The representative read-only call with a bearer token.
-    pub async fn call(&self, url: Url, token: &SecretString) -> Result<Vec<u8>, Failure> {
+    /// Answers the real status with the body (tokenContext is documented with 202, usually sends 200).
+    pub async fn call(&self, url: Url, token: &SecretString) -> Result<(u16, Vec<u8>), Failure> {
         let request = self.http.get(url).bearer_auth(token.expose_secret());
         let (status, headers, body) = self.send(request).await?;
         if (200..300).contains(&status) {
-            return Ok(body);
+            return Ok((status, body));
         }
         let retry = classify::parse_retry_after(header(&headers, "retry-after"));
         Err(classify::classify_error_status(status, &body, retry, false))
@@ -178,6 +183,10 @@ impl Prober {
     }
 }
 
+fn form_urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 fn zeroize_json(mut v: serde_json::Value) {
     use zeroize::Zeroize;
     if let Some(serde_json::Value::String(s)) = v.get_mut("client_secret") {
@@ -195,7 +204,8 @@ fn oversized(status: u16) -> Failure {
     f
 }
 
-/// Classify a transport error: timeouts, connect/DNS/TLS problems, broken bodies.
+/// Classify a transport error: timeouts, connect/DNS/TLS problems, broken bodies. The short error names the cause
+/// and, where there is one, the fix; the detail keeps the whole chain.
 fn transport_failure(e: reqwest::Error) -> Failure {
     let chain = error_chain(&e);
     if e.is_timeout() {
@@ -208,31 +218,58 @@ fn transport_failure(e: reqwest::Error) -> Failure {
             .with_error("response body broken off")
             .with_detail(chain);
     }
-    let lower = chain.to_ascii_lowercase();
-    let short = if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
-        "DNS lookup failed"
-    } else if [
-        "certificate",
-        "tls",
-        "handshake",
-        "corrupt message",
-        "alert",
-        "invalidcontenttype",
-    ]
-    .iter()
-    .any(|needle| lower.contains(needle))
-    {
-        "TLS handshake failed"
-    } else if lower.contains("refused") {
-        "connection refused"
-    } else if lower.contains("reset") {
-        "connection reset"
-    } else {
-        "connection failed"
-    };
+    let host = e
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the host")
+        .to_string();
     Failure::new(Outcome::Network)
-        .with_error(short)
+        .with_error(name_transport_error(&chain, &host))
         .with_detail(chain)
+}
+
+/// The words a user needs for a connect-level failure, from the error chain (rustls and hyper wording).
+pub fn name_transport_error(chain: &str, host: &str) -> String {
+    let lower = chain.to_ascii_lowercase();
+    if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+        || lower.contains("no address associated")
+        || lower.contains("name resolution")
+    {
+        return format!("no such host {host}: check the subdomain");
+    }
+    if let Some(rest) = chain.split("invalid peer certificate: ").nth(1) {
+        let code: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        return match code.as_str() {
+            "UnknownIssuer" => "certificate not trusted (UnknownIssuer): set ca_file".to_string(),
+            "NotValidForName" => {
+                format!("certificate not valid for {host} (NotValidForName): check the URL's host")
+            }
+            "Expired" => "certificate expired (Expired): the server must renew it".to_string(),
+            "" => "certificate rejected".to_string(),
+            other => format!("certificate rejected ({other})"),
+        };
+    }
+    if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        return "TLS to a plain http port: use http:// or the TLS port".to_string();
+    }
+    if ["certificate", "tls", "handshake", "alert"]
+        .iter()
+        .any(|needle| lower.contains(needle))
+    {
+        return "TLS handshake failed".to_string();
+    }
+    if lower.contains("refused") {
+        return "connection refused".to_string();
+    }
+    if lower.contains("reset") {
+        return "connection reset".to_string();
+    }
+    "connection failed".to_string()
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -407,6 +444,13 @@ pub async fn probe(
     } else {
         0
     });
+    if let Some(why) = lacks_what_checks_need(&target, &token) {
+        result.outcome = Outcome::BadResponse;
+        result.phase = Phase::Token;
+        result.http_status = Some(200);
+        result.error = Some(why.to_string());
+        return Ok(result);
+    }
     let required = &target.integration.scopes;
     if let Some(granted) = &token.granted_scopes {
         result.granted_scopes = Some(granted.clone());
@@ -445,19 +489,18 @@ pub async fn probe(
     result.call_ms = Some(started.elapsed().as_millis() as u64);
 
     match answer {
-        Ok(body) => {
+        Ok((status, body)) => {
+            result.http_status = Some(status);
             if target.credential.provider == Provider::Sfmc
                 && target.integration.check_path == crate::config::DEFAULT_CHECK_PATH
             {
                 result.mid = classify::token_context_mid(&body);
                 if result.mid.is_none() {
                     result.outcome = Outcome::BadResponse;
-                    result.http_status = Some(200);
                     result.error = Some("tokenContext answer lacks organization.id".into());
                     return Ok(result);
                 }
             }
-            result.http_status = Some(200);
             let mut r = with_scope_verdict(result);
             if r.outcome == Outcome::Ok
                 && let (Some(want), Some(got)) = (&target.integration.account_id, &r.mid)
@@ -493,6 +536,22 @@ fn with_scope_verdict(mut r: ProbeResult) -> ProbeResult {
         r.error = Some(format!("missing {}", r.missing_scopes.join(" ")));
     }
     r
+}
+
+/// A 200 token response that lacks a field the configured checks need cannot count as healthy: SFMC names the
+/// REST host in `rest_instance_url` (no call, so no MID, without it) and always states the granted `scope`.
+/// Generic OAuth 2.0 servers may omit `scope` when they granted what was asked (RFC 6749 §5.1).
+fn lacks_what_checks_need(target: &ProbeTarget<'_>, token: &Token) -> Option<&'static str> {
+    if target.credential.provider != Provider::Sfmc {
+        return None;
+    }
+    if token.rest_instance_url.is_none() {
+        return Some("token response lacks rest_instance_url (needed for the check call)");
+    }
+    if !target.integration.scopes.is_empty() && token.granted_scopes.is_none() {
+        return Some("token response lacks scope (needed to verify the configured scopes)");
+    }
+    None
 }
 
 fn check_url(target: &ProbeTarget<'_>, token: &Token) -> Option<Url> {

@@ -31,6 +31,33 @@ pub fn invalid_client() -> Response {
     )
 }
 
+/// 401 with the docs' wording for a client id that is not an installed package's.
+pub fn invalid_client_id() -> Response {
+    json(
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"invalid_client","error_description":"Invalid client ID. Use the client ID in Marketing Cloud Installed Packages.","error_uri":"https://developer.salesforce.com/docs"}"#.to_string(),
+    )
+}
+
+/// 401 for an account_id (MID) that is not a business unit the package reaches (`unknown_mid = "reject"`).
+/// [I]: no public source shows this body; see docs/fidelity.md.
+pub fn unknown_account_id() -> Response {
+    json(
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"unauthorized_client","error_description":"The client is not authorized for the requested account_id.","error_uri":"https://developer.salesforce.com/docs"}"#.to_string(),
+    )
+}
+
+/// 403 errorcode 40002: a token issued by another stack or tenant.
+pub fn invalid_on_this_endpoint() -> Response {
+    json(
+        StatusCode::FORBIDDEN,
+        format!(
+            r#"{{"documentation":"{DOC_URL}","errorcode":40002,"message":"Authorization token invalid on this endpoint"}}"#
+        ),
+    )
+}
+
 pub fn unsupported_grant_type() -> Response {
     json(
         StatusCode::BAD_REQUEST,
@@ -102,7 +129,7 @@ pub fn insufficient_privileges() -> Response {
     )
 }
 
-fn with_retry_after(mut r: Response, secs: u32) -> Response {
+pub(super) fn with_retry_after(mut r: Response, secs: u32) -> Response {
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     r
@@ -114,6 +141,19 @@ pub fn rate_limited(retry_after: u32) -> Response {
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 r#"{{"message":"Rate limit exceeded","errorcode":50100,"retryAfter":{retry_after},"documentation":"{DOC_URL}"}}"#
+            ),
+        ),
+        retry_after,
+    )
+}
+
+/// 429 errorcode 50200: requests blocked for a while.
+pub fn blocked(retry_after: u32) -> Response {
+    with_retry_after(
+        json(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                r#"{{"message":"Your requests are temporarily blocked.","errorcode":50200,"retryAfter":{retry_after},"documentation":"{DOC_URL}"}}"#
             ),
         ),
         retry_after,

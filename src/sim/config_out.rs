@@ -52,6 +52,7 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), SimError> {
 pub(super) fn render(
     scenario: &Scenario,
     base_url: &str,
+    ca_file: Option<&Path>,
     secrets_dir: &Path,
     now: DateTime<Utc>,
 ) -> String {
@@ -82,6 +83,10 @@ pub(super) fn render(
     let _ = writeln!(t, "warn_before = {}", dur(a.warn_before, "30d"));
     let _ = writeln!(t, "critical_before = {}", dur(a.critical_before, "7d"));
     let _ = writeln!(t, "latency_warn = {}", dur(a.latency_warn, "2s"));
+    if let Some(ca) = ca_file {
+        // The simulator's throwaway CA (--tls): trusted for probes, nothing else.
+        let _ = writeln!(t, "ca_file = {}", q(&ca.to_string_lossy()));
+    }
     let _ = writeln!(
         t,
         "max_concurrent_probes = {}",
@@ -140,11 +145,13 @@ pub(super) fn render(
     t
 }
 
-/// Write `dir/authwatch.toml` and `dir/secrets/<id>` (0600; the directory 0700). `secrets` = (client id, secret).
+/// Write `dir/authwatch.toml` and `dir/secrets/<id>` (0600; the directory 0700), and `dir/ca.pem` when the
+/// simulator serves TLS. `secrets` = (client id, secret).
 pub(super) fn write(
     scenario: &Scenario,
     secrets: &[(String, String)],
     base_url: &str,
+    ca_pem: Option<&str>,
     dir: &Path,
     now: DateTime<Utc>,
 ) -> Result<PathBuf, SimError> {
@@ -159,10 +166,18 @@ pub(super) fn write(
     for (id, secret) in secrets {
         write_private(&secrets_dir.join(id), secret.as_bytes())?;
     }
+    let ca_file = match ca_pem {
+        Some(pem) => {
+            let ca = dir.join("ca.pem");
+            write_private(&ca, pem.as_bytes())?;
+            Some(ca)
+        }
+        None => None,
+    };
     let path = dir.join("authwatch.toml");
     write_private(
         &path,
-        render(scenario, base_url, &secrets_dir, now).as_bytes(),
+        render(scenario, base_url, ca_file.as_deref(), &secrets_dir, now).as_bytes(),
     )?;
     Ok(path)
 }

@@ -20,12 +20,15 @@ mod bodies;
 mod config_out;
 pub mod scenario;
 mod server;
+mod soap;
 mod state;
+mod tls;
 
 pub use scenario::{
-    Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, Scenario, TimelineEvent,
+    Action, AuthwatchSettings, ClientSpec, Fault, IntegrationSpec, RestFault, Scenario,
+    TimelineEvent, UnknownMid,
 };
-pub use server::{SimAdmin, SimServer, serve_forever, start};
+pub use server::{PublicUrls, SimAdmin, SimOptions, SimServer, serve_forever, start, start_with};
 pub use state::RecordedRequest;
 
 use std::path::PathBuf;

@@ -7,6 +7,13 @@
 //! expires_in = 1079              # access-token lifetime in seconds reported and enforced
 //! hang = "60s"                   # how long `timeout` faults hold a response (then 504)
 //! seed = 42                      # optional: reproducible flakiness
+//! base_url = "https://mc563885gzs27c5t9-63k636ttgm.{kind}.marketingcloudapis.com:{port}/"
+//!                                # optional: the URLs clients are sent to (token body, /platform/v1/endpoints,
+//!                                # written config); {kind} = auth | rest | soap, {port} = the bound port.
+//!                                # Default: the address the simulator listens on. `--public-url` overrides it.
+//! unknown_mid = "default"        # account_id that is not one of the client's mids: "default" = token for the
+//!                                # first MID (tokenContext shows it), "reject" = 401 (see docs/fidelity.md)
+//! token_context_status = 200     # tokenContext's success status (the docs show 202)
 //!
 //! [authwatch]                    # optional overrides for the [settings] of the written authwatch config
 //! probe_interval = "30s"         # every key of authwatch's [settings] may appear; defaults suit a demo
@@ -22,8 +29,10 @@
 //! latency = "40ms"               # added to every response for this client
 //! secret_expires_in_days = 120   # for the written config (negative = already expired); default 180
 //! secret_valid = true            # false = refused with invalid_client (an expired secret)
-//! fault = "none"                 # none | rate_limited | server_error | malformed_json | timeout | huge_body
-//! retry_after = 5                # seconds, for rate_limited / server_error
+//! fault = "none"                 # token endpoint: none | rate_limited | blocked | server_error | malformed_json
+//!                                # | timeout | huge_body | bare_token | invalid_client_id
+//! rest_fault = "none"            # REST and SOAP calls: none | rate_limited | blocked | unavailable | other_stack
+//! retry_after = 5                # seconds, for rate_limited / blocked / server_error / unavailable
 //! flaky_401 = 0.0                # probability per token request of a 401
 //! flaky_timeout = 0.0            # probability per token request of a hang
 //!
@@ -65,6 +74,10 @@ pub struct Scenario {
     pub expires_in: u64,
     pub hang: Duration,
     pub seed: Option<u64>,
+    /// Template for the URLs clients are sent to (`{kind}`, `{port}`); None = the listening address.
+    pub base_url: Option<String>,
+    pub unknown_mid: UnknownMid,
+    pub token_context_status: u16,
     pub authwatch: AuthwatchSettings,
     pub clients: Vec<ClientSpec>,
     pub integrations: Vec<IntegrationSpec>,
@@ -86,6 +99,7 @@ pub struct ClientSpec {
     pub secret_expires_in_days: i64,
     pub secret_valid: bool,
     pub fault: Fault,
+    pub rest_fault: RestFault,
     pub retry_after: u32,
     pub flaky_401: f64,
     pub flaky_timeout: f64,
@@ -105,6 +119,7 @@ impl fmt::Debug for ClientSpec {
             .field("secret_expires_in_days", &self.secret_expires_in_days)
             .field("secret_valid", &self.secret_valid)
             .field("fault", &self.fault)
+            .field("rest_fault", &self.rest_fault)
             .field("retry_after", &self.retry_after)
             .field("flaky_401", &self.flaky_401)
             .field("flaky_timeout", &self.flaky_timeout)
@@ -128,6 +143,39 @@ pub enum Fault {
     Timeout,
     /// 200 with a body over 1 MiB.
     HugeBody,
+    /// 429 errorcode 50200 "Your requests are temporarily blocked." + Retry-After.
+    Blocked,
+    /// 200 with only access_token, token_type and expires_in (no instance URLs, no scope).
+    BareToken,
+    /// 401 invalid_client with the docs' wording: "Invalid client ID. Use the client ID in ... Installed Packages."
+    InvalidClientId,
+}
+
+/// How REST (and SOAP) calls with a valid token misbehave.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestFault {
+    #[default]
+    None,
+    /// 429 errorcode 50100 + Retry-After (SOAP: HTTP 500 "Rate Limited").
+    RateLimited,
+    /// 429 errorcode 50200 "Your requests are temporarily blocked." + Retry-After.
+    Blocked,
+    /// 503 errorcode 50300 + Retry-After.
+    Unavailable,
+    /// 403 errorcode 40002: the token was issued by another stack/tenant (SOAP: "Login failed").
+    OtherStack,
+}
+
+/// What an account_id the client has no business unit for gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownMid {
+    /// A token for the client's first MID ([I]; tokenContext shows which one).
+    #[default]
+    Default,
+    /// 401 refused at the token endpoint ([I]).
+    Reject,
 }
 
 /// A consumer of a package; only used to write the authwatch config.
@@ -206,6 +254,10 @@ struct RawSim {
     expires_in: Option<Spanned<u64>>,
     hang: Option<HumanDuration>,
     seed: Option<u64>,
+    base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    unknown_mid: UnknownMid,
+    token_context_status: Option<Spanned<u16>>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +283,8 @@ struct RawClient {
     secret_valid: Option<bool>,
     #[serde(default)]
     fault: Fault,
+    #[serde(default)]
+    rest_fault: RestFault,
     retry_after: Option<u32>,
     flaky_401: Option<Spanned<f64>>,
     flaky_timeout: Option<Spanned<f64>>,
@@ -334,6 +388,21 @@ impl Ctx<'_> {
     }
 }
 
+/// A `base_url` / `--public-url` template: http(s), a host, and a trailing slash added when missing.
+pub fn check_base_url(template: &str) -> Result<String, String> {
+    let mut t = template.trim().to_string();
+    if !t.ends_with('/') {
+        t.push('/');
+    }
+    let probe = t.replace("{kind}", "auth").replace("{port}", "1");
+    match url::Url::parse(&probe) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() && u.path() == "/" => Ok(t),
+        _ => Err(format!(
+            "base_url must look like https://HOST[:PORT]/ (with {{kind}} = auth|rest|soap and {{port}} allowed), not {template:?}"
+        )),
+    }
+}
+
 impl Scenario {
     /// The built-in demo (assets/scenarios/demo.toml).
     pub fn demo() -> Scenario {
@@ -372,6 +441,23 @@ impl Scenario {
             Some(v) if *v.get_ref() > 0 => *v.get_ref(),
             Some(v) => {
                 return Err(cx.err(Some(v.span()), "expires_in must be at least 1 (seconds)"));
+            }
+        };
+
+        let token_context_status = match &raw.sim.token_context_status {
+            None => 200,
+            Some(v) if (200..300).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                return Err(cx.err(
+                    Some(v.span()),
+                    "token_context_status is a success status, 200 to 299 (the docs show 202)",
+                ));
+            }
+        };
+        let base_url = match &raw.sim.base_url {
+            None => None,
+            Some(v) => {
+                Some(check_base_url(v.get_ref()).map_err(|why| cx.err(Some(v.span()), why))?)
             }
         };
 
@@ -445,6 +531,7 @@ impl Scenario {
                 secret_expires_in_days: c.secret_expires_in_days.unwrap_or(180),
                 secret_valid: c.secret_valid.unwrap_or(true),
                 fault: c.fault,
+                rest_fault: c.rest_fault,
                 retry_after: c.retry_after.unwrap_or(5),
                 flaky_401: cx.probability(&c.flaky_401, "flaky_401")?,
                 flaky_timeout: cx.probability(&c.flaky_timeout, "flaky_timeout")?,
@@ -550,6 +637,9 @@ impl Scenario {
                 .map(|d| d.as_std())
                 .unwrap_or(Duration::from_secs(60)),
             seed: raw.sim.seed,
+            base_url,
+            unknown_mid: raw.sim.unknown_mid,
+            token_context_status,
             authwatch: raw.authwatch,
             clients,
             integrations,

@@ -21,7 +21,10 @@ use tokio::task::JoinHandle;
 
 pub(super) struct Shared {
     pub state: Mutex<State>,
+    /// Where the simulator listens (`http(s)://127.0.0.1:PORT/`).
     pub base_url: String,
+    /// What clients are told: per-kind URLs (the listening address unless `base_url` / `--public-url` say otherwise).
+    pub urls: PublicUrls,
     shutdown: watch::Receiver<bool>,
     /// Requests being answered now, and the most there ever were at once (to test clients' concurrency caps).
     in_flight: std::sync::atomic::AtomicUsize,
@@ -49,6 +52,56 @@ impl Shared {
     }
 }
 
+/// The URLs the simulator hands out, one per kind of SFMC host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrls {
+    pub auth: String,
+    pub rest: String,
+    pub soap: String,
+}
+
+impl PublicUrls {
+    /// Fill `{kind}` and `{port}` of a template; no template = the listening address for every kind.
+    pub fn new(template: Option<&str>, listening: &str, port: u16) -> Self {
+        let fill = |kind: &str| match template {
+            Some(t) => t
+                .replace("{kind}", kind)
+                .replace("{port}", &port.to_string()),
+            None => listening.to_string(),
+        };
+        Self {
+            auth: fill("auth"),
+            rest: fill("rest"),
+            soap: fill("soap"),
+        }
+    }
+
+    /// Host names (and IPs) a server certificate must cover.
+    pub fn hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for u in [&self.auth, &self.rest, &self.soap] {
+            if let Some(h) = url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+            {
+                let h = h.trim_start_matches('[').trim_end_matches(']').to_string();
+                if !out.contains(&h) {
+                    out.push(h);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How `authwatch simulate` serves: plain http or TLS with a throwaway CA, and what URLs it advertises.
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    pub tls: bool,
+    /// Overrides the scenario's `base_url` template.
+    pub public_url: Option<String>,
+}
+
 /// Setup "generate" and "activate" on a running simulator: in `authwatch demo` they stand in for the trip to
 /// Setup > Installed Packages.
 #[derive(Clone)]
@@ -71,6 +124,8 @@ impl SimAdmin {
 /// A running simulator.
 pub struct SimServer {
     addr: SocketAddr,
+    /// PEM of the throwaway CA when serving TLS.
+    ca_pem: Option<String>,
     pub(super) shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -83,8 +138,21 @@ impl Drop for SimServer {
     }
 }
 
-/// Start serving `scenario` on `listen` (port 0 picks a free port).
+/// Start serving `scenario` on `listen` (port 0 picks a free port), plain http.
 pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<SimServer, SimError> {
+    start_with(scenario, listen, SimOptions::default()).await
+}
+
+/// Start serving with TLS and/or public URLs.
+pub async fn start_with(
+    scenario: Scenario,
+    listen: SocketAddr,
+    options: SimOptions,
+) -> Result<SimServer, SimError> {
+    let template = match &options.public_url {
+        Some(t) => Some(super::scenario::check_base_url(t).map_err(SimError::Conflict)?),
+        None => scenario.base_url.clone(),
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| SimError::Bind {
@@ -96,32 +164,67 @@ pub async fn start(scenario: Scenario, listen: SocketAddr) -> Result<SimServer, 
         tracing::warn!(%addr, "the SFMC simulator listens on a non-loopback address");
     }
     let (stop, shutdown) = watch::channel(false);
+    let mut base_url = base_url_for(addr);
+    if options.tls {
+        base_url = base_url.replacen("http://", "https://", 1);
+    }
+    let urls = PublicUrls::new(template.as_deref(), &base_url, addr.port());
     let shared = Arc::new(Shared {
         state: Mutex::new(State::new(scenario)),
-        base_url: base_url_for(addr),
+        base_url,
+        urls: urls.clone(),
         shutdown: shutdown.clone(),
         in_flight: Default::default(),
         max_in_flight: Default::default(),
     });
     let app = router(shared.clone());
     let mut rx = shutdown;
-    let task = tokio::spawn(async move {
-        let signal = async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+    let signal = async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let (ca_pem, task) = if options.tls {
+        let mut hosts = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
+        for h in urls.hosts() {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        let tls = super::tls::generate(&hosts).map_err(SimError::Conflict)?;
+        let listener = crate::tls::TlsListener::new(listener, tls.config)?;
+        (Some(tls.ca_pem), spawn_serve(listener, app, signal))
+    } else {
+        (None, spawn_serve(listener, app, signal))
+    };
+    tracing::info!(%addr, "SFMC simulator listening");
+    Ok(SimServer {
+        addr,
+        ca_pem,
+        shared,
+        stop,
+        task: Some(task),
+    })
+}
+
+fn spawn_serve<L>(
+    listener: L,
+    app: Router,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
         {
             tracing::error!(error = %e, "simulator server stopped");
         }
-    });
-    tracing::info!(%addr, "SFMC simulator listening");
-    Ok(SimServer {
-        addr,
-        shared,
-        stop,
-        task: Some(task),
     })
 }
 
@@ -142,6 +245,16 @@ impl SimServer {
     /// `http://127.0.0.1:PORT/` (with the trailing slash); also the rest/soap/auth instance URL.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// The URLs handed to clients (token body, /platform/v1/endpoints, written config).
+    pub fn public_urls(&self) -> PublicUrls {
+        self.shared.urls.clone()
+    }
+
+    /// The throwaway CA (PEM) when serving TLS: what clients must trust.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// What the server answered, oldest first (the last 100 000).
@@ -207,7 +320,14 @@ impl SimServer {
                 .collect();
             (st.scenario.clone(), secrets)
         };
-        super::config_out::write(&scenario, &secrets, &self.shared.base_url, dir, now)
+        super::config_out::write(
+            &scenario,
+            &secrets,
+            &self.shared.urls.auth,
+            self.ca_pem.as_deref(),
+            dir,
+            now,
+        )
     }
 
     /// Stop accepting, wake held responses, and wait (at most 5s) for the server task.
@@ -228,11 +348,20 @@ pub async fn serve_forever(
     scenario: Scenario,
     listen: SocketAddr,
     print_config: Option<PathBuf>,
+    options: SimOptions,
 ) -> Result<(), SimError> {
-    let server = start(scenario, listen).await?;
+    let server = start_with(scenario, listen, options).await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", server.base_url())?;
+        let urls = server.public_urls();
+        if urls.auth != server.base_url() || urls.rest != urls.auth || urls.soap != urls.auth {
+            writeln!(
+                out,
+                "advertising auth {} rest {} soap {}",
+                urls.auth, urls.rest, urls.soap
+            )?;
+        }
         if let Some(dir) = print_config {
             let path = server.write_config(&dir, Utc::now())?;
             writeln!(out, "config written to {}", path.display())?;
@@ -260,6 +389,7 @@ fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/hub/v1/dataevents/{keyspec}/rowset", post(de_rowset_write))
         .route("/asset/v1/content/assets", get(assets))
+        .route("/Service.asmx", post(soap_service))
         .route("/admin/clients/{id}/secrets/generate", post(admin_generate))
         .route("/admin/clients/{id}/secrets/activate", post(admin_activate))
         .route("/admin/requests", get(admin_requests))
@@ -363,6 +493,7 @@ fn grant(sh: &Shared, ask: TokenAsk, flavor: Flavor) -> Reply {
         client_id: cid.clone(),
         delay,
     };
+    let mut bare = false;
     match st.injected(idx) {
         Injected::None => {}
         Injected::RateLimited(s) => return reply(bodies::rate_limited(s), latency),
@@ -371,18 +502,31 @@ fn grant(sh: &Shared, ask: TokenAsk, flavor: Flavor) -> Reply {
         Injected::HugeBody => return reply(bodies::huge_body(), latency),
         Injected::Hang => return reply(bodies::gateway_timeout(), latency + hang),
         Injected::Flaky401 => return reply(bodies::not_authorized(false), latency),
+        Injected::Blocked(s) => return reply(bodies::blocked(s), latency),
+        Injected::InvalidClientId => return reply(bodies::invalid_client_id(), latency),
+        Injected::BareToken => bare = true,
     }
     if !st.secret_ok(idx, &ask.client_secret) {
         return reply(refuse(basic), latency);
+    }
+    if let Some(mid) = ask.account_id
+        && !st.clients[idx].spec.mids.contains(&mid)
+        && st.scenario.unknown_mid == super::scenario::UnknownMid::Reject
+    {
+        return reply(bodies::unknown_account_id(), latency);
     }
     let (token, scopes) = st.issue(idx, ask.scope.as_deref(), ask.account_id);
     let expires_in = st.scenario.expires_in;
     let scope = json_str(&scopes.join(" "));
     let body = match flavor {
+        _ if bare => format!(
+            r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in}}}"#
+        ),
         Flavor::Sfmc => {
-            let base = json_str(&sh.base_url);
+            let rest = json_str(&sh.urls.rest);
+            let soap = json_str(&sh.urls.soap);
             format!(
-                r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in},"scope":{scope},"soap_instance_url":{base},"rest_instance_url":{base}}}"#
+                r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":{expires_in},"scope":{scope},"soap_instance_url":{soap},"rest_instance_url":{rest}}}"#
             )
         }
         Flavor::OAuth2 { .. } => format!(
@@ -592,6 +736,8 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 struct Caller {
     client_id: String,
+    rest_fault: super::scenario::RestFault,
+    retry_after: u32,
     enterprise_id: u64,
     user_id: u64,
     mid: u64,
@@ -626,6 +772,8 @@ fn authenticate(sh: &Shared, uri: &Uri, headers: &HeaderMap) -> Result<Caller, A
     let c = &st.clients[info.client];
     Ok(Caller {
         client_id: c.spec.client_id.clone(),
+        rest_fault: c.spec.rest_fault,
+        retry_after: c.spec.retry_after,
         enterprise_id: c.spec.enterprise_id,
         user_id: 700_000_000 + info.client as u64,
         mid: info.mid,
@@ -647,9 +795,16 @@ fn rest(
         Err(AuthFailure::TokenInUrl) => return Reply::now(bodies::token_in_url(), None),
         Err(AuthFailure::NotAuthorized) => return Reply::now(bodies::not_authorized(true), None),
     };
-    let response = match scope {
-        Some(s) if !caller.scopes.iter().any(|x| x == s) => bodies::insufficient_privileges(),
-        _ => ok(&caller),
+    use super::scenario::RestFault;
+    let response = match (caller.rest_fault, scope) {
+        (RestFault::RateLimited, _) => bodies::rate_limited(caller.retry_after),
+        (RestFault::Blocked, _) => bodies::blocked(caller.retry_after),
+        (RestFault::Unavailable, _) => bodies::unavailable(caller.retry_after),
+        (RestFault::OtherStack, _) => bodies::invalid_on_this_endpoint(),
+        (RestFault::None, Some(s)) if !caller.scopes.iter().any(|x| x == s) => {
+            bodies::insufficient_privileges()
+        }
+        (RestFault::None, _) => ok(&caller),
     };
     Reply {
         response,
@@ -659,9 +814,11 @@ fn rest(
 }
 
 async fn token_context(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let status =
+        StatusCode::from_u16(sh.lock().scenario.token_context_status).unwrap_or(StatusCode::OK);
     let reply = rest(&sh, &uri, &headers, None, |c| {
         bodies::json(
-            StatusCode::OK,
+            status,
             format!(
                 r#"{{"enterprise":{{"id":{}}},"organization":{{"id":{}}},"user":{{"id":{}}}}}"#,
                 c.enterprise_id, c.mid, c.user_id
@@ -672,12 +829,16 @@ async fn token_context(AxState(sh): Sh, method: Method, uri: Uri, headers: Heade
 }
 
 async fn endpoints(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let base = json_str(&sh.base_url);
+    let (rest_url, soap, auth) = (
+        json_str(&sh.urls.rest),
+        json_str(&sh.urls.soap),
+        json_str(&sh.urls.auth),
+    );
     let reply = rest(&sh, &uri, &headers, None, |_| {
         bodies::json(
             StatusCode::OK,
             format!(
-                r#"{{"page":1,"pageSize":3,"count":3,"items":[{{"type":"rest","url":{base}}},{{"type":"soap","url":{base}}},{{"type":"auth","url":{base}}}]}}"#
+                r#"{{"page":1,"pageSize":3,"count":3,"items":[{{"type":"rest","url":{rest_url}}},{{"type":"soap","url":{soap}}},{{"type":"auth","url":{auth}}}]}}"#
             ),
         )
     });
@@ -745,6 +906,16 @@ async fn assets(AxState(sh): Sh, method: Method, uri: Uri, headers: HeaderMap) -
             )
         },
     );
+    deliver(&sh, &method, &uri, reply).await
+}
+
+async fn soap_service(AxState(sh): Sh, method: Method, uri: Uri, body: Bytes) -> Response {
+    let answer = super::soap::answer(&sh.lock(), &body);
+    let reply = Reply {
+        response: answer.response,
+        client_id: answer.client_id,
+        delay: answer.delay,
+    };
     deliver(&sh, &method, &uri, reply).await
 }
 

@@ -67,6 +67,9 @@ pub enum Injected {
     Hang,
     HugeBody,
     Flaky401,
+    Blocked(u32),
+    BareToken,
+    InvalidClientId,
 }
 
 impl State {
@@ -170,6 +173,9 @@ impl State {
             Fault::MalformedJson => return Injected::MalformedJson,
             Fault::Timeout => return Injected::Hang,
             Fault::HugeBody => return Injected::HugeBody,
+            Fault::Blocked => return Injected::Blocked(retry_after),
+            Fault::BareToken => return Injected::BareToken,
+            Fault::InvalidClientId => return Injected::InvalidClientId,
         }
         // Always draw both numbers so one probability does not shift the other's sequence.
         let a: f64 = self.flaky_rng.random();
@@ -224,6 +230,13 @@ impl State {
             },
         );
         (token, scopes)
+    }
+
+    /// The token and whether it has expired (SOAP tells "Token Expired" from "Login failed").
+    pub fn token_even_expired(&self, token: &str) -> Option<(&TokenInfo, bool)> {
+        self.tokens
+            .get(token)
+            .map(|t| (t, t.expires <= Instant::now()))
     }
 
     /// The live token, if `token` is one.

@@ -147,6 +147,18 @@ async fn a_warning_exits_1_and_a_failure_exits_2_with_reasons() {
             .unwrap()
             .starts_with("token request rejected: invalid_client (401)")
     );
+    // The reason and the JSON carry error_description, not just the code (issue 14).
+    assert_eq!(
+        failing["probe"]["detail"],
+        "Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."
+    );
+    assert!(
+        failing["reasons"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("consecutive failures. Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."),
+        "{failing}"
+    );
     // Confirmed by immediate retries: 3 attempts for the failing one, 1 for the healthy one.
     assert_eq!(sim.token_requests(CLIENT), 4);
 }
@@ -266,7 +278,8 @@ async fn probes_honour_the_proxy_environment() {
     let v: serde_json::Value = serde_json::from_slice(&bypass.stdout).unwrap();
     assert_eq!(v["integrations"][0]["probe"]["outcome"], "network", "{v}");
     assert_eq!(
-        v["integrations"][0]["probe"]["error"], "DNS lookup failed",
+        v["integrations"][0]["probe"]["error"],
+        "no such host mc-tenant.invalid: check the subdomain",
         "{v}"
     );
     assert_eq!(sim.token_requests(CLIENT), 1, "NO_PROXY bypassed the proxy");

@@ -273,7 +273,11 @@ async fn status_change_is_announced_with_the_reason() {
         change.starts_with("token request rejected: invalid_client (401)"),
         "{change}"
     );
-    assert!(change.ends_with("2 consecutive failures"), "{change}");
+    // The server's error_description closes the reason (issue 14).
+    assert!(
+        change.ends_with("2 consecutive failures. Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."),
+        "{change}"
+    );
 }
 
 #[tokio::test]
@@ -427,7 +431,7 @@ async fn a_refusal_confirmed_by_one_consumer_fails_every_consumer_of_the_credent
     assert!(
         reason.starts_with("token request rejected: invalid_client (401) since ")
             && reason
-                .ends_with(", 1 failure here, confirmed by the other consumers of its credential"),
+                .contains(", 1 failure here, confirmed by the other consumers of its credential. Client authentication failed."),
         "{reason}"
     );
     assert!(view.next_probe_at.is_none());

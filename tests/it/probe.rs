@@ -231,7 +231,7 @@ async fn tls_to_a_plain_http_server_is_network_error() {
     assert_eq!(r.outcome, Outcome::Network, "{r:?}");
     assert_eq!(
         r.error.as_deref(),
-        Some("TLS handshake failed"),
+        Some("TLS to a plain http port: use http:// or the TLS port"),
         "{:?}",
         r.detail
     );
@@ -313,5 +313,175 @@ async fn cached_token_is_reused_and_a_revoked_one_retried_fresh() {
         .map(|r| r.status)
         .collect::<Vec<_>>();
     assert_eq!(calls, [200, 200, 200, 401, 200]);
+    sim.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fidelity (issue 14): OAuth 2.0 exactly, and words that name the cause.
+
+/// An oauth2 credential on `sim` with this client auth, id and secret.
+fn oauth2_config(
+    dir: &std::path::Path,
+    token_url: &str,
+    auth: &str,
+    id: &str,
+    secret: &str,
+    extra: &str,
+) -> Config {
+    let secret = write_secret(dir, "secret", secret);
+    let text = format!(
+        "[[credential]]\nid = \"pkg\"\nprovider = \"oauth2\"\ntoken_url = \"{token_url}\"\nclient_auth = \"{auth}\"\nclient_id = \"{id}\"\nclient_secret = {{ file = \"{}\" }}\n\n{}",
+        secret.display(),
+        integration("core", "pkg", extra)
+    );
+    load_config(dir, &text)
+}
+
+#[tokio::test]
+async fn oauth2_basic_auth_form_urlencodes_id_and_secret_rfc6749_2_3_1() {
+    const ID: &str = "special:client+1";
+    const SECRET: &str = "Ab+Cd/Ef=Gh%41:z";
+    let sim = start_sim(&one_client_scenario(ID, SECRET, "")).await;
+    for auth in ["basic", "body"] {
+        let dir = tempfile::tempdir().unwrap();
+        let token_url = format!("{}oauth2/token", sim.base_url());
+        let config = oauth2_config(dir.path(), &token_url, auth, ID, SECRET, "");
+        let r = probe_once(&config).await;
+        assert_eq!(r.outcome, Outcome::Ok, "{auth}: {r:?}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_host_is_named_no_such_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    // RFC 6761: .invalid never resolves.
+    let text = sfmc_credential(
+        "pkg",
+        "http://mc-nonexistent.auth.invalid/",
+        CLIENT,
+        &secret,
+    ) + &integration("crm-sync", "pkg", "");
+    let r = probe_once(&load_config(dir.path(), &text)).await;
+    assert_eq!(r.outcome, Outcome::Network, "{r:?}");
+    assert_eq!(
+        r.error.as_deref(),
+        Some("no such host mc-nonexistent.auth.invalid: check the subdomain"),
+        "{:?}",
+        r.detail
+    );
+}
+
+#[tokio::test]
+async fn error_description_and_errorcode_are_in_the_reason() {
+    let r = scenario_probe("", "not-the-secret", "", "").await;
+    assert_eq!(
+        r.explained(),
+        "token request rejected: invalid_client (401). Client authentication failed. Make sure that the client ID and client secret are valid and that the package is installed and enabled."
+    );
+    let r = scenario_probe("", SENTINEL, "check_path = \"asset/v1/content/assets\"", "").await;
+    assert_eq!(
+        r.summary(),
+        "forbidden: Insufficient privileges to complete this action. (403, errorcode 20002)"
+    );
+}
+
+#[tokio::test]
+async fn token_context_answering_202_is_reported_as_202() {
+    let sim = start_sim(&format!(
+        "[sim]\ntoken_context_status = 202\n{}",
+        one_client_scenario(CLIENT, SENTINEL, "").replace("[sim]\n", "")
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let text = sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret)
+        + &integration("crm-sync", "pkg", "account_id = \"5100001\"");
+    let r = probe_once(&load_config(dir.path(), &text)).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(r.http_status, Some(202));
+    assert_eq!(r.mid.as_deref(), Some("5100001"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_response_without_what_the_checks_need_is_bad_response() {
+    // SFMC: no rest_instance_url means no call, so neither the MID nor the call can be checked.
+    let r = scenario_probe(
+        "fault = \"bare_token\"",
+        SENTINEL,
+        "account_id = \"5100001\"",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::BadResponse, "{r:?}");
+    assert_eq!(r.http_status, Some(200));
+    assert_eq!(
+        r.error.as_deref(),
+        Some("token response lacks rest_instance_url (needed for the check call)")
+    );
+    // SFMC always states the granted scopes; without them configured scopes cannot be verified.
+    let sim = start_sim(&one_client_scenario(
+        CLIENT,
+        SENTINEL,
+        "fault = \"bare_token\"",
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_url = format!("{}oauth2/token", sim.base_url());
+    // RFC 6749 §5.1: an oauth2 server may omit `scope` when it granted what was asked.
+    let config = oauth2_config(
+        dir.path(),
+        &token_url,
+        "basic",
+        CLIENT,
+        SENTINEL,
+        "scopes = [\"email_read\"]",
+    );
+    let r = probe_once(&config).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    sim.shutdown().await;
+    let r = scenario_probe(
+        "fault = \"bare_token\"",
+        SENTINEL,
+        "scopes = [\"email_read\"]\ncheck_path = \"platform/v1/tokenContext\"",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::BadResponse, "{r:?}");
+}
+
+#[tokio::test]
+async fn private_ca_without_ca_file_says_set_ca_file_and_with_it_is_ok() {
+    let scenario =
+        authwatch::sim::Scenario::from_toml(&one_client_scenario(CLIENT, SENTINEL, ""), "tls.toml")
+            .unwrap();
+    let sim = authwatch::sim::start_with(
+        scenario,
+        "127.0.0.1:0".parse().unwrap(),
+        authwatch::sim::SimOptions {
+            tls: true,
+            public_url: None,
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let body = sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret)
+        + &integration("crm-sync", "pkg", "account_id = \"5100001\"");
+    let r = probe_once(&load_config(dir.path(), &body)).await;
+    assert_eq!(r.outcome, Outcome::Network, "{r:?}");
+    assert_eq!(
+        r.error.as_deref(),
+        Some("certificate not trusted (UnknownIssuer): set ca_file")
+    );
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, sim.ca_pem().unwrap()).unwrap();
+    let text = format!("[settings]\nca_file = \"{}\"\n\n{body}", ca.display());
+    let r = probe_once(&load_config(dir.path(), &text)).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+    assert_eq!(r.mid.as_deref(), Some("5100001"));
     sim.shutdown().await;
 }

@@ -882,3 +882,378 @@ async fn demo_scenario_shows_each_kind_of_trouble() {
     );
     srv.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fidelity (issue 14): TLS, tenant-shaped URLs, SOAP, the documented faults, the wrong-MID choice.
+
+const TENANT: &str = "https://mc563885gzs27c5t9-63k636ttgm.{kind}.marketingcloudapis.com/";
+
+async fn serve_with(s: Scenario, options: sim::SimOptions) -> SimServer {
+    sim::start_with(s, "127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .expect("start")
+}
+
+fn https_trusting(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls_serves_https_and_writes_its_ca_next_to_the_config() {
+    let options = sim::SimOptions {
+        tls: true,
+        public_url: None,
+    };
+    let srv = serve_with(scenario(""), options).await;
+    assert!(
+        srv.base_url().starts_with("https://127.0.0.1:"),
+        "{}",
+        srv.base_url()
+    );
+    let ca = srv.ca_pem().expect("a CA when serving TLS").to_string();
+    let client = https_trusting(&ca);
+    let r = client
+        .post(format!("{}v2/token", srv.base_url()))
+        .json(&json!({"grant_type":"client_credentials","client_id":ID,"client_secret":SECRET}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["rest_instance_url"], srv.base_url());
+    // "localhost" is in the certificate too.
+    let local = srv.base_url().replace("127.0.0.1", "localhost");
+    assert_eq!(
+        client
+            .get(format!("{local}platform/v1/endpoints"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // A client that does not trust the CA is refused.
+    let err = http()
+        .get(format!("{}platform/v1/endpoints", srv.base_url()))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = srv.write_config(dir.path(), chrono::Utc::now()).unwrap();
+    let written_ca = path.parent().unwrap().join("ca.pem");
+    assert_eq!(std::fs::read_to_string(&written_ca).unwrap(), ca);
+    let t: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        t["settings"]["ca_file"].as_str(),
+        Some(written_ca.to_str().unwrap())
+    );
+    assert!(
+        t["credential"][0]["auth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://")
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn public_url_sends_clients_to_per_kind_tenant_hosts() {
+    let options = sim::SimOptions {
+        tls: false,
+        public_url: Some(TENANT.to_string()),
+    };
+    let srv = serve_with(scenario(""), options).await;
+    let host = |kind: &str| TENANT.replace("{kind}", kind);
+    let urls = srv.public_urls();
+    assert_eq!(
+        (urls.auth.as_str(), urls.rest.as_str(), urls.soap.as_str()),
+        (
+            host("auth").as_str(),
+            host("rest").as_str(),
+            host("soap").as_str()
+        )
+    );
+    let t = token(&srv, json!({})).await;
+    assert_eq!(t["rest_instance_url"], host("rest"));
+    assert_eq!(t["soap_instance_url"], host("soap"));
+    let r = get(&srv, "platform/v1/endpoints", t["access_token"].as_str()).await;
+    let v: Value = r.json().await.unwrap();
+    let items: Vec<(String, String)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["type"].as_str().unwrap().to_string(),
+                i["url"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("rest".to_string(), host("rest")),
+            ("soap".into(), host("soap")),
+            ("auth".into(), host("auth"))
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = srv.write_config(dir.path(), chrono::Utc::now()).unwrap();
+    let t: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        t["credential"][0]["auth_url"].as_str(),
+        Some(host("auth").as_str())
+    );
+    srv.shutdown().await;
+
+    // The scenario's base_url does the same, {port} is the bound port; a bad template names its line.
+    let s = Scenario::from_toml(
+        &format!(
+            "[sim]\nbase_url = \"http://{{kind}}.localhost:{{port}}\"\n{}",
+            &one_client()
+        ),
+        "b.toml",
+    )
+    .unwrap();
+    let srv = serve(s).await;
+    let port = srv.addr().port();
+    assert_eq!(
+        srv.public_urls().rest,
+        format!("http://rest.localhost:{port}/")
+    );
+    srv.shutdown().await;
+    let err = Scenario::from_toml(
+        &format!("[sim]\nbase_url = \"ftp://x\"\n{}", one_client()),
+        "b.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("b.toml:2:"), "{err}");
+}
+
+fn one_client() -> String {
+    format!(
+        "[[client]]\nid = \"c\"\nclient_id = \"{ID}\"\nsecret = \"{SECRET}\"\nmids = [\"5100001\"]\n"
+    )
+}
+
+async fn soap(srv: &SimServer, token: &str, object: &str) -> (u16, String) {
+    let envelope = format!(
+        r#"<?xml version="1.0"?><Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"><Header><fueloauth xmlns="http://exacttarget.com">{token}</fueloauth></Header><Body><RetrieveRequestMsg xmlns="http://exacttarget.com/wsdl/partnerAPI"><RetrieveRequest><ObjectType>{object}</ObjectType><Properties>ID</Properties></RetrieveRequest></RetrieveRequestMsg></Body></Envelope>"#
+    );
+    let r = http()
+        .post(format!("{}Service.asmx", srv.base_url()))
+        .header("SOAPAction", "Retrieve")
+        .header("Content-Type", "text/xml")
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
+    status_and_text(r).await
+}
+
+#[tokio::test]
+async fn soap_retrieve_checks_fueloauth_and_sends_the_documented_faults() {
+    let srv = serve(scenario("")).await;
+    let t = token(&srv, json!({"account_id": "5100002"})).await;
+    let tok = t["access_token"].as_str().unwrap();
+    let (status, body) = soap(&srv, tok, "BusinessUnit").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<soap:Body><RetrieveResponseMsg xmlns=\"http://exacttarget.com/wsdl/partnerAPI\"><OverallStatus>OK</OverallStatus>"), "{body}");
+    assert!(
+        body.contains("<Results xsi:type=\"BusinessUnit\">") && body.contains("<ID>5100002</ID>"),
+        "{body}"
+    );
+
+    let (status, body) = soap(&srv, "not-a-token", "BusinessUnit").await;
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("q0:Security</faultcode><faultstring>Login failed</faultstring>"),
+        "{body}"
+    );
+    srv.shutdown().await;
+
+    // Expired token: "Token Expired".
+    let srv = serve(
+        Scenario::from_toml(
+            &format!("[sim]\nexpires_in = 1\n{}", one_client()),
+            "e.toml",
+        )
+        .unwrap(),
+    )
+    .await;
+    let t = token(&srv, json!({})).await;
+    let tok = t["access_token"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = soap(&srv, &tok, "BusinessUnit").await;
+        if status == 500 || Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        body.contains("<faultstring>Token Expired</faultstring>"),
+        "{body}"
+    );
+    srv.shutdown().await;
+
+    // Throttled SOAP is HTTP 500 "Rate Limited".
+    let srv = serve(
+        Scenario::from_toml(
+            &format!("{}rest_fault = \"rate_limited\"\n", one_client()),
+            "r.toml",
+        )
+        .unwrap(),
+    )
+    .await;
+    let t = token(&srv, json!({})).await;
+    let (status, body) = soap(&srv, t["access_token"].as_str().unwrap(), "BusinessUnit").await;
+    assert_eq!(status, 500);
+    assert!(
+        body.contains("<faultstring>Rate Limited</faultstring>"),
+        "{body}"
+    );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn rest_faults_are_the_documented_bodies_with_retry_after() {
+    for (fault, status, code, message, retry) in [
+        ("rate_limited", 429, 50100, "Rate limit exceeded", Some("9")),
+        (
+            "blocked",
+            429,
+            50200,
+            "Your requests are temporarily blocked.",
+            Some("9"),
+        ),
+        ("unavailable", 503, 50300, "Service Unavailable", Some("9")),
+        (
+            "other_stack",
+            403,
+            40002,
+            "Authorization token invalid on this endpoint",
+            None,
+        ),
+    ] {
+        let text = format!(
+            "{}rest_fault = \"{fault}\"\nretry_after = 9\n",
+            one_client()
+        );
+        let srv = serve(Scenario::from_toml(&text, "r.toml").unwrap()).await;
+        let t = token(&srv, json!({})).await;
+        let r = get(&srv, "platform/v1/tokenContext", t["access_token"].as_str()).await;
+        assert_eq!(r.status(), status, "{fault}");
+        assert_eq!(
+            r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+            retry,
+            "{fault}"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            (v["errorcode"].as_i64(), v["message"].as_str()),
+            (Some(code), Some(message)),
+            "{fault}"
+        );
+        srv.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn token_faults_blocked_bare_and_the_docs_invalid_client_id_wording() {
+    let srv = serve(fault_scenario("blocked")).await;
+    let r = fault_token(&srv, &http()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "5");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        (v["errorcode"].as_i64(), v["message"].as_str()),
+        (Some(50200), Some("Your requests are temporarily blocked."))
+    );
+    srv.shutdown().await;
+
+    let srv = serve(fault_scenario("invalid_client_id")).await;
+    let r = fault_token(&srv, &http()).await.unwrap();
+    assert_eq!(
+        status_and_text(r).await,
+        (401, r#"{"error":"invalid_client","error_description":"Invalid client ID. Use the client ID in Marketing Cloud Installed Packages.","error_uri":"https://developer.salesforce.com/docs"}"#.to_string())
+    );
+    srv.shutdown().await;
+
+    let srv = serve(fault_scenario("bare_token")).await;
+    let v: Value = fault_token(&srv, &http())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["access_token", "expires_in", "token_type"]);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_mid_is_a_scenario_choice() {
+    // default: a token for the first MID (tokenContext shows which); reject: 401 at the token endpoint.
+    let srv = serve(scenario("")).await;
+    let t = token(&srv, json!({"account_id": "7777777"})).await;
+    let ctx: Value = get(&srv, "platform/v1/tokenContext", t["access_token"].as_str())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ctx["organization"]["id"], 5100001);
+    srv.shutdown().await;
+
+    let srv = serve(
+        Scenario::from_toml(
+            &format!("[sim]\nunknown_mid = \"reject\"\n{}", one_client()),
+            "m.toml",
+        )
+        .unwrap(),
+    )
+    .await;
+    let r = token_raw(&srv, json!({"grant_type":"client_credentials","client_id":ID,"client_secret":SECRET,"account_id":"7777777"})).await;
+    let (status, body) = status_and_text(r).await;
+    assert_eq!(status, 401);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "unauthorized_client");
+    // Its own MID still works.
+    token(&srv, json!({"account_id": 5100001})).await;
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_context_status_follows_the_scenario() {
+    let srv = serve(
+        Scenario::from_toml(
+            &format!("[sim]\ntoken_context_status = 202\n{}", one_client()),
+            "s.toml",
+        )
+        .unwrap(),
+    )
+    .await;
+    let t = token(&srv, json!({})).await;
+    assert_eq!(
+        get(&srv, "platform/v1/tokenContext", t["access_token"].as_str())
+            .await
+            .status(),
+        202
+    );
+    srv.shutdown().await;
+    let err = Scenario::from_toml(
+        &format!("[sim]\ntoken_context_status = 302\n{}", one_client()),
+        "s.toml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("200 to 299"), "{err}");
+}

@@ -1,4 +1,5 @@
-//! Optional TLS for the agent (rustls with the ring provider): a listener that hands axum finished TLS streams.
+//! TLS serving for the agent and the simulator (rustls with the ring provider): a listener that hands axum finished
+//! TLS streams.
 //! Handshakes run on their own tasks with a timeout, so a slow or silent client never holds up the others.
 
 use rustls_pki_types::pem::PemObject;
@@ -26,6 +27,14 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("cannot read TLS key {}: {e}", key.display()))?;
+    config_from(certs, key)
+}
+
+/// A server config (h2 and http/1.1) from a chain and its key already in memory.
+pub fn config_from(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -115,10 +115,18 @@ fn auth_finding(ev: &Evidence<'_>, t: &Thresholds) -> Option<Finding> {
         .map(|s| format!(" since {}", s.format("%H:%M UTC")))
         .unwrap_or_default();
     let plural = if n == 1 { "failure" } else { "failures" };
+    // The server's own words (error_description) close the reason: they usually say what to fix.
+    let said = last_auth
+        .description()
+        .map(|d| format!(". {d}"))
+        .unwrap_or_default();
     if n >= t.failure_threshold {
         Some((
             Status::Fail,
-            format!("{}{since}, {n} consecutive {plural}", last_auth.summary()),
+            format!(
+                "{}{since}, {n} consecutive {plural}{said}",
+                last_auth.summary()
+            ),
         ))
     } else if ev.paused {
         // Paused before its own confirmation: another consumer of the same credential confirmed the refusal,
@@ -126,7 +134,7 @@ fn auth_finding(ev: &Evidence<'_>, t: &Thresholds) -> Option<Finding> {
         Some((
             Status::Fail,
             format!(
-                "{}{since}, {n} {plural} here, confirmed by the other consumers of its credential",
+                "{}{since}, {n} {plural} here, confirmed by the other consumers of its credential{said}",
                 last_auth.summary()
             ),
         ))
@@ -134,7 +142,7 @@ fn auth_finding(ev: &Evidence<'_>, t: &Thresholds) -> Option<Finding> {
         Some((
             Status::Warn,
             format!(
-                "{}{since}, {n} of {} failures, confirming",
+                "{}{since}, {n} of {} failures, confirming{said}",
                 last_auth.summary(),
                 t.failure_threshold
             ),
@@ -187,7 +195,7 @@ fn last_probe_finding(last: &ProbeResult, t: &Thresholds) -> Option<Finding> {
             })
         }
         o if o.is_auth_failure() => None, // covered by the consecutive-failure rule
-        _ => Some((Status::Warn, format!("cannot verify: {}", last.summary()))),
+        _ => Some((Status::Warn, format!("cannot verify: {}", last.explained()))),
     }
 }
 

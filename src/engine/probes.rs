@@ -1,0 +1,215 @@
+//! Starting probes and applying their results; the counting and the decisions are `rules::tracking`'s.
+
+use super::HISTORY_LEN;
+use super::handle::EngineEvent;
+use super::state::{Engine, ResultMsg};
+use crate::model::{AuthEvent, PROBE_SOURCE, ProbeResult};
+use crate::probe::{self, NotProbed, ProbeTarget};
+use crate::rules::tracking::{CredentialChange, Forced};
+use crate::store::Record;
+use chrono::Utc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+impl Engine {
+    /// Start every probe that is due, unless its credential is held or paused.
+    pub(super) fn start_due(&mut self) {
+        let now = Instant::now();
+        // One horizon per batch, so integrations sharing a grant share one fresh token (or one refusal).
+        let batch = std::time::Instant::now();
+        for idx in 0..self.integrations.len() {
+            let cred_name = &self.config.integrations[idx].credential;
+            let held = self.credentials.is_held(cred_name, now);
+            let st = &self.integrations[idx];
+            let due = st.next_due.is_some_and(|d| d <= now);
+            if st.in_flight || st.tracking.paused || !due || held {
+                continue;
+            }
+            if self.credentials.is_paused(cred_name) && !self.one_shot {
+                let st = &mut self.integrations[idx];
+                st.tracking.credential_paused();
+                st.schedule(None, now);
+                st.changed = true;
+                continue;
+            }
+            self.spawn_probe(idx, batch);
+        }
+    }
+
+    fn spawn_probe(&mut self, idx: usize, batch: std::time::Instant) {
+        let st = &mut self.integrations[idx];
+        st.in_flight = true;
+        st.changed = true;
+        let freshness = probe::Freshness {
+            token_since: std::mem::take(&mut st.tracking.fresh_next).then_some(batch),
+            batch,
+        };
+        let config = self.config.clone();
+        let prober = self.prober.clone();
+        let cache = self.cache.clone();
+        let semaphore = self.semaphore.clone();
+        let tx = self.results_tx.clone();
+        let generation = self.generation;
+        let name = config.integrations[idx].name.clone();
+        let _ = self.events.send(EngineEvent::ProbeStarted {
+            integration: name,
+            at: Utc::now(),
+        });
+        tokio::spawn(async move {
+            let Ok(_permit) = semaphore.acquire_owned().await else {
+                return;
+            };
+            let integration = &config.integrations[idx];
+            let Some(credential) = config.credential(&integration.credential) else {
+                return;
+            };
+            let timeout = config.settings.secret_command_timeout;
+            let secret = probe::secret_source(&credential.client_secret, timeout);
+            let target = ProbeTarget {
+                integration,
+                credential,
+            };
+            let result = probe::probe(&prober, &cache, target, &secret, freshness).await;
+            let _ = tx.send((generation, idx, result));
+        });
+    }
+
+    /// One probe result: count it, schedule the next probe, tell the credential's other consumers, store it.
+    pub(super) fn apply(&mut self, (generation, idx, result): ResultMsg) {
+        if generation != self.generation || idx >= self.integrations.len() {
+            return;
+        }
+        let now = Instant::now();
+        let st = &mut self.integrations[idx];
+        st.in_flight = false;
+        st.changed = true;
+        let result = match result {
+            Ok(r) => r,
+            Err(NotProbed::Secret(msg)) => {
+                st.secret_error = Some(msg);
+                let delay = st.tracking.secret_unavailable(&self.config.settings);
+                let delay = (!self.one_shot).then_some(delay);
+                st.schedule(delay, now);
+                return;
+            }
+        };
+        st.secret_error = None;
+        let decision = st
+            .tracking
+            .observe(&result, &self.config.settings, rand::random::<f64>());
+        if self.one_shot {
+            // Confirm at once; whatever is final stops (a sweep never pauses).
+            let done = st.tracking.one_shot_done();
+            st.schedule((!done).then_some(Duration::ZERO), now);
+        } else {
+            st.schedule(decision.next, now);
+            self.credential_change(idx, decision.credential, now);
+        }
+        self.record_result(idx, result);
+    }
+
+    /// What a result at the token endpoint means for the credential's other consumers.
+    fn credential_change(&mut self, idx: usize, change: CredentialChange, now: Instant) {
+        let credential = self.config.integrations[idx].credential.clone();
+        match change {
+            CredentialChange::None => {}
+            CredentialChange::Hold(wait) => {
+                let until = now
+                    .checked_add(wait)
+                    .unwrap_or(now + Duration::from_secs(86_400));
+                self.credentials.hold(&credential, until);
+            }
+            CredentialChange::Refused => {
+                self.credentials.pause(&credential);
+                for j in self.consumers(&credential) {
+                    let o = &mut self.integrations[j];
+                    if j != idx && o.tracking.confirmed_by_other(o.in_flight) {
+                        o.schedule(None, now);
+                        o.changed = true;
+                    }
+                }
+            }
+            CredentialChange::Accepted => {
+                self.credentials.accept(&credential);
+                for j in self.consumers(&credential) {
+                    let o = &mut self.integrations[j];
+                    if j != idx && o.tracking.resumed_by_other(&self.config.settings) {
+                        o.next_due = Some(now);
+                        o.changed = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keep the result in the history, the 401/403 log and the store; tell the live feeds.
+    fn record_result(&mut self, idx: usize, result: ProbeResult) {
+        let name = self.config.integrations[idx].name.clone();
+        let (at, outcome, fresh_token) = (result.at, result.outcome, result.fresh_token);
+        if let Some(status) = result.http_status.filter(|s| *s == 401 || *s == 403) {
+            let event = AuthEvent {
+                at,
+                integration: Some(name.clone()),
+                http_status: status,
+                error: result
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| outcome.as_str().to_string()),
+                source: PROBE_SOURCE.to_string(),
+            };
+            self.record(Record::AuthEvent(event.clone()));
+            self.auth_log.push_front(event);
+            self.auth_log.truncate(super::AUTH_LOG_LEN);
+        }
+        self.record(Record::Probe {
+            integration: name.clone(),
+            result: result.clone(),
+        });
+        let st = &mut self.integrations[idx];
+        // A new slice per result: the published view keeps sharing the old one until the next snapshot.
+        let keep = st.history.len().saturating_sub(HISTORY_LEN - 1);
+        st.history = st.history[keep..]
+            .iter()
+            .cloned()
+            .chain(std::iter::once(result))
+            .collect();
+        let _ = self.events.send(EngineEvent::ProbeFinished {
+            integration: name.clone(),
+            at,
+            outcome,
+            fresh_token,
+        });
+        if st.tracking.paused {
+            let _ = self.events.send(EngineEvent::Paused {
+                integration: name,
+                at,
+                reason: format!("{} consecutive auth failures", st.tracking.consecutive_auth),
+            });
+        }
+    }
+
+    /// A human asked: probe now with a fresh token, lifting any pause.
+    pub(super) fn force(&mut self, idx: usize) {
+        let cred = self.config.integrations[idx].credential.clone();
+        self.credentials.lift(&cred);
+        let st = &mut self.integrations[idx];
+        if st.tracking.force(st.in_flight) == Forced::Now {
+            st.next_due = Some(Instant::now());
+        }
+        st.changed = true;
+    }
+
+    pub(super) fn next_wake(&self) -> Option<Instant> {
+        self.integrations
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.in_flight && !s.tracking.paused)
+            .filter_map(|(i, s)| {
+                let held = self
+                    .credentials
+                    .held_until(&self.config.integrations[i].credential);
+                s.next_due.map(|d| held.map_or(d, |h| d.max(h)))
+            })
+            .min()
+    }
+}

@@ -1,0 +1,170 @@
+//! Publishing: rebuild the views of what changed, evaluate the health rules, send one snapshot.
+
+use super::handle::EngineEvent;
+use super::history::HistoryWriter;
+use super::snapshot::{CredentialView, IntegrationView, Snapshot, Summary};
+use super::state::Engine;
+use crate::config::Config;
+use crate::model::Status;
+use crate::rules::health::{self, Evidence, Thresholds};
+use crate::store::{Record, Transition};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+impl Engine {
+    /// Rebuild the views that changed and publish one snapshot (none when nothing changed).
+    pub(super) fn publish(&mut self, now: DateTime<Utc>) {
+        let thresholds = Thresholds::from(&self.config.settings);
+        let mut any = false;
+        for idx in 0..self.integrations.len() {
+            if std::mem::take(&mut self.integrations[idx].changed) {
+                any = true;
+                self.rebuild_view(idx, now, &thresholds);
+            }
+        }
+        let history_error = self
+            .history
+            .as_ref()
+            .and_then(HistoryWriter::error)
+            .or_else(|| self.history_error.clone());
+        if !any
+            && !self.log_changed
+            && self.version > 0
+            && history_error == self.snapshots.borrow().history_error
+        {
+            return;
+        }
+        self.log_changed = false;
+        let mut summary = Summary::default();
+        for st in &self.integrations {
+            summary.add(st.view.health.status);
+        }
+        self.version += 1;
+        let snapshot = Snapshot {
+            version: self.version,
+            generated_at: now,
+            config_name: self.config.name.clone(),
+            environments: environments(&self.config),
+            integrations: self.integrations.iter().map(|s| s.view.clone()).collect(),
+            credentials: credential_views(&self.config, now, self.credentials.paused()),
+            auth_log: Arc::new(self.auth_log.iter().cloned().collect()),
+            summary,
+            history_error,
+            log_sources: self.log_sources.clone(),
+            connection: None,
+            newest_data_at: self
+                .integrations
+                .iter()
+                .filter_map(|s| s.history.last().map(|r| r.at))
+                .max(),
+        };
+        self.snapshots.send_replace(Arc::new(snapshot));
+    }
+
+    /// Evaluate one integration's health, record a status change, and rebuild its view.
+    fn rebuild_view(&mut self, idx: usize, now: DateTime<Utc>, thresholds: &Thresholds) {
+        let integration = &self.config.integrations[idx];
+        let secret_expires = self
+            .config
+            .credential(&integration.credential)
+            .and_then(|c| c.secret_expires);
+        let st = &mut self.integrations[idx];
+        let history = st.history.clone();
+        let health = health::evaluate(
+            &Evidence {
+                history: &history,
+                consecutive_auth_failures: st.tracking.consecutive_auth,
+                failing_since: st.tracking.failing_since,
+                paused: st.tracking.paused,
+                secret_expires,
+                secret_error: st.secret_error.as_deref(),
+                log_events: st.log_events.make_contiguous(),
+            },
+            now,
+            thresholds,
+        );
+        if health.status != st.health.status {
+            let reason = health.short_reason().to_string();
+            let _ = self.events.send(EngineEvent::StatusChanged {
+                integration: integration.name.clone(),
+                at: now,
+                from: st.health.status,
+                to: health.status,
+                reason: reason.clone(),
+            });
+            if let Some(h) = &self.history {
+                h.record(Record::Transition(Transition {
+                    integration: integration.name.clone(),
+                    at: now,
+                    from: st.health.status,
+                    to: health.status,
+                    reason,
+                }));
+            }
+        }
+        if health.status == Status::Ok {
+            // The incident is over: the next one needs its own acknowledgement.
+            st.acked = None;
+        }
+        st.health = health.clone();
+        st.view = Arc::new(IntegrationView {
+            health,
+            history,
+            consecutive_auth_failures: st.tracking.consecutive_auth,
+            failing_since: st.tracking.failing_since,
+            last_success: st.tracking.last_success,
+            next_probe_at: st.next_due_wall.filter(|_| !st.tracking.paused),
+            paused: st.tracking.paused,
+            probing: st.in_flight,
+            secret_expires,
+            acked: st.acked.clone(),
+            uptime_24h: st.summary.uptime_24h,
+            uptime_7d: st.summary.uptime_7d,
+            incidents: st.summary.incidents.clone(),
+            ..IntegrationView::placeholder(integration)
+        });
+    }
+}
+
+/// Expiry views of every credential, for snapshots built by the engine and by one-shot sweeps.
+pub(super) fn credential_views(
+    config: &Config,
+    now: DateTime<Utc>,
+    paused: &HashSet<String>,
+) -> Vec<Arc<CredentialView>> {
+    let thresholds = Thresholds::from(&config.settings);
+    config
+        .credentials
+        .iter()
+        .map(|c| {
+            Arc::new(CredentialView {
+                id: c.id.clone(),
+                owner: c.owner.clone(),
+                client_id: c.client_id.clone(),
+                secret_expires: c.secret_expires,
+                days_left: c.secret_expires.map(|e| health::days_left(e, now)),
+                expiry_status: health::expiry_status(c.secret_expires, now, &thresholds),
+                integrations: config
+                    .integrations
+                    .iter()
+                    .filter(|i| i.credential == c.id)
+                    .map(|i| i.name.clone())
+                    .collect(),
+                paused: paused.contains(&c.id),
+            })
+        })
+        .collect()
+}
+
+/// Distinct environments of the integrations, sorted.
+pub(super) fn environments(config: &Config) -> Vec<String> {
+    let mut envs: Vec<String> = config
+        .integrations
+        .iter()
+        .filter_map(|i| i.environment.clone())
+        .collect();
+    envs.sort();
+    envs.dedup();
+    envs
+}

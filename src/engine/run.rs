@@ -1,0 +1,240 @@
+//! The run loop: wait for commands, results, log updates, history summaries and due probes; publish after each.
+//! Also the one-shot mode `check` uses: the same engine, stopped when every selected integration is final.
+
+use super::handle::{Command, EngineEvent, EngineHandle};
+use super::snapshot::{Snapshot, Summary};
+use super::state::{Engine, Inbox, IntegrationState};
+use crate::config::Config;
+use crate::model::Ack;
+use crate::model::Status;
+use crate::probe::{ProbeSetupError, Prober};
+use crate::store::Record;
+use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How often health is re-evaluated without new probe results (secret expiry and log windows move with the clock).
+const REEVALUATE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+pub struct EngineOptions {
+    /// Wait for this before the first probe (the console fires it after its first frame: no network I/O before it).
+    pub start_gate: Option<oneshot::Receiver<()>>,
+    /// Where history is kept; None keeps it in memory only.
+    pub store: Option<crate::store::Store>,
+    /// How long history is kept in the store.
+    pub retention: Duration,
+}
+
+/// A running engine: the handle for consumers and the task to await on shutdown.
+pub struct RunningEngine {
+    pub handle: EngineHandle,
+    pub task: JoinHandle<()>,
+}
+
+/// Start the engine on the current tokio runtime.
+pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, ProbeSetupError> {
+    let (mut engine, handle, inbox, commands) = Engine::new(config)?;
+    engine.publish(Utc::now());
+    let task = tokio::spawn(async move {
+        let mut engine = engine;
+        if let Some(store) = options.store {
+            engine.restore(store, options.retention).await;
+        }
+        engine.start_followers();
+        engine.run(commands, inbox, options.start_gate).await;
+        engine.followers.clear();
+        if let Some(history) = engine.history.take() {
+            let _ = tokio::task::spawn_blocking(move || history.close()).await;
+        }
+    });
+    Ok(RunningEngine { handle, task })
+}
+
+/// Probe the integrations at `selected` (indexes into the config) once with fresh tokens, confirming auth
+/// failures at once up to `failure_threshold` attempts, in rounds (so consumers of one credential share one
+/// token request per round); the snapshot holds the selected integrations only. No store, no log followers.
+pub async fn run_once(config: Config, selected: &[usize]) -> Result<Snapshot, ProbeSetupError> {
+    let (mut engine, _handle, mut inbox, _commands) = Engine::new(config)?;
+    engine.one_shot = true;
+    let now = Instant::now();
+    for (idx, st) in engine.integrations.iter_mut().enumerate() {
+        if selected.contains(&idx) {
+            st.tracking.fresh_next = true;
+        } else {
+            st.schedule(None, now);
+        }
+    }
+    loop {
+        if !engine.integrations.iter().any(|s| s.in_flight) {
+            engine.start_due();
+            if !engine.integrations.iter().any(|s| s.in_flight) {
+                break;
+            }
+        }
+        let Some(msg) = inbox.results.recv().await else {
+            break;
+        };
+        engine.apply(msg);
+    }
+    engine.publish(Utc::now());
+    let all = engine.snapshots.borrow().clone();
+    let integrations: Vec<_> = selected
+        .iter()
+        .filter_map(|&i| all.integrations.get(i).cloned())
+        .collect();
+    let mut summary = Summary::default();
+    for i in &integrations {
+        summary.add(i.health.status);
+    }
+    Ok(Snapshot {
+        version: 1,
+        newest_data_at: integrations
+            .iter()
+            .filter_map(|i| i.last_probe().map(|p| p.at))
+            .max(),
+        integrations,
+        summary,
+        auth_log: Arc::new(Vec::new()),
+        ..(*all).clone()
+    })
+}
+
+impl Engine {
+    async fn run(
+        &mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut inbox: Inbox,
+        start_gate: Option<oneshot::Receiver<()>>,
+    ) {
+        self.summarize();
+        // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
+        let mut gate = start_gate;
+        let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
+        reevaluate.tick().await;
+        loop {
+            let wake = if gate.is_some() {
+                None
+            } else {
+                self.next_wake()
+            };
+            tokio::select! {
+                // A dropped sender also opens the gate: the consumer went away or does not care.
+                _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => gate = None,
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(cmd) => self.command(cmd),
+                },
+                Some(msg) = inbox.results.recv() => {
+                    self.apply(msg);
+                    // Coalesce: apply everything already waiting before publishing once.
+                    while let Ok(msg) = inbox.results.try_recv() {
+                        self.apply(msg);
+                    }
+                }
+                _ = sleep_until_opt(wake) => {}
+                _ = reevaluate.tick() => {
+                    for st in &mut self.integrations {
+                        st.changed = true;
+                    }
+                    self.summarize();
+                }
+                Some(update) = inbox.follow.recv() => {
+                    self.follow_update(update);
+                    while let Ok(update) = inbox.follow.try_recv() {
+                        self.follow_update(update);
+                    }
+                }
+                Some(summaries) = inbox.summaries.recv() => self.take_summaries(summaries),
+            }
+            if gate.is_none() {
+                self.start_due();
+            }
+            self.publish(Utc::now());
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::ProbeNow { integration } => {
+                if let Some(idx) = self.index_of(&integration) {
+                    self.force(idx);
+                }
+            }
+            Command::Ingest { events } => self.ingest(events),
+            Command::ProbeAll => {
+                for idx in 0..self.integrations.len() {
+                    self.force(idx);
+                }
+            }
+            Command::Reload(config) => self.reload(*config),
+            Command::Ack { integration, actor } => self.ack(&integration, actor),
+            Command::SetSecretExpiry {
+                credential,
+                expires,
+            } => self.set_secret_expiry(&credential, expires),
+            Command::Shutdown => {}
+        }
+    }
+
+    /// A new configuration: keep what is known of integrations that keep their name, forget pauses and tokens.
+    fn reload(&mut self, config: Config) {
+        let old: HashMap<String, IntegrationState> = std::mem::take(&mut self.integrations)
+            .into_iter()
+            .zip(self.config.integrations.iter())
+            .map(|(st, i)| (i.name.clone(), st))
+            .collect();
+        match Prober::new(&config.settings) {
+            Ok(p) => self.prober = Arc::new(p),
+            Err(e) => tracing::error!("keeping the old HTTP client after reload: {e}"),
+        }
+        self.semaphore = Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1)));
+        self.config = Arc::new(config);
+        self.generation += 1;
+        self.cache.clear();
+        self.credentials.clear();
+        self.integrations = self.fresh_states(&old);
+        self.start_followers();
+        // Uptime and the expiries recorded by rotations, for the new configuration.
+        self.summarizing = false;
+        self.summarize();
+        let _ = self.events.send(EngineEvent::ConfigReloaded {
+            at: Utc::now(),
+            integrations: self.integrations.len(),
+        });
+    }
+
+    /// Acknowledge the current incident (nothing to acknowledge while OK).
+    fn ack(&mut self, integration: &str, actor: String) {
+        let Some(idx) = self.index_of(integration) else {
+            return;
+        };
+        if self.integrations[idx].health.status == Status::Ok {
+            return;
+        }
+        let ack = Ack {
+            at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 3),
+            actor,
+        };
+        self.record(Record::Ack {
+            integration: integration.to_string(),
+            at: ack.at,
+            actor: ack.actor.clone(),
+            note: None,
+        });
+        let st = &mut self.integrations[idx];
+        st.acked = Some(ack);
+        st.changed = true;
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
