@@ -159,6 +159,12 @@ pub enum Cmd {
         /// promote: env (or command without client_secret_update) references were updated by hand
         #[arg(long)]
         confirm_manual: bool,
+        /// promote: go ahead although the previous secret cannot be kept (command/env sink without AUTHWATCH_MASTER_KEY)
+        #[arg(long)]
+        no_rollback: bool,
+        /// stage: when Setup generated the new secret (UTC; default now): SFMC's 180 days count from then
+        #[arg(long, value_name = "TIME", value_parser = rotate::parse_generated_at)]
+        generated_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// authwatch's encrypted secret store (client_secret = { store = "NAME" }, key in AUTHWATCH_MASTER_KEY)
     Secret {
@@ -363,19 +369,18 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             format,
             confirm,
             confirm_manual,
+            no_rollback,
+            generated_at,
         }) => match load() {
             Ok(config) => {
                 let db = db_path(db_flag, &config);
-                rotate::rotate(
-                    &config,
-                    db,
-                    &credential,
-                    action,
-                    format,
+                let options = rotate::RotateOptions {
                     confirm,
                     confirm_manual,
-                )
-                .await
+                    no_rollback,
+                    generated_at,
+                };
+                rotate::rotate(&config, db, &credential, action, format, options).await
             }
             Err(code) => Ok(code),
         },

@@ -77,15 +77,87 @@ fn print_report(report: &Report, format: Format) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Options of `authwatch rotate` beyond the credential and the step.
+#[derive(Debug, Clone, Default)]
+pub struct RotateOptions {
+    /// activate: the typed credential id.
+    pub confirm: Option<String>,
+    /// promote: env (or command without update) references were updated by hand.
+    pub confirm_manual: bool,
+    /// promote: go ahead although the previous secret cannot be kept durably.
+    pub no_rollback: bool,
+    /// stage: when Setup generated the secret.
+    pub generated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Parse `--generated-at`: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" (UTC) or "YYYY-MM-DD" (midnight UTC).
+pub fn parse_generated_at(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(Utc.from_utc_datetime(&t));
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Utc.from_utc_datetime(&t))
+        .ok_or_else(|| {
+            format!("`{s}` is not a time: use 2026-11-30T14:05:00Z or \"2026-11-30 14:05\" (UTC)")
+        })
+}
+
+/// Run a step to its end even when a signal comes: SIGTERM/SIGINT/SIGHUP wait (up to 30 s) for the step's
+/// result to be journaled, then the process exits with 128 + the signal. Returns the step's output and that code.
+pub async fn finish_despite_signals<T>(
+    step: impl std::future::Future<Output = T>,
+) -> (T, Option<i32>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        return (step.await, None);
+    };
+    tokio::pin!(step);
+    let (name, code) = tokio::select! {
+        out = &mut step => return (out, None),
+        _ = term.recv() => ("SIGTERM", 128 + libc::SIGTERM),
+        _ = int.recv() => ("SIGINT", 128 + libc::SIGINT),
+        _ = hup.recv() => ("SIGHUP", 128 + libc::SIGHUP),
+    };
+    eprintln!(
+        "note: {name}: finishing the running step first (up to {} s) so that its result is recorded",
+        crate::rotation::safety::SIGNAL_GRACE.as_secs()
+    );
+    match tokio::time::timeout(crate::rotation::safety::SIGNAL_GRACE, &mut step).await {
+        Ok(out) => (out, Some(code)),
+        Err(_) => {
+            eprintln!(
+                "error: the step did not finish in time; exiting: the next `authwatch rotate` finds out what it did"
+            );
+            std::process::exit(code);
+        }
+    }
+}
+
 pub async fn rotate(
     config: &Config,
     db: Option<PathBuf>,
     credential: &str,
     action: RotateAction,
     format: Format,
-    confirm: Option<String>,
-    confirm_manual: bool,
+    options: RotateOptions,
 ) -> Result<i32> {
     let Some(db) = db else {
         eprintln!(
@@ -100,11 +172,17 @@ pub async fn rotate(
             return Ok(EXIT_USAGE);
         }
     };
+    if let Err(e) = store.make_durable() {
+        eprintln!("error: {e}");
+        return Ok(EXIT_USAGE);
+    }
     let vault = match open_vault() {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
-    let mut rotator = Rotator::new(config, &mut store, vault)?;
+    let mut rotator = Rotator::new(config, &mut store, vault)?
+        .with_no_rollback(options.no_rollback)
+        .with_generated_at(options.generated_at);
     if let Err(RotateError::UnknownCredential(id, hint)) = rotator.state(credential) {
         eprintln!("error: unknown credential `{id}`{hint}");
         return Ok(EXIT_USAGE);
@@ -130,25 +208,24 @@ pub async fn rotate(
             }
         }
     }
-    let report = match action {
-        RotateAction::Status => rotator.status(credential)?,
+    // Everything asked of the operator comes first: the step itself then runs to its end.
+    let mut staged = None;
+    let mut typed = None;
+    match action {
         RotateAction::Stage => {
-            let secret = match read_secret(&format!(
+            match read_secret(&format!(
                 "new secret for {credential} from Setup (not echoed): "
             )) {
-                Ok(s) => s,
+                Ok(s) => staged = Some(s),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(EXIT_USAGE);
                 }
-            };
-            rotator.stage(credential, secret).await?
+            }
         }
-        RotateAction::Verify => rotator.verify(credential).await?,
-        RotateAction::Promote => rotator.promote(credential, confirm_manual).await?,
         RotateAction::Activate => {
             let state = rotator.state(credential)?;
-            let typed = match confirm {
+            typed = match options.confirm {
                 Some(c) => Some(c),
                 None if state.phase == crate::rotation::fsm::Phase::Promoted
                     && std::io::stdin().is_terminal() =>
@@ -173,12 +250,26 @@ pub async fn rotate(
                 );
                 return Ok(EXIT_FAILED);
             }
-            rotator.activate(credential, typed.is_some()).await?
         }
-        RotateAction::Abort => rotator.abort(credential).await?,
+        _ => {}
+    }
+    let step = async {
+        match action {
+            RotateAction::Status => rotator.status(credential).await,
+            RotateAction::Stage => {
+                let secret = staged.take().expect("read above");
+                rotator.stage(credential, secret).await
+            }
+            RotateAction::Verify => rotator.verify(credential).await,
+            RotateAction::Promote => rotator.promote(credential, options.confirm_manual).await,
+            RotateAction::Activate => rotator.activate(credential, typed.is_some()).await,
+            RotateAction::Abort => rotator.abort(credential).await,
+        }
     };
+    let (report, signalled) = finish_despite_signals(step).await;
+    let report = report?;
     print_report(&report, format);
-    Ok(if report.ok { 0 } else { EXIT_FAILED })
+    Ok(signalled.unwrap_or(if report.ok { 0 } else { EXIT_FAILED }))
 }
 
 /// `authwatch secret set NAME`: store a secret read from stdin in the encrypted store. Prints no secret.

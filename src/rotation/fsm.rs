@@ -72,6 +72,36 @@ impl std::fmt::Display for Phase {
     }
 }
 
+/// What the place consumers read the secret from held when authwatch last looked (keyed fingerprints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Holds {
+    Old,
+    New,
+    /// Neither the old nor the new secret: changed by someone else.
+    Neither,
+}
+
+impl Holds {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Holds::Old => "the OLD secret",
+            Holds::New => "the NEW secret",
+            Holds::Neither => "neither the old nor the new secret",
+        }
+    }
+}
+
+/// Keyed fingerprints (HMAC-SHA256 with a random key per rotation) of the old and the new secret: they tell which
+/// one a sink holds after a crash without keeping either secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Fingerprints {
+    /// Hex; random per rotation.
+    pub key: String,
+    pub old: Option<String>,
+    pub new: String,
+}
+
 /// The persisted state of one credential's rotation. Never holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {
@@ -84,11 +114,22 @@ pub struct Rotation {
     pub promoted_at: Option<DateTime<Utc>>,
     pub activated_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
-    /// activation + 180 days.
+    /// generation + 180 days, set once activation's checks passed.
     pub new_expires: Option<DateTime<Utc>>,
     /// Why the last check failed (empty after a passing one).
     #[serde(default)]
     pub failures: Vec<String>,
+    /// When the new secret was generated in Setup (SFMC counts its 180 days from then).
+    #[serde(default)]
+    pub generated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub fingerprints: Option<Fingerprints>,
+    /// What the sink held when authwatch last looked (after a write, a restore or a reconciliation).
+    #[serde(default)]
+    pub sink_holds: Option<Holds>,
+    /// Whether the old secret still got a token at promote (before anything was activated).
+    #[serde(default)]
+    pub old_worked_at_promote: Option<bool>,
 }
 
 impl Rotation {
@@ -104,6 +145,10 @@ impl Rotation {
             completed_at: None,
             new_expires: None,
             failures: Vec::new(),
+            generated_at: None,
+            fingerprints: None,
+            sink_holds: None,
+            old_worked_at_promote: None,
         }
     }
 }
@@ -114,6 +159,9 @@ pub enum Input {
     /// A new secret was entered (the driver holds it); SFMC accepts it `staging_delay` after generation.
     Stage {
         staging_delay: Duration,
+        /// When Setup generated it (default: now).
+        generated_at: DateTime<Utc>,
+        fingerprints: Option<Fingerprints>,
     },
     Verify,
     /// Result of [`Effect::CheckNewSecret`]: empty = every consumer passed.
@@ -122,13 +170,18 @@ pub enum Input {
     },
     /// `writable`: authwatch can write the sink (file, store, command with an update command); otherwise
     /// (env, command without update) the operator must update it by hand and confirm with `manual_confirmed`.
+    /// `rollback_kept`: the previous secret can be kept durably (file `.prev`, or the encrypted store);
+    /// `no_rollback`: the operator accepts promoting without a way back.
     Promote {
         writable: bool,
         manual_confirmed: bool,
+        rollback_kept: bool,
+        no_rollback: bool,
     },
-    /// Result of [`Effect::WriteSink`] + [`Effect::ReprobeConsumers`].
+    /// Result of [`Effect::WriteSink`] + [`Effect::CheckOldWorks`] + [`Effect::ReprobeConsumers`].
     PromoteDone {
         failures: Vec<String>,
+        old_works: Option<bool>,
     },
     /// `confirmed`: the operator typed the credential id (they activated the secret in Setup).
     Activate {
@@ -196,12 +249,18 @@ pub enum Effect {
     CheckNewSecret,
     /// Keep the current secret (`path.prev`, store entry) and write the pending one to the sink.
     WriteSink,
+    /// Does the old secret still get a token (before activation)? Recorded: a refusal after activation only
+    /// proves something when it was accepted before.
+    CheckOldWorks,
     /// Probe every consumer again, reading the secret the way they do (the sink).
     ReprobeConsumers,
     /// Put the previous secret back into the sink.
     RestorePrevious,
-    /// The old secret must now be refused (401 invalid_client).
-    CheckOldRefused,
+    /// The old secret must now be refused (401 invalid_client). `proves`: false when it was already refused
+    /// at promote, so its refusal now says nothing about the activation.
+    CheckOldRefused {
+        proves: bool,
+    },
     /// The new secret, read from the sink, must work for every consumer.
     CheckNewWorks,
     RecordExpiry(DateTime<Utc>),
@@ -268,6 +327,22 @@ fn not_now(phase: Phase, cred: &str) -> String {
     }
 }
 
+/// Abort where the new secret is in the sink: restore first, aborted only once it is back.
+fn restore_requested(state: Rotation, input: &Input, details: &str) -> (Rotation, Vec<Effect>) {
+    let phase = state.phase;
+    let effects = vec![
+        Effect::RestorePrevious,
+        audit(input, phase, phase, AuditResult::Requested, details.into()),
+    ];
+    (state, effects)
+}
+
+fn already_promoted(cred: &str) -> String {
+    format!(
+        "the new secret of {cred} is already where consumers read it: `authwatch rotate {cred} abort` first (restores the previous one) to stage another"
+    )
+}
+
 const NO_ROLLBACK: &str = "there is no rollback after activation: SFMC deactivated the old secret the moment the new one was activated, so restoring it would break every consumer; if something fails now, fix the consumer (it needs the new secret) or generate and rotate again";
 
 /// The transition function. Pure: same inputs, same outputs.
@@ -276,12 +351,24 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
     let from = state.phase;
     let cred = state.credential.clone();
     match (&input, from) {
-        (Input::Stage { staging_delay }, Idle | Staged | Verified | Aborted | Completed) => {
-            let accept_after = now + *staging_delay;
+        (
+            Input::Stage {
+                staging_delay,
+                generated_at,
+                fingerprints,
+            },
+            Idle | Staged | Verified | Aborted | Completed,
+        ) => {
+            if from == Verified && state.sink_holds == Some(Holds::New) {
+                return refuse(state, &input, already_promoted(&cred));
+            }
+            let accept_after = *generated_at + *staging_delay;
             let mut next = Rotation::idle(&cred);
             next.phase = Staged;
             next.staged_at = Some(now);
             next.accept_after = Some(accept_after);
+            next.generated_at = Some(*generated_at);
+            next.fingerprints = fingerprints.clone();
             let mut effects = vec![Effect::KeepPending];
             if matches!(from, Staged | Verified) {
                 effects.push(Effect::Note(
@@ -302,13 +389,7 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             ));
             (next, effects)
         }
-        (Input::Stage { .. }, Promoted) => refuse(
-            state,
-            &input,
-            format!(
-                "the new secret of {cred} is already promoted to where consumers read it: `authwatch rotate {cred} abort` first (restores the previous one) to stage another"
-            ),
-        ),
+        (Input::Stage { .. }, Promoted) => refuse(state, &input, already_promoted(&cred)),
         (Input::Stage { .. }, Activated) => refuse(
             state,
             &input,
@@ -374,9 +455,22 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             Input::Promote {
                 writable,
                 manual_confirmed,
+                rollback_kept,
+                no_rollback,
             },
             Verified,
         ) => {
+            if !rollback_kept && !no_rollback {
+                return refuse(
+                    state,
+                    &input,
+                    format!(
+                        "authwatch cannot keep {cred}'s current secret durably (a command or env reference needs {} for the encrypted store): without it an abort or a crash could leave no way back; set {} and run promote again, or pass --no-rollback to promote without one",
+                        crate::secrets::vault::MASTER_KEY_ENV,
+                        crate::secrets::vault::MASTER_KEY_ENV
+                    ),
+                );
+            }
             if !writable && !manual_confirmed {
                 return refuse(
                     state,
@@ -390,6 +484,7 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             if *writable {
                 effects.push(Effect::WriteSink);
             }
+            effects.push(Effect::CheckOldWorks);
             effects.push(Effect::ReprobeConsumers);
             effects.push(audit(
                 &input,
@@ -405,8 +500,15 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             (state, effects)
         }
         (Input::Promote { .. }, _) => refuse(state, &input, not_now(from, &cred)),
-        (Input::PromoteDone { failures }, Verified) => {
+        (
+            Input::PromoteDone {
+                failures,
+                old_works,
+            },
+            Verified,
+        ) => {
             let mut next = state;
+            next.old_worked_at_promote = *old_works;
             if failures.is_empty() {
                 next.phase = Promoted;
                 next.promoted_at = Some(now);
@@ -449,31 +551,28 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
                     ),
                 );
             }
-            let expires = now + Duration::days(SECRET_LIFETIME_DAYS);
+            let proves = state.old_worked_at_promote != Some(false);
             let mut next = state;
             next.phase = Activated;
             next.activated_at = Some(now);
-            next.new_expires = Some(expires);
             let effects = vec![
-                Effect::RecordExpiry(expires),
-                Effect::CheckOldRefused,
+                Effect::CheckOldRefused { proves },
                 Effect::CheckNewWorks,
                 audit(
                     &input,
                     from,
                     Activated,
                     AuditResult::Ok,
-                    format!(
-                        "operator confirmed activation in Setup; new expiry {}",
-                        at(expires)
-                    ),
+                    "operator confirmed activation in Setup; checking".into(),
                 ),
             ];
             (next, effects)
         }
         (Input::Activate { .. }, Activated) => {
             let effects = vec![
-                Effect::CheckOldRefused,
+                Effect::CheckOldRefused {
+                    proves: state.old_worked_at_promote != Some(false),
+                },
                 Effect::CheckNewWorks,
                 audit(
                     &input,
@@ -489,17 +588,33 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
         (Input::ActivateDone { failures }, Activated) => {
             let mut next = state;
             if failures.is_empty() {
+                // SFMC counts the 180 days from generation, not from activation.
+                let born = next.generated_at.or(next.staged_at).unwrap_or(now);
+                let expires = born + Duration::days(SECRET_LIFETIME_DAYS);
                 next.phase = Completed;
                 next.completed_at = Some(now);
+                next.new_expires = Some(expires);
                 next.failures.clear();
                 let e = audit(
                     &input,
                     from,
                     Completed,
                     AuditResult::Ok,
-                    "old secret refused, new secret works everywhere".into(),
+                    format!(
+                        "old secret refused, new secret works everywhere; new expiry {} (generated {} + {SECRET_LIFETIME_DAYS} days)",
+                        at(expires),
+                        at(born)
+                    ),
                 );
-                (next, vec![Effect::DropPrevious, Effect::DiscardPending, e])
+                (
+                    next,
+                    vec![
+                        Effect::RecordExpiry(expires),
+                        Effect::DropPrevious,
+                        Effect::DiscardPending,
+                        e,
+                    ],
+                )
             } else {
                 next.failures = failures.clone();
                 let e = audit(
@@ -517,6 +632,14 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             &input,
             format!("no activation check of {cred} was running ({from})"),
         ),
+        // A promote that was interrupted after writing: the new secret is where consumers read it.
+        (Input::Abort, Staged | Verified) if state.sink_holds == Some(Holds::New) => {
+            restore_requested(
+                state,
+                &input,
+                "the sink holds the new secret (interrupted promote): restoring the previous one",
+            )
+        }
         (Input::Abort, Staged | Verified) => {
             let mut next = state;
             next.phase = Aborted;
@@ -535,40 +658,31 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
         }
         // The previous secret must be back in the sink before the rotation counts as aborted.
         (Input::Abort, Promoted) => {
-            let effects = vec![
-                Effect::RestorePrevious,
-                audit(
-                    &input,
-                    from,
-                    from,
-                    AuditResult::Requested,
-                    "restoring the previous secret".into(),
-                ),
-            ];
-            (state, effects)
+            restore_requested(state, &input, "restoring the previous secret")
         }
-        (Input::AbortDone { failures }, Promoted) => {
+        (Input::AbortDone { failures }, Staged | Verified | Promoted) => {
             let mut next = state;
             if failures.is_empty() {
                 next.phase = Aborted;
                 next.failures.clear();
+                next.sink_holds = Some(Holds::Old);
                 let e = audit(
                     &input,
                     from,
                     Aborted,
                     AuditResult::Ok,
-                    "previous secret restored, pending one discarded".into(),
+                    "previous secret restored and read back, pending one discarded".into(),
                 );
-                (next, vec![Effect::DiscardPending, e])
+                (next, vec![Effect::DropPrevious, Effect::DiscardPending, e])
             } else {
                 next.failures = failures.clone();
                 let e = audit(
                     &input,
                     from,
-                    Promoted,
+                    from,
                     AuditResult::Failed,
                     format!(
-                        "previous secret NOT restored, still promoted: {}",
+                        "previous secret NOT restored (kept for another try): {}",
                         failures.join("; ")
                     ),
                 );

@@ -6,6 +6,7 @@
 //! ([`crate::secrets::vault`]) so that it survives restarts; otherwise it must be entered again.
 
 pub mod fsm;
+pub mod safety;
 pub mod session;
 pub mod sinks;
 
@@ -15,7 +16,8 @@ use crate::probe::{self, Freshness, ProbeTarget, Prober, TokenCache};
 use crate::secrets::vault::Vault;
 use crate::store::{AuditEntry, Store};
 use chrono::{DateTime, Utc};
-use fsm::{AuditResult, Effect, Input, Phase, Rotation};
+use fsm::{AuditResult, Effect, Fingerprints, Holds, Input, Phase, Rotation};
+use safety::{StepInFlight, fault, fingerprint};
 use secrecy::SecretString;
 use serde::Serialize;
 use sinks::Sink;
@@ -178,7 +180,37 @@ pub struct Rotator<'a> {
     pending: Option<SecretString>,
     /// The previous secret kept in memory when there is no encrypted store (restore within this process).
     previous: Option<SecretString>,
+    /// promote: the operator accepts that the previous secret cannot be kept durably.
+    no_rollback: bool,
+    /// stage: when Setup generated the secret (default: the stage time).
+    generated_at: Option<DateTime<Utc>>,
+    host: String,
 }
+
+/// The credential a step writes, and where.
+#[derive(Clone, Copy)]
+struct Place<'p> {
+    cred: &'p str,
+    credential: &'p Credential,
+    sink: &'p Sink,
+    state: &'p Rotation,
+    phase: Phase,
+}
+
+/// An effect's outcome (Ok/Err: said to the operator), or a store error.
+type StepResult = Result<Result<String, String>, RotateError>;
+
+/// Which result a step's checks feed back into the state machine.
+#[derive(Clone, Copy)]
+enum Followup {
+    Verify,
+    Promote,
+    Activate,
+    Abort,
+}
+
+/// How long a lease of a holder on another host lives without a heartbeat.
+const LEASE_STALE_MINUTES: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -206,7 +238,22 @@ impl<'a> Rotator<'a> {
             actor: actor(),
             pending: None,
             previous: None,
+            no_rollback: false,
+            generated_at: None,
+            host: safety::host(),
         })
+    }
+
+    /// promote: go ahead even though the previous secret cannot be kept durably (`--no-rollback`).
+    pub fn with_no_rollback(mut self, yes: bool) -> Self {
+        self.no_rollback = yes;
+        self
+    }
+
+    /// stage: when Setup generated the new secret (SFMC counts 180 days and the staging delay from then).
+    pub fn with_generated_at(mut self, at: Option<DateTime<Utc>>) -> Self {
+        self.generated_at = at;
+        self
     }
 
     pub fn with_actor(mut self, actor: &str) -> Self {
@@ -289,10 +336,20 @@ impl<'a> Rotator<'a> {
         needs && !self.has_pending(cred)
     }
 
-    pub fn status(&mut self, cred: &str) -> Result<Report, RotateError> {
+    pub async fn status(&mut self, cred: &str) -> Result<Report, RotateError> {
         let credential = self.credential(cred)?;
-        let state = self.state(cred)?;
         let mut lines = Vec::new();
+        // Reconcile an interrupted step, unless a live holder is running one right now.
+        match self.acquire(cred)? {
+            Err(held) => lines.push(note(held)),
+            Ok(took_over) => {
+                lines.extend(took_over);
+                let reconciled = self.reconcile(cred, credential).await;
+                self.release(cred);
+                lines.extend(reconciled?);
+            }
+        }
+        let state = self.state(cred)?;
         let sink = Sink::for_credential(credential);
         lines.push(note(format!(
             "secret read from {}",
@@ -306,11 +363,17 @@ impl<'a> Rotator<'a> {
             ("promoted", state.promoted_at),
             ("activated", state.activated_at),
             ("completed", state.completed_at),
+            ("generated in Setup", state.generated_at),
             ("new expiry", state.new_expires),
         ] {
             if let Some(t) = t {
                 lines.push(note(format!("{label}: {}", fmt_time(t))));
             }
+        }
+        if let Some(h) = state.sink_holds
+            && state.phase.in_progress()
+        {
+            lines.push(note(format!("where consumers read it: {}", h.as_str())));
         }
         if matches!(state.phase, Phase::Staged | Phase::Verified) {
             lines.push(note(if self.has_pending(cred) {
@@ -346,6 +409,18 @@ impl<'a> Rotator<'a> {
 
     /// Stage a new secret (replacing a pending one).
     pub async fn stage(&mut self, cred: &str, secret: SecretString) -> Result<Report, RotateError> {
+        let credential = self.credential(cred)?;
+        // Fingerprints of the new secret and of the one consumers read now: after a crash they tell which
+        // one a sink holds. The key is random per rotation; neither secret is stored.
+        let key = safety::new_key();
+        let new = fingerprint(&key, &secret);
+        let timeout = self.config.settings.secret_command_timeout;
+        let old = credential
+            .client_secret
+            .resolve(timeout)
+            .await
+            .ok()
+            .map(|s| fingerprint(&key, &s));
         let before = self.pending.replace(secret);
         let delay = chrono::Duration::from_std(self.config.settings.staging_delay)
             .unwrap_or(chrono::Duration::minutes(5));
@@ -354,6 +429,8 @@ impl<'a> Rotator<'a> {
                 cred,
                 Input::Stage {
                     staging_delay: delay,
+                    generated_at: self.generated_at.unwrap_or_else(Utc::now),
+                    fingerprints: Some(Fingerprints { key, old, new }),
                 },
             )
             .await?;
@@ -381,17 +458,27 @@ impl<'a> Rotator<'a> {
         cred: &str,
         manual_confirmed: bool,
     ) -> Result<Report, RotateError> {
-        let writable = Sink::for_credential(self.credential(cred)?).writable();
+        let sink = Sink::for_credential(self.credential(cred)?);
+        let writable = sink.writable();
+        // A file keeps `.prev`; other sinks keep the previous secret in the encrypted store only.
+        let rollback_kept = matches!(sink, Sink::File(_)) || self.vault.is_some();
         let mut report = self
             .run(
                 cred,
                 Input::Promote {
                     writable,
                     manual_confirmed,
+                    rollback_kept,
+                    no_rollback: self.no_rollback,
                 },
             )
             .await?;
-        if !writable && !manual_confirmed && report.from == Phase::Verified {
+        if !writable
+            && !manual_confirmed
+            && report.from == Phase::Verified
+            && report.state == Phase::Verified
+            && (rollback_kept || self.no_rollback)
+        {
             let credential = self.credential(cred)?;
             let Sink::Manual { what } = Sink::for_credential(credential) else {
                 unreachable!()
@@ -439,26 +526,244 @@ impl<'a> Rotator<'a> {
         Ok(())
     }
 
-    /// Feed an input, run the effects (feeding check results back), persist and audit.
+    /// Take the credential's rotation lease. Err: who holds it (a refusal to show); Ok: notes on a takeover.
+    fn acquire(&mut self, cred: &str) -> Result<Result<Vec<Line>, String>, RotateError> {
+        let now = Utc::now();
+        let me = crate::store::Lease {
+            credential: cred.to_string(),
+            holder: self.actor.clone(),
+            host: self.host.clone(),
+            pid: std::process::id(),
+            since: now,
+            heartbeat: now,
+        };
+        let stale = chrono::Duration::minutes(LEASE_STALE_MINUTES);
+        Ok(
+            match self.store.acquire_lease(&me, stale, safety::pid_alive)? {
+                crate::store::LeaseOutcome::Acquired => Ok(Vec::new()),
+                crate::store::LeaseOutcome::TakenOver(l) => Ok(vec![note(format!(
+                    "took over the rotation lease of {} (pid {} on {}, since {}): that process is gone",
+                    l.holder,
+                    l.pid,
+                    l.host,
+                    fmt_time(l.since)
+                ))]),
+                crate::store::LeaseOutcome::Held(l) => Err(format!(
+                    "a rotation step of {cred} is running: held by {} (pid {} on {}) since {}: wait for it to finish",
+                    l.holder,
+                    l.pid,
+                    l.host,
+                    fmt_time(l.since)
+                )),
+            },
+        )
+    }
+
+    fn release(&mut self, cred: &str) {
+        if let Err(e) = self
+            .store
+            .release_lease(cred, &self.host, std::process::id())
+        {
+            tracing::error!("cannot release the rotation lease of {cred}: {e}");
+        }
+    }
+
+    /// Journal the intent of an effect with an outside consequence (synced before the effect runs).
+    fn intent(&mut self, cred: &str, effect: &str, phase: Phase) -> Result<i64, RotateError> {
+        let now = Utc::now();
+        let id = self
+            .store
+            .journal_intent(cred, effect, phase.as_str(), now)?;
+        self.store
+            .heartbeat_lease(cred, &self.host, std::process::id(), now)?;
+        Ok(id)
+    }
+
+    fn done(&mut self, id: i64, result: &Result<String, String>) -> Result<(), RotateError> {
+        let text = match result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.store.journal_result(id, &text, Utc::now())?;
+        Ok(())
+    }
+}
+
+/// What the place consumers read the secret from holds, read the way they read it. None: no fingerprints
+/// (a rotation staged before they existed).
+async fn read_holds(
+    timeout: std::time::Duration,
+    state: &Rotation,
+    credential: &Credential,
+) -> Result<Option<Holds>, String> {
+    {
+        let Some(fp) = &state.fingerprints else {
+            return Ok(None);
+        };
+        let current = credential
+            .client_secret
+            .resolve(timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        let h = fingerprint(&fp.key, &current);
+        Ok(Some(if h == fp.new {
+            Holds::New
+        } else if fp.old.as_ref() == Some(&h) {
+            Holds::Old
+        } else {
+            Holds::Neither
+        }))
+    }
+}
+
+impl<'a> Rotator<'a> {
+    /// An effect that was started and never reported back (the process died): find out what is true from the
+    /// sink itself, close the journal entries, set the state and say so.
+    async fn reconcile(
+        &mut self,
+        cred: &str,
+        credential: &Credential,
+    ) -> Result<Vec<Line>, RotateError> {
+        let open = self.store.journal_open(cred)?;
+        let Some(first) = open.first() else {
+            return Ok(Vec::new());
+        };
+        let mut state = self.state(cred)?;
+        let holds = read_holds(
+            self.config.settings.secret_command_timeout,
+            &state,
+            credential,
+        )
+        .await;
+        let what = match &holds {
+            Ok(Some(h)) => format!("the sink holds {}", h.as_str()),
+            Ok(None) => "what the sink holds is unknown (no fingerprints)".to_string(),
+            Err(e) => format!("the sink cannot be read ({e})"),
+        };
+        let new = matches!(holds, Ok(Some(Holds::New)));
+        let effect = open.last().map(|e| e.effect.as_str()).unwrap_or("");
+        let advice = match (effect, state.phase) {
+            ("keep-previous" | "write-sink", _) if new => format!(
+                "run `authwatch rotate {cred} promote` again (re-probes the consumers; the kept previous secret is not touched), or abort to restore the old one"
+            ),
+            ("keep-previous" | "write-sink", _) => {
+                format!("run `authwatch rotate {cred} promote` again, or abort")
+            }
+            ("restore", _) => format!(
+                "run `authwatch rotate {cred} abort` again (it restores and reads back the old secret)"
+            ),
+            (_, Phase::Activated) => format!(
+                "run `authwatch rotate {cred} activate` again to re-run the checks and finish"
+            ),
+            _ => format!("check `authwatch rotate {cred} status`"),
+        };
+        let step = match effect {
+            "keep-previous" | "write-sink" => "promote",
+            "restore" => "abort",
+            "record-expiry" | "drop-previous" | "discard-pending" => "activate",
+            other => other,
+        };
+        let text = format!(
+            "{step} was interrupted ({effect} started {} and never finished): {what}; {advice}",
+            fmt_time(first.intent_at)
+        );
+        if let Ok(h) = holds {
+            state.sink_holds = h;
+        }
+        if matches!(holds, Ok(Some(Holds::Neither))) {
+            state.failures = vec![format!(
+                "the sink holds neither the old nor the new secret: changed outside authwatch? check it before going on"
+            )];
+        }
+        let now = Utc::now();
+        self.store.save_rotation(&state.credential, &state, now)?;
+        for e in &open {
+            self.store
+                .journal_result(e.id, &format!("interrupted; reconciled: {what}"), now)?;
+        }
+        self.audit(
+            cred,
+            "reconcile",
+            state.phase,
+            state.phase,
+            "ok",
+            text.clone(),
+        )?;
+        Ok(vec![Line {
+            kind: LineKind::Fail,
+            text,
+        }])
+    }
+
+    /// Feed an input under the credential's lease: reconcile an interrupted step first, then run the effects
+    /// (feeding check results back), journaled, persisted and audited.
     async fn run(&mut self, cred: &str, input: Input) -> Result<Report, RotateError> {
         let credential = self.credential(cred)?;
+        let _in_flight = StepInFlight::start();
+        let start = self.state(cred)?;
+        let mut lines = match self.acquire(cred)? {
+            Ok(lines) => lines,
+            Err(held) => {
+                // Refused without touching the state, and audited so the trail shows the attempt.
+                self.audit(
+                    cred,
+                    input.action(),
+                    start.phase,
+                    start.phase,
+                    "refused",
+                    held.clone(),
+                )?;
+                return Ok(Report {
+                    credential: cred.into(),
+                    action: input.action().to_string(),
+                    from: start.phase,
+                    state: start.phase,
+                    ok: false,
+                    lines: vec![Line {
+                        kind: LineKind::Refused,
+                        text: held,
+                    }],
+                    next: String::new(),
+                    accept_after: start.accept_after,
+                    new_expires: start.new_expires,
+                });
+            }
+        };
+        let result = match self.reconcile(cred, credential).await {
+            Ok(found) => {
+                lines.extend(found);
+                self.run_held(cred, credential, input, lines).await
+            }
+            Err(e) => Err(e),
+        };
+        self.release(cred);
+        result
+    }
+
+    async fn run_held(
+        &mut self,
+        cred: &str,
+        credential: &'a Credential,
+        input: Input,
+        mut lines: Vec<Line>,
+    ) -> Result<Report, RotateError> {
         let sink = Sink::for_credential(credential);
         let start = self.state(cred)?;
         let from = start.phase;
         let action = input.action().to_string();
         let mut state = start;
-        let mut lines: Vec<Line> = Vec::new();
         let mut ok = true;
         let mut queue = vec![input];
         while let Some(input) = queue.pop() {
             let now = Utc::now();
-            let (next, mut effects) = fsm::step(state.clone(), input.clone(), now);
+            let (mut next, mut effects) = fsm::step(state.clone(), input.clone(), now);
             // The step's own audit entry goes before the entries of the checks it runs.
             effects.sort_by_key(|e| !matches!(e, Effect::Audit { .. }));
             let phase = next.phase;
             // Results of the checks among the effects: they become the next input.
             let mut failures: Vec<String> = Vec::new();
-            let mut followup: Option<fn(Vec<String>) -> Input> = None;
+            let mut old_works: Option<bool> = None;
+            let mut followup: Option<Followup> = None;
             for effect in effects {
                 match effect {
                     Effect::Refused(reason) => {
@@ -483,15 +788,16 @@ impl<'a> Rotator<'a> {
                         ))),
                     },
                     Effect::DiscardPending => {
+                        let id = self.intent(cred, "discard-pending", phase)?;
                         self.pending = None;
                         if let Some(v) = &self.vault {
                             v.remove(&sinks::pending_name(cred))?;
-                            v.remove(&sinks::previous_name(cred))?;
                         }
+                        self.done(id, &Ok(String::new()))?;
                         lines.push(note("pending secret discarded".into()));
                     }
                     Effect::CheckNewSecret => {
-                        followup = Some(|failures| Input::VerifyDone { failures });
+                        followup = Some(Followup::Verify);
                         let secret = self.pending.clone();
                         match secret {
                             Some(s) => {
@@ -514,14 +820,28 @@ impl<'a> Rotator<'a> {
                         }
                     }
                     Effect::WriteSink => {
-                        followup = Some(|failures| Input::PromoteDone { failures });
-                        match self.write_sink(cred, credential, &sink).await {
-                            Ok(text) => lines.push(good(text)),
-                            Err(e) => failures.push(e),
+                        followup = Some(Followup::Promote);
+                        match self.write_sink(Place { cred, credential, sink: &sink, state: &state, phase }).await? {
+                            Ok(text) => {
+                                next.sink_holds = Some(Holds::New);
+                                self.audit(cred, "write-sink", phase, phase, "ok", text.clone())?;
+                                lines.push(good(text));
+                            }
+                            Err(e) => {
+                                self.audit(cred, "write-sink", phase, phase, "failed", e.clone())?;
+                                lines.push(fail(e.clone()));
+                                failures.push(e);
+                            }
+                        }
+                    }
+                    Effect::CheckOldWorks => {
+                        followup = Some(Followup::Promote);
+                        if failures.is_empty() {
+                            old_works = self.check_old_works(cred, credential, &sink, &mut lines, phase).await?;
                         }
                     }
                     Effect::ReprobeConsumers => {
-                        followup = Some(|failures| Input::PromoteDone { failures });
+                        followup = Some(Followup::Promote);
                         if failures.is_empty() {
                             // Manual sinks: consumers are updated by hand; check the secret they were given.
                             let secret = if sink.writable() {
@@ -544,12 +864,14 @@ impl<'a> Rotator<'a> {
                     Effect::RestorePrevious => {
                         let aborting = matches!(input, Input::Abort);
                         if aborting {
-                            followup = Some(|failures| Input::AbortDone { failures });
+                            followup = Some(Followup::Abort);
                         }
-                        let previous = self.previous_secret(cred, &sink);
-                        let timeout = self.config.settings.secret_command_timeout;
-                        match sinks::restore(&sink, previous.as_ref(), self.vault.as_ref(), timeout).await {
-                            Ok(t) => lines.push(good(t)),
+                        let restored = self.restore(Place { cred, credential, sink: &sink, state: &state, phase }).await?;
+                        match restored {
+                            Ok(t) => {
+                                next.sink_holds = Some(Holds::Old);
+                                lines.push(good(t));
+                            }
                             Err(e) if aborting => {
                                 lines.push(fail(e.clone()));
                                 failures.push(e);
@@ -562,13 +884,13 @@ impl<'a> Rotator<'a> {
                             }
                         }
                     }
-                    Effect::CheckOldRefused => {
-                        followup = Some(|failures| Input::ActivateDone { failures });
-                        self.check_old_refused(cred, credential, &sink, &mut lines, &mut failures, phase)
+                    Effect::CheckOldRefused { proves } => {
+                        followup = Some(Followup::Activate);
+                        self.check_old_refused(cred, credential, &sink, proves, &state, &mut lines, &mut failures, phase)
                             .await?;
                     }
                     Effect::CheckNewWorks => {
-                        followup = Some(|failures| Input::ActivateDone { failures });
+                        followup = Some(Followup::Activate);
                         let secret = if sink.writable() {
                             None
                         } else {
@@ -584,9 +906,13 @@ impl<'a> Rotator<'a> {
                             phase,
                         )
                         .await?;
+                        fault("activate-checks");
                     }
                     Effect::RecordExpiry(t) => {
+                        let id = self.intent(cred, "record-expiry", phase)?;
                         self.store.record_expiry(cred, t, now)?;
+                        fault("activate-record-expiry");
+                        self.done(id, &Ok(String::new()))?;
                         let place = expiry_line(self.config, cred)
                             .map(|l| format!(" at {l}"))
                             .unwrap_or_default();
@@ -597,10 +923,16 @@ impl<'a> Rotator<'a> {
                         )));
                     }
                     Effect::DropPrevious => {
+                        let id = self.intent(cred, "drop-previous", phase)?;
                         if let Some(t) = sinks::drop_previous(&sink) {
                             lines.push(note(t));
                         }
+                        if let Some(v) = &self.vault {
+                            v.remove(&sinks::previous_name(cred))?;
+                        }
                         self.previous = None;
+                        fault("drop-previous");
+                        self.done(id, &Ok(String::new()))?;
                     }
                     Effect::Audit {
                         action,
@@ -618,11 +950,19 @@ impl<'a> Rotator<'a> {
             }
             state = next;
             self.store.save_rotation(&state.credential, &state, now)?;
-            if let Some(make) = followup {
+            if let Some(kind) = followup {
                 if !failures.is_empty() {
                     ok = false;
                 }
-                queue.push(make(failures));
+                queue.push(match kind {
+                    Followup::Verify => Input::VerifyDone { failures },
+                    Followup::Promote => Input::PromoteDone {
+                        failures,
+                        old_works,
+                    },
+                    Followup::Activate => Input::ActivateDone { failures },
+                    Followup::Abort => Input::AbortDone { failures },
+                });
             }
         }
         Ok(Report {
@@ -638,6 +978,50 @@ impl<'a> Rotator<'a> {
         })
     }
 
+    /// Put the previous secret back (journaled), then read the sink the way consumers do: success only when it
+    /// really holds the old secret again.
+    async fn restore(&mut self, place: Place<'_>) -> StepResult {
+        let (cred, credential, sink) = (place.cred, place.credential, place.sink);
+        let (state, phase) = (place.state, place.phase);
+        let previous = self.previous_secret(cred, sink);
+        let timeout = self.config.settings.secret_command_timeout;
+        let id = self.intent(cred, "restore", phase)?;
+        let mut result =
+            sinks::restore(sink, previous.as_ref(), self.vault.as_ref(), timeout).await;
+        fault("abort-restore");
+        if let Ok(text) = &result {
+            if matches!(sink, Sink::Command { .. }) {
+                self.audit(cred, "update-command", phase, phase, "ok", text.clone())?;
+            }
+            result = match read_holds(
+                self.config.settings.secret_command_timeout,
+                state,
+                credential,
+            )
+            .await
+            {
+                Ok(Some(Holds::Old)) => {
+                    Ok(format!("{text}; read back: the old secret is in place"))
+                }
+                Ok(None) => Ok(format!(
+                    "{text} (not read back: this rotation has no fingerprints)"
+                )),
+                Ok(Some(h)) => Err(format!(
+                    "{text}, but reading it back through {} finds {}: the old secret is NOT in place",
+                    credential.client_secret,
+                    h.as_str()
+                )),
+                Err(e) => Err(format!("{text}, but it cannot be read back: {e}")),
+            };
+        } else if let Err(e) = &result
+            && matches!(sink, Sink::Command { .. })
+        {
+            self.audit(cred, "update-command", phase, phase, "failed", e.clone())?;
+        }
+        self.done(id, &result)?;
+        Ok(result)
+    }
+
     fn previous_secret(&self, cred: &str, sink: &Sink) -> Option<SecretString> {
         sinks::kept_previous(sink)
             .or_else(|| {
@@ -648,26 +1032,54 @@ impl<'a> Rotator<'a> {
             .or_else(|| self.previous.clone())
     }
 
-    async fn write_sink(
-        &mut self,
-        cred: &str,
-        credential: &Credential,
-        sink: &Sink,
-    ) -> Result<String, String> {
-        let new = self
-            .pending
-            .clone()
-            .ok_or_else(|| "the pending secret is not available: stage it again".to_string())?;
+    /// Keep the current secret (only when the sink still holds the OLD one) and write the new one, journaled.
+    async fn write_sink(&mut self, place: Place<'_>) -> StepResult {
+        let (cred, credential, sink) = (place.cred, place.credential, place.sink);
+        let (state, phase) = (place.state, place.phase);
+        let Some(new) = self.pending.clone() else {
+            return Ok(Err(
+                "the pending secret is not available: stage it again".to_string()
+            ));
+        };
         let timeout = self.config.settings.secret_command_timeout;
-        // Keep the current secret: needed to restore on abort and to check it is refused after activation.
-        match self.keep_current(cred, credential).await {
-            Ok(()) => {}
-            Err(e) if !matches!(sink, Sink::File(_)) => {
-                return Err(format!("cannot read the current secret to keep it: {e}"));
+        // A repeated promote (after a crash) finds the NEW secret there: what was kept stays as it is.
+        let keep = match read_holds(
+            self.config.settings.secret_command_timeout,
+            state,
+            credential,
+        )
+        .await
+        {
+            Ok(Some(Holds::New)) => false,
+            Ok(Some(Holds::Neither)) => {
+                return Ok(Err(format!(
+                    "{} holds neither the old nor the new secret (changed outside authwatch?): not overwriting it; check it, then abort or stage again",
+                    credential.client_secret
+                )));
             }
-            Err(_) => {}
+            Ok(Some(Holds::Old) | None) => true,
+            Err(_) if matches!(sink, Sink::File(_)) => true,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "cannot read the current secret to keep it: {e}"
+                )));
+            }
+        };
+        if keep {
+            let id = self.intent(cred, "keep-previous", phase)?;
+            let kept = self.keep_current(cred, credential).await;
+            self.done(id, &kept.clone().map(|()| String::new()))?;
+            if let Err(e) = kept
+                && !matches!(sink, Sink::File(_))
+            {
+                return Ok(Err(format!("cannot keep the current secret: {e}")));
+            }
         }
-        sinks::write_new(sink, &new, self.vault.as_ref(), timeout).await
+        let id = self.intent(cred, "write-sink", phase)?;
+        let result = sinks::write_new(sink, &new, self.vault.as_ref(), timeout, keep).await;
+        fault("promote-sink-write");
+        self.done(id, &result)?;
+        Ok(result)
     }
 
     /// Keep the secret the credential reads now as the previous one (memory, and the encrypted store when there
@@ -774,11 +1186,40 @@ impl<'a> Rotator<'a> {
         Ok(())
     }
 
+    /// At promote, before anything is activated: does the old secret still get a token? (None: could not tell.)
+    async fn check_old_works(
+        &mut self,
+        cred: &str,
+        credential: &Credential,
+        sink: &Sink,
+        lines: &mut Vec<Line>,
+        phase: Phase,
+    ) -> Result<Option<bool>, RotateError> {
+        let Some(old) = self.previous_secret(cred, sink) else {
+            return Ok(None);
+        };
+        let answer = old_secret_answer(&self.prober, self.config, cred, credential, &old).await;
+        let (works, text) = match answer {
+            Ok(_) => (Some(true), "old secret still works (until the new one is activated in Setup)".to_string()),
+            Err(f) if f.http_status == Some(401) && f.outcome == Outcome::AuthRejected => (
+                Some(false),
+                "old secret ALREADY refused before activation (expired or revoked in Setup?): its refusal after activation will prove nothing".to_string(),
+            ),
+            Err(f) => (None, format!("could not tell whether the old secret still works: {}", f.outcome)),
+        };
+        self.audit(cred, "check", phase, phase, "ok", text.clone())?;
+        lines.push(note(text));
+        Ok(works)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn check_old_refused(
         &mut self,
         cred: &str,
         credential: &Credential,
         sink: &Sink,
+        proves: bool,
+        state: &Rotation,
         lines: &mut Vec<Line>,
         failures: &mut Vec<String>,
         phase: Phase,
@@ -792,14 +1233,15 @@ impl<'a> Rotator<'a> {
             lines.push(note(t));
             return Ok(());
         };
-        let account = consumers(self.config, cred)
-            .first()
-            .and_then(|i| i.account_id.clone());
-        let answer = self
-            .prober
-            .request_token(credential, &old, account.as_deref(), &[])
-            .await;
+        let answer = old_secret_answer(&self.prober, self.config, cred, credential, &old).await;
         let (passed, text) = match answer {
+            Err(f) if f.http_status == Some(401) && f.outcome == Outcome::AuthRejected && !proves => (
+                true,
+                format!(
+                    "old secret refused, but that proves nothing: it was already refused at promote ({}), before anything was activated; make sure the NEW secret is the active one in Setup",
+                    state.promoted_at.map(fmt_time).unwrap_or_else(|| "before activation".into())
+                ),
+            ),
             Err(f) if f.http_status == Some(401) && f.outcome == Outcome::AuthRejected => (
                 true,
                 format!(
@@ -829,7 +1271,9 @@ impl<'a> Rotator<'a> {
             if passed { "ok" } else { "failed" },
             text.clone(),
         )?;
-        if passed {
+        if passed && !proves {
+            lines.push(note(text));
+        } else if passed {
             lines.push(good(text));
         } else {
             lines.push(fail(text.clone()));
@@ -837,6 +1281,22 @@ impl<'a> Rotator<'a> {
         }
         Ok(())
     }
+}
+
+/// A token request with the old secret, for the first consumer's business unit.
+async fn old_secret_answer(
+    prober: &Prober,
+    config: &Config,
+    cred: &str,
+    credential: &Credential,
+    old: &SecretString,
+) -> Result<crate::probe::Token, crate::probe::classify::Failure> {
+    let account = consumers(config, cred)
+        .first()
+        .and_then(|i| i.account_id.clone());
+    prober
+        .request_token(credential, old, account.as_deref(), &[])
+        .await
 }
 
 fn consumer_label(i: &Integration) -> String {

@@ -216,7 +216,7 @@ async fn handle(
                 audit: rotator.audit_trail(cred, Utc::now() - chrono::Duration::days(AUDIT_DAYS)),
             };
         }
-        WizardCmd::Open => rotator.status(cred),
+        WizardCmd::Open => rotator.status(cred).await,
         WizardCmd::Stage(secret) => rotator.stage(cred, secret).await,
         WizardCmd::Verify if rotator.needs_pending(cred, "verify") => {
             return not_kept(rotator, cred, manual_sink);

@@ -89,12 +89,14 @@ impl Sink {
 }
 
 /// Run `argv` (no shell) with `secret` on stdin; nothing of the secret goes to argv or the environment.
+/// It runs in a process group of its own: on timeout the whole group is killed (a script's children too).
+/// Ok and Err both say the exit status and the first line of stderr (sanitized), for the audit trail.
 async fn run_update(
     argv: &[String],
     secret: &SecretString,
     timeout: Duration,
-) -> Result<(), String> {
-    use tokio::io::AsyncWriteExt;
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let shown = argv.join(" ");
     let (program, args) = argv
         .split_first()
@@ -106,60 +108,90 @@ async fn run_update(
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run update command `{shown}`: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut line = Zeroizing::new(secret.expose_secret().as_bytes().to_vec());
-        line.push(b'\n');
-        stdin
-            .write_all(&line)
-            .await
-            .map_err(|e| format!("cannot pass the secret to `{shown}`: {e}"))?;
-        drop(stdin);
-    }
-    let out = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .map_err(|_| format!("update command `{shown}` did not finish in time"))?
-        .map_err(|e| format!("update command `{shown}`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let first = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(200)
-            .collect::<String>();
-        Err(format!(
-            "update command `{shown}` failed ({}){}",
-            out.status,
-            if first.is_empty() {
-                String::new()
-            } else {
-                format!(": {first}")
+    let group = child.id();
+    let kill_group = || {
+        if let Some(pid) = group.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: the group was created for this child (process_group(0)); SIGKILL ends all of it.
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
             }
-        ))
+        }
+    };
+    let mut stderr = child.stderr.take();
+    let run = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            let mut line = Zeroizing::new(secret.expose_secret().as_bytes().to_vec());
+            line.push(b'\n');
+            stdin
+                .write_all(&line)
+                .await
+                .map_err(|e| format!("cannot pass the secret to `{shown}`: {e}"))?;
+            drop(stdin);
+        }
+        let mut err = Vec::new();
+        if let Some(pipe) = stderr.as_mut() {
+            let _ = pipe.take(64 * 1024).read_to_end(&mut err).await;
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| format!("update command `{shown}`: {e}"))?;
+        Ok::<_, String>((status, err))
+    };
+    let (status, err) = match tokio::time::timeout(timeout, run).await {
+        Ok(r) => r?,
+        Err(_) => {
+            kill_group();
+            return Err(format!(
+                "update command `{shown}` did not finish in {}: killed with its process group",
+                crate::duration::format_duration(timeout)
+            ));
+        }
+    };
+    let first = String::from_utf8_lossy(&err)
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| crate::rotation::safety::sanitize(l, &[secret]))
+        .unwrap_or_default();
+    let said = if first.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {first}")
+    };
+    if status.success() {
+        Ok(format!("update command `{shown}` exited 0{said}"))
+    } else {
+        Err(format!("update command `{shown}` failed ({status}){said}"))
     }
 }
 
 /// Keep the current secret and write the new one. `previous` is the current secret as consumers read it.
+/// `keep_prev`: the file holds the old secret, keep it in `.prev` (false when it already holds the new one: a
+/// repeated promote must never put the new secret into `.prev`).
 pub async fn write_new(
     sink: &Sink,
     new: &SecretString,
     vault: Option<&Vault>,
     timeout: Duration,
+    keep_prev: bool,
 ) -> Result<String, String> {
     match sink {
         Sink::File(path) => {
-            let current = Zeroizing::new(
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            );
             let prev = prev_path(path);
-            write_atomic(&prev, &current).map_err(|e| {
-                format!("cannot keep the previous secret in {}: {e}", prev.display())
-            })?;
+            if keep_prev {
+                let current = Zeroizing::new(
+                    std::fs::read(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                );
+                write_atomic(&prev, &current).map_err(|e| {
+                    format!("cannot keep the previous secret in {}: {e}", prev.display())
+                })?;
+                crate::rotation::safety::fault("promote-keep-previous");
+            }
             let mut bytes = Zeroizing::new(new.expose_secret().as_bytes().to_vec());
             bytes.push(b'\n');
             write_atomic(path, &bytes)
@@ -181,11 +213,8 @@ pub async fn write_new(
             Ok(format!("wrote encrypted store entry `{name}`"))
         }
         Sink::Command { update } => {
-            run_update(update, new, timeout).await?;
-            Ok(format!(
-                "passed the new secret to `{}` on stdin",
-                update.join(" ")
-            ))
+            let done = run_update(update, new, timeout).await?;
+            Ok(format!("passed the new secret on stdin: {done}"))
         }
         Sink::Manual { what } => Ok(format!("operator confirmed updating {what}")),
     }
@@ -202,6 +231,18 @@ pub async fn restore(
         Sink::File(path) => {
             let prev = prev_path(path);
             if !prev.exists() {
+                // The previous secret kept elsewhere (encrypted store, memory) is written back; else the
+                // file was not changed, which reading it back tells.
+                if let Some(previous) = previous {
+                    let mut bytes = Zeroizing::new(previous.expose_secret().as_bytes().to_vec());
+                    bytes.push(b'\n');
+                    write_atomic(path, &bytes)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    return Ok(format!(
+                        "wrote the kept previous secret to {}",
+                        path.display()
+                    ));
+                }
                 return Ok(format!(
                     "{} was not changed (no {})",
                     path.display(),
@@ -241,17 +282,14 @@ pub async fn restore(
                     update.join(" ")
                 )
             })?;
-            run_update(update, previous, timeout).await?;
-            Ok(format!(
-                "passed the previous secret to `{}`",
-                update.join(" ")
-            ))
+            let done = run_update(update, previous, timeout).await?;
+            Ok(format!("passed the previous secret back: {done}"))
         }
         Sink::Manual { what } => Ok(format!("put the previous secret back by hand: {what}")),
     }
 }
 
-/// Remove the kept previous secret (`path.prev`) once the rotation is complete.
+/// Remove the kept previous secret (`path.prev`) once it is provably no longer needed.
 pub fn drop_previous(sink: &Sink) -> Option<String> {
     match sink {
         Sink::File(path) => {

@@ -96,6 +96,25 @@ pub(crate) const STEPS: &[&str] = &[
         detail TEXT
      );
      CREATE INDEX notifications_by_key ON notifications (receiver, incident_key, at);",
+    // 4: rotation write-ahead journal (intent before an effect, result after) and one lease per credential.
+    "CREATE TABLE rotation_journal (
+        id INTEGER PRIMARY KEY,
+        credential TEXT NOT NULL,
+        effect TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        intent_at INTEGER NOT NULL,
+        result_at INTEGER,
+        result TEXT
+     );
+     CREATE INDEX rotation_journal_open ON rotation_journal (credential, result_at);
+     CREATE TABLE rotation_lease (
+        credential TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        since INTEGER NOT NULL,
+        heartbeat INTEGER NOT NULL
+     );",
 ];
 
 pub const LATEST_VERSION: i64 = STEPS.len() as i64;

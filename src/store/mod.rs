@@ -5,7 +5,7 @@ pub mod migrations;
 mod notifications;
 pub use notifications::NotificationRecord;
 mod rotation;
-pub use rotation::AuditEntry;
+pub use rotation::{AuditEntry, JournalEntry, Lease, LeaseOutcome};
 
 use crate::model::{AuthEvent, Outcome, Phase, ProbeResult, Status};
 use chrono::{DateTime, TimeZone, Utc};

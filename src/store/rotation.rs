@@ -155,3 +155,209 @@ impl Store {
         Ok(v.map(from_ms))
     }
 }
+
+/// One journaled effect of a rotation: the intent is written before the effect, the result after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub credential: String,
+    /// What was about to happen: "write-sink", "restore", "drop-previous", "record-expiry", ...
+    pub effect: String,
+    /// The rotation's phase when the intent was written.
+    pub phase: String,
+    pub intent_at: DateTime<Utc>,
+    /// None: the effect was started and never reported back (the process died or was killed).
+    pub result: Option<String>,
+}
+
+/// Who runs a rotation step of a credential right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub credential: String,
+    pub holder: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: DateTime<Utc>,
+    pub heartbeat: DateTime<Utc>,
+}
+
+/// The answer to a lease request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    Acquired,
+    /// The previous holder is gone (process dead, or no heartbeat for too long): its lease was taken over.
+    TakenOver(Lease),
+    /// Someone alive holds it.
+    Held(Lease),
+}
+
+impl Store {
+    /// Rotation writes are synced to disk before the effect they announce (a power cut keeps the intent too).
+    pub fn make_durable(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| self.sql_err(e))
+    }
+
+    pub fn journal_intent(
+        &mut self,
+        credential: &str,
+        effect: &str,
+        phase: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO rotation_journal (credential, effect, phase, intent_at) VALUES (?1, ?2, ?3, ?4)",
+                params![credential, effect, phase, ms(now)],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn journal_result(
+        &mut self,
+        id: i64,
+        result: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE rotation_journal SET result = ?2, result_at = ?3 WHERE id = ?1",
+                params![id, result, ms(now)],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
+    /// Effects of a credential's rotation that were started and never finished, oldest first.
+    pub fn journal_open(&self, credential: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, credential, effect, phase, intent_at, result FROM rotation_journal
+                 WHERE credential = ?1 AND result_at IS NULL ORDER BY id",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        let rows = stmt
+            .query_map(params![credential], |r| {
+                Ok(JournalEntry {
+                    id: r.get(0)?,
+                    credential: r.get(1)?,
+                    effect: r.get(2)?,
+                    phase: r.get(3)?,
+                    intent_at: from_ms(r.get(4)?),
+                    result: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.sql_err(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Take the credential's rotation lease, unless a live holder has it. `alive` says whether a holder on this
+    /// host is still running (by pid); holders on other hosts count as gone after `stale` without a heartbeat.
+    pub fn acquire_lease(
+        &mut self,
+        me: &Lease,
+        stale: chrono::Duration,
+        alive: impl Fn(u32) -> bool,
+    ) -> Result<LeaseOutcome, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::from_sqlite(&path, e);
+        // IMMEDIATE: two processes asking at once are serialized by SQLite's write lock.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let current: Option<Lease> = tx
+            .query_row(
+                "SELECT credential, holder, host, pid, since, heartbeat FROM rotation_lease WHERE credential = ?1",
+                params![me.credential],
+                |r| {
+                    Ok(Lease {
+                        credential: r.get(0)?,
+                        holder: r.get(1)?,
+                        host: r.get(2)?,
+                        pid: r.get(3)?,
+                        since: from_ms(r.get(4)?),
+                        heartbeat: from_ms(r.get(5)?),
+                    })
+                },
+            )
+            .optional()
+            .map_err(err)?;
+        let outcome = match current {
+            None => LeaseOutcome::Acquired,
+            Some(l) if l.host == me.host && l.pid == me.pid => LeaseOutcome::Acquired,
+            Some(l) => {
+                let live = if l.host == me.host {
+                    alive(l.pid)
+                } else {
+                    me.heartbeat.signed_duration_since(l.heartbeat) < stale
+                };
+                if live {
+                    return Ok(LeaseOutcome::Held(l));
+                }
+                LeaseOutcome::TakenOver(l)
+            }
+        };
+        tx.execute(
+            "INSERT INTO rotation_lease (credential, holder, host, pid, since, heartbeat) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (credential) DO UPDATE SET holder = excluded.holder, host = excluded.host, pid = excluded.pid,
+             since = excluded.since, heartbeat = excluded.heartbeat",
+            params![me.credential, me.holder, me.host, me.pid, ms(me.since), ms(me.heartbeat)],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(outcome)
+    }
+
+    pub fn heartbeat_lease(
+        &mut self,
+        credential: &str,
+        host: &str,
+        pid: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE rotation_lease SET heartbeat = ?4 WHERE credential = ?1 AND host = ?2 AND pid = ?3",
+                params![credential, host, pid, ms(now)],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
+    pub fn release_lease(
+        &mut self,
+        credential: &str,
+        host: &str,
+        pid: u32,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "DELETE FROM rotation_lease WHERE credential = ?1 AND host = ?2 AND pid = ?3",
+                params![credential, host, pid],
+            )
+            .map_err(|e| self.sql_err(e))?;
+        Ok(())
+    }
+
+    /// Per credential, the id of the newest completed rotation (a successful activation): a counter that
+    /// running consoles and agents poll cheaply to notice a rotation completed by another process.
+    pub fn rotation_completions(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT credential, MAX(id) FROM rotation_audit
+                 WHERE action = 'activate-result' AND result = 'ok' GROUP BY credential",
+            )
+            .map_err(|e| self.sql_err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.sql_err(e))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql_err(e))
+    }
+}

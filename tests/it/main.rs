@@ -17,6 +17,7 @@ mod report;
 mod rotation;
 mod rotation_console;
 mod rotation_fsm;
+mod rotation_safety;
 mod rotation_wizard;
 mod scan;
 mod sim;

@@ -8,35 +8,35 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+pub(crate) const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-struct Env {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    secret_file: PathBuf,
-    db: PathBuf,
-    master_key: Option<&'static str>,
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) secret_file: PathBuf,
+    pub(crate) db: PathBuf,
+    pub(crate) master_key: Option<&'static str>,
     /// Every stdout and stderr, to search for secrets.
-    outputs: std::cell::RefCell<Vec<String>>,
+    pub(crate) outputs: std::cell::RefCell<Vec<String>>,
     /// Extra environment variables of the authwatch process (e.g. an `{ env = .. }` secret).
-    vars: std::cell::RefCell<Vec<(String, String)>>,
+    pub(crate) vars: std::cell::RefCell<Vec<(String, String)>>,
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Out {
     /// stdout says `text` (the whole output is shown when it does not).
-    fn has(&self, text: &str) {
+    pub(crate) fn has(&self, text: &str) {
         assert!(self.stdout.contains(text), "{}", self.stdout);
     }
 }
 
 impl Env {
-    fn new(base_url: &str, scopes: &str, master_key: Option<&'static str>) -> Env {
+    pub(crate) fn new(base_url: &str, scopes: &str, master_key: Option<&'static str>) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let secret_file = write_secret(dir.path(), "pkg.secret", SENTINEL);
         let text = format!(
@@ -67,11 +67,12 @@ impl Env {
         }
     }
 
-    fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+    /// The authwatch command with this environment's config, database, vault and variables.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authwatch"));
         cmd.arg("--config")
             .arg(&self.config)
@@ -92,7 +93,11 @@ impl Env {
         if let Some(k) = self.master_key {
             cmd.env("AUTHWATCH_MASTER_KEY", k);
         }
-        let mut child = cmd.spawn().unwrap();
+        cmd
+    }
+
+    pub(crate) fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        let mut child = self.command(args).spawn().unwrap();
         {
             let mut pipe = child.stdin.take().unwrap();
             if let Some(s) = stdin {
@@ -112,20 +117,20 @@ impl Env {
         o
     }
 
-    fn rotate(&self, action: &str, extra: &[&str], stdin: Option<&str>) -> Out {
+    pub(crate) fn rotate(&self, action: &str, extra: &[&str], stdin: Option<&str>) -> Out {
         let mut args = vec!["rotate", "pkg", action];
         args.extend_from_slice(extra);
         self.run(&args, stdin)
     }
 
-    fn state(&self) -> serde_json::Value {
+    pub(crate) fn state(&self) -> serde_json::Value {
         let out = self.rotate("status", &["--format", "json"], None);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
         serde_json::from_str(&out.stdout).unwrap()
     }
 
     /// No secret in any output, the log files, the database files or the vault file in clear.
-    fn assert_never_leaked(&self, secrets: &[&str]) {
+    pub(crate) fn assert_never_leaked(&self, secrets: &[&str]) {
         let mut haystacks: Vec<(String, Vec<u8>)> = self
             .outputs
             .borrow()
@@ -169,17 +174,17 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn scenario(scopes: &str) -> String {
+pub(crate) fn scenario(scopes: &str) -> String {
     format!(
         "[sim]\nexpires_in = 1079\nhang = \"5s\"\nstaging_delay = \"1s\"\n\n[[client]]\nid = \"pkg\"\nclient_id = \"cid-rot\"\nsecret = \"{SENTINEL}\"\nscopes = {scopes}\nmids = [\"5100001\", \"5100002\"]\n"
     )
 }
 
-fn mode(path: &Path) -> u32 {
+pub(crate) fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn wait_staging() {
+pub(crate) fn wait_staging() {
     std::thread::sleep(std::time::Duration::from_millis(1300));
 }
 
@@ -334,6 +339,7 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
             "verify staged->staged requested",
             "verify-result staged->verified ok",
             "promote verified->verified requested",
+            "write-sink verified->verified ok",
             "promote-result verified->promoted ok",
             "activate promoted->promoted refused",
             "activate promoted->activated ok",
@@ -344,8 +350,9 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
         ]
     );
     let checks = entries.iter().filter(|e| e["action"] == "check").count();
-    // 2 failed + 2 passed verifications, 2 re-probes, (old + 2 new) x 2 activation checks.
-    assert_eq!(checks, 2 + 2 + 2 + 3 + 3, "{:#?}", entries);
+    // 2 failed + 2 passed verifications, old still works at promote + 2 re-probes, (old + 2 new) x 2 activation
+    // checks.
+    assert_eq!(checks, 2 + 2 + 1 + 2 + 3 + 3, "{:#?}", entries);
     let text = env.run(&["audit"], None);
     assert!(text.stdout.contains("rotation-tester"), "{}", text.stdout);
 
@@ -464,7 +471,7 @@ async fn unknown_credential_and_bad_master_key_are_usage_errors() {
 
 impl Env {
     /// Replace the credential's `client_secret = { file = .. }` line by `lines` (another reference form).
-    fn set_secret_reference(&self, lines: &str) {
+    pub(crate) fn set_secret_reference(&self, lines: &str) {
         let text = std::fs::read_to_string(&self.config).unwrap();
         let old = format!(
             "client_secret = {{ file = \"{}\" }}",
@@ -475,13 +482,17 @@ impl Env {
     }
 
     /// Set an environment variable of every following authwatch process.
-    fn set_var(&self, name: &str, value: &str) {
+    pub(crate) fn set_var(&self, name: &str, value: &str) {
         let mut vars = self.vars.borrow_mut();
         vars.retain(|(k, _)| k != name);
         vars.push((name.to_string(), value.to_string()));
     }
 
-    fn secret_in_file(&self) -> String {
+    pub(crate) fn unset_var(&self, name: &str) {
+        self.vars.borrow_mut().retain(|(k, _)| k != name);
+    }
+
+    pub(crate) fn secret_in_file(&self) -> String {
         std::fs::read_to_string(&self.secret_file)
             .unwrap()
             .trim_end()
@@ -489,7 +500,7 @@ impl Env {
     }
 
     /// The audit trail as JSON, and its non-check entries as "action from->to result".
-    fn audit_steps(&self) -> (Vec<serde_json::Value>, Vec<String>) {
+    pub(crate) fn audit_steps(&self) -> (Vec<serde_json::Value>, Vec<String>) {
         let out = self.run(&["audit", "--credential", "pkg", "--format", "json"], None);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
         let entries: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
@@ -509,7 +520,7 @@ impl Env {
         (entries, steps)
     }
 
-    fn vault_names(&self) -> Vec<String> {
+    pub(crate) fn vault_names(&self) -> Vec<String> {
         let vault = authwatch::secrets::vault::Vault::new(
             self.dir.path().join("secrets.vault"),
             &authwatch::secrets::vault::MasterKey::parse(KEY).unwrap(),
@@ -521,7 +532,7 @@ impl Env {
 /// Turn `env` into a command sink: `client_secret` runs `sh -c "cat <secret file>"`, and `client_secret_update`
 /// runs a script that records its argv and environment in the returned log (one `--- call` block per run), then
 /// writes stdin to the secret file (temp file + rename).
-fn command_sink(env: &Env) -> PathBuf {
+pub(crate) fn command_sink(env: &Env) -> PathBuf {
     let dir = env.dir.path();
     let log = dir.join("update-calls.log");
     let script = dir.join("update-secret.sh");
@@ -542,7 +553,7 @@ fn command_sink(env: &Env) -> PathBuf {
 }
 
 /// The update command's runs, from its log.
-fn update_calls(log: &Path) -> Vec<String> {
+pub(crate) fn update_calls(log: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.split("--- call ")
         .filter(|s| !s.is_empty())
@@ -560,7 +571,7 @@ fn assert_not_in(haystack: &str, secrets: &[&str], what: &str) {
 }
 
 /// stage (with the sim's generated secret) -> wait out the staging delay -> verify; returns the new secret.
-fn stage_and_verify(sim: &authwatch::sim::SimServer, env: &Env) -> String {
+pub(crate) fn stage_and_verify(sim: &authwatch::sim::SimServer, env: &Env) -> String {
     let new_secret = sim.generate_secret("pkg").unwrap();
     let out = env.rotate("stage", &[], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
@@ -590,7 +601,7 @@ async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
     let out = env.rotate("promote", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     out.has("verified -> promoted");
-    out.has("passed the new secret to `sh ");
+    out.has("passed the new secret on stdin: update command `sh ");
     out.has("OK    crm-sync: token granted, scopes data_extensions_read, call ok, MID 5100001");
     out.has("OK    bu2-sync: token granted, call ok, MID 5100002");
     assert_eq!(env.secret_in_file(), new_secret);
@@ -642,6 +653,7 @@ async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
             "verify staged->staged requested",
             "verify-result staged->verified ok",
             "promote verified->verified requested",
+            "write-sink verified->verified ok",
             "promote-result verified->promoted ok",
             "activate promoted->activated ok",
             "activate-result activated->completed ok",
@@ -649,8 +661,8 @@ async fn command_sink_full_rotation_passes_the_secret_on_stdin_only() {
     );
     let checks: Vec<&serde_json::Value> =
         entries.iter().filter(|e| e["action"] == "check").collect();
-    // 2 verifications, 2 re-probes, old refused + 2 new.
-    assert_eq!(checks.len(), 2 + 2 + 3, "{entries:#?}");
+    // 2 verifications, old still works at promote + 2 re-probes, old refused + 2 new.
+    assert_eq!(checks.len(), 2 + 1 + 2 + 3, "{entries:#?}");
     assert!(checks.iter().all(|e| e["result"] == "ok"), "{entries:#?}");
 
     let calls = std::fs::read_to_string(&log).unwrap();
@@ -677,7 +689,7 @@ async fn command_sink_abort_after_promote_passes_the_previous_secret_back() {
     let out = env.rotate("abort", &[], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     out.has("promoted -> aborted");
-    out.has("passed the previous secret to `sh ");
+    out.has("passed the previous secret back: update command `sh ");
     out.has("pending secret discarded");
     assert_eq!(
         std::fs::read_to_string(&env.secret_file).unwrap(),
@@ -719,8 +731,10 @@ async fn command_sink_abort_after_promote_passes_the_previous_secret_back() {
             "verify staged->staged requested",
             "verify-result staged->verified ok",
             "promote verified->verified requested",
+            "write-sink verified->verified ok",
             "promote-result verified->promoted ok",
             "abort promoted->promoted requested",
+            "update-command promoted->promoted ok",
             "abort-result promoted->aborted ok",
         ]
     );
@@ -826,7 +840,8 @@ fn promote_command_sink_without_a_master_key(sim: &authwatch::sim::SimServer, en
     wait_staging();
     let out = env.rotate("verify", &[], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let out = env.rotate("promote", &[], Some(&new_secret));
+    // The previous secret cannot be kept durably: only an explicit --no-rollback goes ahead.
+    let out = env.rotate("promote", &["--no-rollback"], Some(&new_secret));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     out.has("verified -> promoted");
     assert_eq!(env.secret_in_file(), new_secret);

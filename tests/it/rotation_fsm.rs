@@ -1,6 +1,6 @@
 //! The rotation state machine as a table: (state, input) -> (state, effects), every refused transition included.
 
-use authwatch::rotation::fsm::{AuditResult, Effect, Input, Phase, Rotation, step};
+use authwatch::rotation::fsm::{AuditResult, Effect, Holds, Input, Phase, Rotation, step};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 fn now() -> DateTime<Utc> {
@@ -23,6 +23,8 @@ fn inputs() -> Vec<(&'static str, Input)> {
             "stage",
             Input::Stage {
                 staging_delay: Duration::minutes(5),
+                generated_at: now(),
+                fingerprints: None,
             },
         ),
         ("verify", Input::Verify),
@@ -38,6 +40,8 @@ fn inputs() -> Vec<(&'static str, Input)> {
             Input::Promote {
                 writable: true,
                 manual_confirmed: false,
+                rollback_kept: true,
+                no_rollback: false,
             },
         ),
         (
@@ -45,6 +49,8 @@ fn inputs() -> Vec<(&'static str, Input)> {
             Input::Promote {
                 writable: false,
                 manual_confirmed: false,
+                rollback_kept: true,
+                no_rollback: false,
             },
         ),
         (
@@ -52,13 +58,22 @@ fn inputs() -> Vec<(&'static str, Input)> {
             Input::Promote {
                 writable: false,
                 manual_confirmed: true,
+                rollback_kept: true,
+                no_rollback: false,
             },
         ),
-        ("promote_ok", Input::PromoteDone { failures: vec![] }),
+        (
+            "promote_ok",
+            Input::PromoteDone {
+                failures: vec![],
+                old_works: Some(true),
+            },
+        ),
         (
             "promote_fail",
             Input::PromoteDone {
                 failures: vec!["x: 401".into()],
+                old_works: Some(true),
             },
         ),
         ("activate", Input::Activate { confirmed: true }),
@@ -94,7 +109,9 @@ fn summary(effects: &[Effect]) -> String {
             Effect::WriteSink => "write_sink".into(),
             Effect::ReprobeConsumers => "reprobe".into(),
             Effect::RestorePrevious => "restore_previous".into(),
-            Effect::CheckOldRefused => "check_old_refused".into(),
+            Effect::CheckOldRefused { proves: true } => "check_old_refused".into(),
+            Effect::CheckOldRefused { proves: false } => "check_old_refused_proves_nothing".into(),
+            Effect::CheckOldWorks => "check_old_works".into(),
             Effect::CheckNewWorks => "check_new_works".into(),
             Effect::RecordExpiry(_) => "record_expiry".into(),
             Effect::DropPrevious => "drop_previous".into(),
@@ -141,16 +158,16 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("staged", "activate_ok", "staged", R),
     ("staged", "activate_fail", "staged", R),
     ("staged", "abort", "aborted", "discard_pending audit:ok"),
-    ("staged", "abort_ok", "staged", R),
-    ("staged", "abort_fail", "staged", R),
+    ("staged", "abort_ok", "aborted", "drop_previous discard_pending audit:ok"),
+    ("staged", "abort_fail", "staged", "audit:failed"),
     // verified
     ("verified", "stage", "staged", "keep_pending note note audit:ok"),
     ("verified", "verify", "verified", "check_new_secret audit:requested"),
     ("verified", "verify_ok", "verified", "audit:ok"),
     ("verified", "verify_fail", "staged", "audit:failed"),
-    ("verified", "promote", "verified", "write_sink reprobe audit:requested"),
+    ("verified", "promote", "verified", "write_sink check_old_works reprobe audit:requested"),
     ("verified", "promote_manual", "verified", R),
-    ("verified", "promote_manual_ok", "verified", "reprobe audit:requested"),
+    ("verified", "promote_manual_ok", "verified", "check_old_works reprobe audit:requested"),
     ("verified", "promote_ok", "promoted", "audit:ok"),
     ("verified", "promote_fail", "verified", "restore_previous audit:failed"),
     ("verified", "activate", "verified", R),
@@ -158,8 +175,8 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("verified", "activate_ok", "verified", R),
     ("verified", "activate_fail", "verified", R),
     ("verified", "abort", "aborted", "discard_pending audit:ok"),
-    ("verified", "abort_ok", "verified", R),
-    ("verified", "abort_fail", "verified", R),
+    ("verified", "abort_ok", "aborted", "drop_previous discard_pending audit:ok"),
+    ("verified", "abort_fail", "verified", "audit:failed"),
     // promoted
     ("promoted", "stage", "promoted", R),
     ("promoted", "verify", "promoted", R),
@@ -170,12 +187,12 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("promoted", "promote_manual_ok", "promoted", R),
     ("promoted", "promote_ok", "promoted", R),
     ("promoted", "promote_fail", "promoted", R),
-    ("promoted", "activate", "activated", "record_expiry check_old_refused check_new_works audit:ok"),
+    ("promoted", "activate", "activated", "check_old_refused check_new_works audit:ok"),
     ("promoted", "activate_unconfirmed", "promoted", R),
     ("promoted", "activate_ok", "promoted", R),
     ("promoted", "activate_fail", "promoted", R),
     ("promoted", "abort", "promoted", "restore_previous audit:requested"),
-    ("promoted", "abort_ok", "aborted", "discard_pending audit:ok"),
+    ("promoted", "abort_ok", "aborted", "drop_previous discard_pending audit:ok"),
     ("promoted", "abort_fail", "promoted", "audit:failed"),
     // activated
     ("activated", "stage", "activated", R),
@@ -189,7 +206,7 @@ const TABLE: &[(&str, &str, &str, &str)] = &[
     ("activated", "promote_fail", "activated", R),
     ("activated", "activate", "activated", "check_old_refused check_new_works audit:requested"),
     ("activated", "activate_unconfirmed", "activated", "check_old_refused check_new_works audit:requested"),
-    ("activated", "activate_ok", "completed", "drop_previous discard_pending audit:ok"),
+    ("activated", "activate_ok", "completed", "record_expiry drop_previous discard_pending audit:ok"),
     ("activated", "activate_fail", "activated", "audit:failed"),
     ("activated", "abort", "activated", R),
     ("activated", "abort_ok", "activated", R),
@@ -307,6 +324,8 @@ fn stage_records_when_sfmc_accepts_and_verify_warns_before_that() {
         Rotation::idle("crm"),
         Input::Stage {
             staging_delay: Duration::minutes(5),
+            generated_at: now(),
+            fingerprints: None,
         },
         now(),
     );
@@ -329,18 +348,29 @@ fn stage_records_when_sfmc_accepts_and_verify_warns_before_that() {
 }
 
 #[test]
-fn activation_records_expiry_180_days_later_and_failures_are_kept() {
-    let (s, effects) = step(
-        state(Phase::Promoted),
-        Input::Activate { confirmed: true },
+fn expiry_is_generation_plus_180_days_recorded_only_when_activation_checks_pass() {
+    let generated = now() - Duration::days(3);
+    let (s, _) = step(
+        Rotation::idle("crm"),
+        Input::Stage {
+            staging_delay: Duration::minutes(5),
+            generated_at: generated,
+            fingerprints: None,
+        },
         now(),
     );
-    assert_eq!(s.new_expires, Some(now() + Duration::days(180)));
+    assert_eq!(s.generated_at, Some(generated));
+    // SFMC accepts it the staging delay after generation, not after staging.
+    assert_eq!(s.accept_after, Some(generated + Duration::minutes(5)));
+    let mut s = s;
+    s.phase = Phase::Promoted;
+    let (s, effects) = step(s, Input::Activate { confirmed: true }, now());
     assert_eq!(
-        effects[0],
-        Effect::RecordExpiry(now() + Duration::days(180))
+        s.new_expires, None,
+        "nothing recorded before the checks pass"
     );
-    let (s, _) = step(
+    assert!(!effects.iter().any(|e| matches!(e, Effect::RecordExpiry(_))));
+    let (s, effects) = step(
         s,
         Input::ActivateDone {
             failures: vec!["old still accepted".into()],
@@ -348,10 +378,78 @@ fn activation_records_expiry_180_days_later_and_failures_are_kept() {
         now(),
     );
     assert_eq!(s.phase, Phase::Activated);
+    assert_eq!(s.new_expires, None);
+    assert!(!effects.iter().any(|e| matches!(e, Effect::RecordExpiry(_))));
     assert_eq!(s.failures, vec!["old still accepted".to_string()]);
-    let (s, _) = step(s, Input::ActivateDone { failures: vec![] }, now());
+    let (s, effects) = step(s, Input::ActivateDone { failures: vec![] }, now());
     assert_eq!(s.phase, Phase::Completed);
     assert!(s.failures.is_empty());
+    assert_eq!(s.new_expires, Some(generated + Duration::days(180)));
+    assert_eq!(
+        effects[0],
+        Effect::RecordExpiry(generated + Duration::days(180))
+    );
+}
+
+#[test]
+fn an_old_secret_already_refused_at_promote_proves_nothing_at_activation() {
+    let (s, _) = step(
+        state(Phase::Verified),
+        Input::PromoteDone {
+            failures: vec![],
+            old_works: Some(false),
+        },
+        now(),
+    );
+    assert_eq!(s.old_worked_at_promote, Some(false));
+    let (_, effects) = step(s, Input::Activate { confirmed: true }, now());
+    assert!(
+        effects.contains(&Effect::CheckOldRefused { proves: false }),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn without_a_durable_previous_secret_promote_needs_no_rollback() {
+    let promote = |no_rollback| Input::Promote {
+        writable: true,
+        manual_confirmed: false,
+        rollback_kept: false,
+        no_rollback,
+    };
+    let (s, effects) = step(state(Phase::Verified), promote(false), now());
+    let Effect::Refused(reason) = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    assert!(reason.contains("AUTHWATCH_MASTER_KEY"), "{reason}");
+    assert!(reason.contains("--no-rollback"), "{reason}");
+    let (_, effects) = step(s, promote(true), now());
+    assert_eq!(effects[0], Effect::WriteSink, "{effects:?}");
+}
+
+#[test]
+fn after_an_interrupted_promote_abort_restores_and_stage_is_refused() {
+    let mut s = state(Phase::Verified);
+    s.sink_holds = Some(Holds::New);
+    let (s2, effects) = step(s.clone(), Input::Abort, now());
+    assert_eq!(s2.phase, Phase::Verified, "aborted only once restored");
+    assert!(effects.contains(&Effect::RestorePrevious), "{effects:?}");
+    let (s3, _) = step(s2, Input::AbortDone { failures: vec![] }, now());
+    assert_eq!(s3.phase, Phase::Aborted);
+    assert_eq!(s3.sink_holds, Some(Holds::Old));
+    let (_, effects) = step(
+        s,
+        Input::Stage {
+            staging_delay: Duration::minutes(5),
+            generated_at: now(),
+            fingerprints: None,
+        },
+        now(),
+    );
+    assert!(
+        matches!(&effects[0], Effect::Refused(r) if r.contains("abort")),
+        "{effects:?}"
+    );
 }
 
 #[test]
@@ -360,14 +458,21 @@ fn the_happy_path_end_to_end() {
     for input in [
         Input::Stage {
             staging_delay: Duration::minutes(5),
+            generated_at: now(),
+            fingerprints: None,
         },
         Input::Verify,
         Input::VerifyDone { failures: vec![] },
         Input::Promote {
             writable: true,
             manual_confirmed: false,
+            rollback_kept: true,
+            no_rollback: false,
         },
-        Input::PromoteDone { failures: vec![] },
+        Input::PromoteDone {
+            failures: vec![],
+            old_works: Some(true),
+        },
         Input::Activate { confirmed: true },
         Input::ActivateDone { failures: vec![] },
     ] {
