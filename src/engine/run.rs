@@ -177,6 +177,9 @@ impl Engine {
                 credential,
                 expires,
             } => self.set_secret_expiry(&credential, expires),
+            Command::Ping(reply) => {
+                let _ = reply.try_send(());
+            }
             Command::Shutdown => {}
         }
     }
