@@ -11,6 +11,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod guard;
+pub mod merge;
 pub mod readiness;
 pub mod stream;
 pub mod systemd;
