@@ -4,6 +4,7 @@ mod agent;
 mod agent_process;
 mod agent_tls;
 mod cli_check;
+mod cli_edges;
 mod common;
 mod config;
 mod console_bare_pty;
