@@ -209,7 +209,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "authwatch".to_string())
     });
-    Ok(Config {
+    let config = Config {
         path: Some(path.to_path_buf()),
         name,
         settings,
@@ -220,7 +220,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         agent,
         notify,
         maintenance,
-    })
+    };
+    crate::secrets::scrub_from_children(config.secret_env_names());
+    Ok(config)
 }
 
 fn finish_err(mut ctx: Ctx<'_>) -> ConfigError {

@@ -51,6 +51,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every environment variable a `{ env = .. }` secret reference of this configuration names.
+    pub fn secret_env_names(&self) -> Vec<String> {
+        let refs = self
+            .credentials
+            .iter()
+            .map(|c| &c.client_secret)
+            .chain(self.agent.tokens.iter().map(|t| &t.token))
+            .chain(self.notify.iter().filter_map(|n| n.routing_key.as_ref()))
+            .chain(self.notify.iter().filter_map(|n| match &n.url {
+                team::UrlRef::Secret(r) => Some(r),
+                team::UrlRef::Plain(_) => None,
+            }));
+        refs.filter_map(|r| match r {
+            SecretRef::Env(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+    }
+
     pub fn credential(&self, id: &str) -> Option<&Credential> {
         self.credentials.iter().find(|c| c.id == id)
     }

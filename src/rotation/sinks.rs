@@ -101,26 +101,14 @@ async fn run_update(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| "client_secret_update command is empty".to_string())?;
-    let mut child = tokio::process::Command::new(program)
+    let mut child = crate::secrets::child_command(program)
         .args(args)
-        // The master key decrypts the pending and previous secrets: no child process gets it.
-        .env_remove(crate::secrets::vault::MASTER_KEY_ENV)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot run update command `{shown}`: {e}"))?;
     let group = child.id();
-    let kill_group = || {
-        if let Some(pid) = group.and_then(|p| libc::pid_t::try_from(p).ok()) {
-            // SAFETY: the group was created for this child (process_group(0)); SIGKILL ends all of it.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-            }
-        }
-    };
     let mut stderr = child.stderr.take();
     let run = async {
         if let Some(mut stdin) = child.stdin.take() {
@@ -145,7 +133,7 @@ async fn run_update(
     let (status, err) = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r?,
         Err(_) => {
-            kill_group();
+            crate::secrets::kill_group(group);
             return Err(format!(
                 "update command `{shown}` did not finish in {}: killed with its process group",
                 crate::duration::format_duration(timeout)

@@ -307,22 +307,25 @@ async fn resolve_command(
         Some((p, a)) if !p.is_empty() => (p, a),
         _ => return Err(SecretError::CommandEmpty),
     };
-    let child = tokio::process::Command::new(program)
+    let child = child_command(program)
         .args(args)
-        // The master key decrypts the pending and previous secrets: no child process gets it.
-        .env_remove(crate::secrets::vault::MASTER_KEY_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| SecretError::CommandSpawn {
             command: command.clone(),
             kind: e.kind(),
         })?;
-    // Dropping the future on timeout drops the child, which kills it (kill_on_drop).
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => return Err(SecretError::CommandTimeout { command, timeout }),
+    let group = child.id();
+    let wait = child.wait_with_output();
+    tokio::pin!(wait);
+    let output = match tokio::time::timeout(timeout, &mut wait).await {
+        Err(_) => {
+            // Kill the group before the future (and with it the child) is dropped and reaped.
+            kill_group(group);
+            return Err(SecretError::CommandTimeout { command, timeout });
+        }
         Ok(Err(e)) => {
             return Err(SecretError::CommandSpawn {
                 command,
@@ -357,6 +360,44 @@ async fn resolve_command(
         return Err(SecretError::CommandNoOutput { command });
     }
     Ok(SecretString::from(secret.to_owned()))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child processes (secret commands, rotation update commands): no secret of ours in their environment, and
+// a process group of their own so a timeout kills a script's children too.
+
+/// Environment variables named by `{ env = .. }` references of every configuration loaded in this process.
+static CHILD_SCRUB: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Remember `names` (a loaded configuration's `{ env = .. }` references): no child process gets them.
+/// The set only grows: removing one more variable from a child's environment is harmless.
+pub fn scrub_from_children(names: impl IntoIterator<Item = String>) {
+    let mut set = CHILD_SCRUB.lock().unwrap_or_else(|e| e.into_inner());
+    set.extend(names);
+}
+
+/// A command for `program` that runs without the master key and without any variable a secret reference
+/// names, in a process group of its own (end it with [`kill_group`]), killed if its handle is dropped.
+pub fn child_command(program: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    // The master key decrypts the pending and previous secrets: no child process gets it.
+    cmd.env_remove(vault::MASTER_KEY_ENV);
+    for name in CHILD_SCRUB.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        cmd.env_remove(name);
+    }
+    cmd.process_group(0).kill_on_drop(true);
+    cmd
+}
+
+/// SIGKILL the process group led by `leader` (a child spawned by [`child_command`]), grandchildren included.
+pub fn kill_group(leader: Option<u32>) {
+    if let Some(pid) = leader.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: killpg only sends a signal; the group was created for this child (process_group(0)).
+        unsafe {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
