@@ -12,7 +12,11 @@ fn main() -> ExitCode {
         }
     };
     let _ = color_eyre::install();
-    let logging = authwatch::logging::init();
+    // The demo logs into its own temporary directory (see `cli::run`).
+    let logging = match cli.command {
+        Some(cli::Cmd::Demo) => None,
+        _ => authwatch::logging::init(),
+    };
     let log_path = logging.as_ref().map(|(_, p)| p.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

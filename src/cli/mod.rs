@@ -265,6 +265,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         }
         Some(Cmd::Demo) => {
             let demo = Demo::start(true).await?;
+            let logging = crate::logging::init_in(demo.dir.path());
+            let log_path = logging.as_ref().map(|(_, p)| p.clone()).or(log_path);
             let db = db_flag
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
@@ -276,6 +278,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Some(demo.server.admin()),
             )
             .await;
+            drop(logging);
             demo.stop().await;
             code
         }

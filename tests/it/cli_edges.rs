@@ -165,3 +165,17 @@ fn report_since_takes_any_duration() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("invalid duration"), "{}", run.stderr);
 }
+
+/// The README promises the demo touches nothing outside its temporary directory: not even its log.
+#[test]
+fn demo_keeps_its_log_out_of_the_shared_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // No terminal here, so the console refuses after the demo started; the log would have been opened by then.
+    let run = authwatch(&["demo"], dir.path());
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "demo left {left:?} in the state directory");
+}
