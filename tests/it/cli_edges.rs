@@ -179,3 +179,31 @@ fn demo_keeps_its_log_out_of_the_shared_state_directory() {
         .collect();
     assert!(left.is_empty(), "demo left {left:?} in the state directory");
 }
+
+/// `--no-color` and `NO_COLOR` mean no escape sequence at all, in errors too (asserted on the raw bytes).
+#[test]
+fn no_color_means_no_escape_sequences_in_cli_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml").display().to_string();
+    for no_color_env in [false, true] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_authwatch"));
+        cmd.args(["simulate", "--scenario", &missing])
+            .env("XDG_STATE_HOME", dir.path())
+            .env_remove("NO_COLOR");
+        if no_color_env {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.arg("--no-color");
+        }
+        let out = cmd.output().unwrap();
+        assert_ne!(out.status.code(), Some(0));
+        assert!(!out.stderr.is_empty());
+        for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !bytes.windows(2).any(|w| w == b"\x1b["),
+                "{name} has escapes (NO_COLOR env: {no_color_env}): {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+}
