@@ -207,3 +207,27 @@ fn no_color_means_no_escape_sequences_in_cli_output() {
         }
     }
 }
+
+/// Every option, argument and subcommand says what it is for in `--help`.
+#[test]
+fn every_option_and_subcommand_has_help_text() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" && id != "version" && arg.get_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_name() != "help" {
+                missing.push(sub_path.clone());
+            }
+            walk(sub, &sub_path, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&authwatch::cli::Cli::command(), "authwatch", &mut missing);
+    assert!(missing.is_empty(), "no help text: {missing:?}");
+}
