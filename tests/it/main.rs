@@ -3,6 +3,7 @@
 mod agent;
 mod agent_process;
 mod agent_tls;
+mod blocking;
 mod cli_check;
 mod common;
 mod config;
