@@ -325,28 +325,16 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             print!("{text}");
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
-        Some(Cmd::Scan { files, format }) => scan(config_flag, &files, format),
+        Some(Cmd::Scan { files, format }) => {
+            let config_flag = config_flag.map(Path::to_path_buf);
+            blocking(move || scan(config_flag.as_deref(), &files, format)).await
+        }
         Some(Cmd::Report { since, format }) => {
-            let config = match load() {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            let store = match open_existing_db(
-                db_path(db_flag, &config),
-                "history",
-                "run the console or agent first, or ",
-            ) {
-                Ok(s) => s,
-                Err(code) => return Ok(code),
-            };
-            let now = chrono::Utc::now();
-            let names: Vec<String> = config.integrations.iter().map(|i| i.name.clone()).collect();
-            let report = crate::history_report::build(&store, &names, now - since.duration(), now)?;
-            match format {
-                Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-            }
-            Ok(0)
+            let flags = (
+                config_flag.map(Path::to_path_buf),
+                db_flag.map(Path::to_path_buf),
+            );
+            blocking(move || report(flags.0.as_deref(), flags.1.as_deref(), since, format)).await
         }
         Some(Cmd::Simulate {
             scenario,
@@ -386,21 +374,59 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         },
         Some(Cmd::Secret {
             command: SecretCmd::Set { name },
-        }) => rotate::secret_set(&name),
+        }) => blocking(move || rotate::secret_set(&name)).await,
         Some(Cmd::Audit {
             credential,
             since,
             format,
         }) => match load() {
-            Ok(config) => match open_existing_db(db_path(db_flag, &config), "database", "") {
-                Ok(store) => {
-                    rotate::audit(&store, credential.as_deref(), since.as_chrono(), format)
-                }
-                Err(code) => Ok(code),
-            },
+            Ok(config) => {
+                let db = db_path(db_flag, &config);
+                blocking(move || match open_existing_db(db, "database", "") {
+                    Ok(store) => {
+                        rotate::audit(&store, credential.as_deref(), since.as_chrono(), format)
+                    }
+                    Err(code) => Ok(code),
+                })
+                .await
+            }
             Err(code) => Ok(code),
         },
     }
+}
+
+/// Run a subcommand that only does blocking work (SQLite, files, stdin) off the async workers.
+async fn blocking(f: impl FnOnce() -> Result<i32> + Send + 'static) -> Result<i32> {
+    tokio::task::spawn_blocking(f).await?
+}
+
+/// `authwatch report`: uptime, incidents and 401/403 counts from the history database.
+fn report(
+    config_flag: Option<&Path>,
+    db_flag: Option<&Path>,
+    since: Since,
+    format: Format,
+) -> Result<i32> {
+    let config = match load_config(config_flag) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let store = match open_existing_db(
+        db_path(db_flag, &config),
+        "history",
+        "run the console or agent first, or ",
+    ) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let now = chrono::Utc::now();
+    let names: Vec<String> = config.integrations.iter().map(|i| i.name.clone()).collect();
+    let report = crate::history_report::build(&store, &names, now - since.duration(), now)?;
+    match format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(0)
 }
 
 /// The database: `--db`, else `[settings] db`, else `$XDG_STATE_HOME/authwatch/authwatch.db` (None: no place
