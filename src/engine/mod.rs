@@ -11,6 +11,7 @@ mod restore;
 mod run;
 mod snapshot;
 mod state;
+pub mod supervise;
 
 pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
 pub use run::{EngineOptions, RunningEngine, run_once, spawn};
