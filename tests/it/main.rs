@@ -6,6 +6,7 @@ mod agent_process;
 mod agent_tls;
 mod blocking;
 mod cli_check;
+mod cli_edges;
 mod common;
 mod config;
 mod console_bare_pty;
