@@ -22,7 +22,11 @@ pub async fn local(
         db: db.to_path_buf(),
         sim,
     });
-    let store = match db.map(store::Store::open).transpose() {
+    // Opening runs migrations: SQLite work, off the async workers.
+    let path = db.map(Path::to_path_buf);
+    let opened =
+        tokio::task::spawn_blocking(move || path.map(|p| store::Store::open(&p)).transpose());
+    let store = match opened.await? {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -60,7 +64,14 @@ pub async fn remote(
     args: &ConsoleArgs,
     log_path: Option<PathBuf>,
 ) -> Result<i32> {
-    let token = match token_file.map(client::read_token_file).transpose() {
+    let token_file = token_file.map(Path::to_path_buf);
+    let read = tokio::task::spawn_blocking(move || {
+        token_file
+            .as_deref()
+            .map(client::read_token_file)
+            .transpose()
+    });
+    let token = match read.await? {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
