@@ -112,6 +112,10 @@ impl Engine {
         start_gate: Option<oneshot::Receiver<()>>,
     ) {
         self.summarize();
+        let mut completed = match &self.db_path {
+            Some(db) if !self.one_shot => super::rotations::watch(db.clone()),
+            _ => mpsc::unbounded_channel().1,
+        };
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
         let mut gate = start_gate;
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
@@ -150,6 +154,7 @@ impl Engine {
                     }
                 }
                 Some(summaries) = inbox.summaries.recv() => self.take_summaries(summaries),
+                Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
             }
             if gate.is_none() {
                 self.start_due();
@@ -206,6 +211,18 @@ impl Engine {
             at: Utc::now(),
             integrations: self.integrations.len(),
         });
+    }
+
+    /// A rotation completed (here or elsewhere): lift the consumers' pause, re-probe them now, read the new expiry.
+    fn rotation_completed(&mut self, credentials: &[String]) {
+        for cred in credentials {
+            let consumers = self.by_credential.get(cred).cloned().unwrap_or_default();
+            for idx in consumers {
+                self.force(idx);
+            }
+        }
+        self.summarizing = false;
+        self.summarize();
     }
 
     /// Acknowledge the current incident (nothing to acknowledge while OK).
