@@ -76,6 +76,13 @@ impl RunningAgent {
             Some(path) => Some(Store::open(path).map_err(|e| e.to_string())?),
             None => None,
         };
+        if let Some(db) = &options.db {
+            // An interrupted rotation step (a crash mid-promote) is found and set right at start.
+            tokio::spawn(crate::rotation::reconcile_interrupted(
+                Arc::new(config.clone()),
+                db.clone(),
+            ));
+        }
         let metrics = Arc::new(Metrics::new());
         let notifier = Notifier::spawn(notify::NotifierOptions {
             receivers: config.notify.clone(),
