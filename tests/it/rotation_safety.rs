@@ -438,3 +438,34 @@ async fn a_running_console_sees_a_cli_rotation_complete_and_its_paused_consumers
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_or_agent_start_reconciles_an_interrupted_promote() {
+    let sim = start_sim(&scenario(SCOPES)).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let new_secret = stage_and_verify(&sim, &env);
+    killed_at(&env, "promote-sink-write", "promote", &[]);
+    // What the console and the agent run at start (without the master key here: reading a file sink needs none).
+    let config = std::sync::Arc::new(authwatch::config::load(&env.config).unwrap());
+    let said = authwatch::rotation::reconcile_interrupted(config.clone(), env.db.clone()).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("pkg: promote was interrupted"),
+        "{said:?}"
+    );
+    assert!(
+        said[0].contains("the sink holds the NEW secret"),
+        "{said:?}"
+    );
+    // Reconciled once: the next start has nothing to say, and the state tells the truth.
+    assert!(
+        authwatch::rotation::reconcile_interrupted(config, env.db.clone())
+            .await
+            .is_empty()
+    );
+    let out = env.rotate("status", &[], None);
+    ok(&out);
+    out.has("where consumers read it: the NEW secret");
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
