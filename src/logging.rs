@@ -12,23 +12,29 @@ pub fn state_dir() -> Option<PathBuf> {
     Some(base.join("authwatch"))
 }
 
-/// Start logging to `authwatch.log` in the state directory. Returns the guard that flushes on drop and the
-/// path (shown in the console's help). Level from `AUTHWATCH_LOG` (default `info`).
+/// How many daily log files are kept (older ones are deleted by the appender).
+pub const LOG_FILES_KEPT: usize = 7;
+
+/// Start logging to `authwatch.YYYY-MM-DD.log` in the state directory, a new file each day (UTC) and the last
+/// [`LOG_FILES_KEPT`] kept: no logrotate needed. Returns the guard that flushes on drop and today's path (shown
+/// in the console's help). Level from `AUTHWATCH_LOG` (default `info`).
 pub fn init() -> Option<(WorkerGuard, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = state_dir()?;
     std::fs::create_dir_all(&dir).ok()?;
-    let path = dir.join("authwatch.log");
-    // Create it private before the appender opens it for appending.
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .ok()?;
-    }
-    let appender = tracing_appender::rolling::never(&dir, "authwatch.log");
+    // The appender creates each day's file itself: a private directory keeps them private.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+    let appender = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("authwatch")
+        .filename_suffix("log")
+        .max_log_files(LOG_FILES_KEPT)
+        .build(&dir)
+        .ok()?;
+    let path = dir.join(format!(
+        "authwatch.{}.log",
+        chrono::Utc::now().format("%Y-%m-%d")
+    ));
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTHWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

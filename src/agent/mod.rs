@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client;
 pub mod readiness;
 pub mod stream;
+pub mod systemd;
 
 use crate::config::{self, Config, DEFAULT_AGENT_LISTEN};
 use crate::engine::{self, Command, EngineHandle};
@@ -189,6 +190,42 @@ impl RunningAgent {
             .map_err(|e| e.to_string())
     }
 
+    /// systemd: READY=1 once ready (then STATUS= whenever the counts change) and, when systemd asks for a
+    /// watchdog, WATCHDOG=1 at half its interval while the engine answers and is live.
+    fn supervise(&self) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        let state = self.state.clone();
+        let mut rx = self.engine.watch();
+        tasks.push(tokio::spawn(async move {
+            while !state.readiness().ready {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+            let snap = rx.borrow_and_update().clone();
+            systemd::ready(&snap);
+            tracing::info!("ready: {}", systemd::status_line(&snap));
+            let mut last = systemd::status_line(&snap);
+            while rx.changed().await.is_ok() {
+                let line = systemd::status_line(&rx.borrow_and_update());
+                if line != last {
+                    systemd::notify(&[sd_notify::NotifyState::Status(&line)]);
+                    last = line;
+                }
+            }
+        }));
+        if let Some(interval) = systemd::watchdog_interval() {
+            let state = self.state.clone();
+            tasks.push(tokio::spawn(systemd::watchdog(
+                self.engine.clone(),
+                move || state.readiness().live,
+                interval / 2,
+                || systemd::notify(&[sd_notify::NotifyState::Watchdog]),
+            )));
+        }
+        tasks
+    }
+
     /// Stop: no new requests, live streams closed, the engine stopped with its history written, pending
     /// notifications given [`STOP_GRACE`].
     pub async fn stop(self) {
@@ -225,6 +262,7 @@ pub async fn run(
         .map_err(AgentError::Start)?;
     println!("authwatch agent listening on {}", agent.url());
     tracing::info!("agent listening on {}", agent.url());
+    let supervision = agent.supervise();
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
@@ -234,6 +272,7 @@ pub async fn run(
                     eprintln!("SIGHUP: no configuration file to reload");
                     continue;
                 };
+                systemd::reloading();
                 let loaded = config::load(path).map_err(|e| e.to_string());
                 let result = match loaded {
                     Ok(c) => {
@@ -244,6 +283,8 @@ pub async fn run(
                     }
                     Err(e) => Err(e),
                 };
+                // Reloaded or not, the agent goes on serving.
+                systemd::ready(&agent.engine.snapshot());
                 match result {
                     Ok(()) => {
                         eprintln!("reloaded {}", path.display());
@@ -258,6 +299,10 @@ pub async fn run(
         }
     }
     eprintln!("stopping");
+    systemd::stopping();
+    for task in supervision {
+        task.abort();
+    }
     agent.stop().await;
     Ok(())
 }

@@ -27,6 +27,8 @@ pub enum Command {
     },
     /// Replace the configuration (clears pauses and cached tokens).
     Reload(Box<crate::config::Config>),
+    /// Answer on the channel: the loop is turning, not stuck (the systemd watchdog asks before each ping).
+    Ping(mpsc::Sender<()>),
     /// Stop the scheduler; in-flight probes are abandoned.
     Shutdown,
 }

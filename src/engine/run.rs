@@ -182,6 +182,9 @@ impl Engine {
                 credential,
                 expires,
             } => self.set_secret_expiry(&credential, expires),
+            Command::Ping(reply) => {
+                let _ = reply.try_send(());
+            }
             Command::Shutdown => {}
         }
     }

@@ -1234,12 +1234,8 @@ pub(crate) mod tests {
         // Outages: the expiry-only receiver gets none, the outages one a fail and a resolved.
         let since = mins(-5);
         let mut p = Planner::default();
-        let out = p.plan(
-            &snap(vec![failing("crm-sync", None, since)], vec![]),
-            &rs,
-            &[],
-            t0(),
-        );
+        let fail = snap(vec![failing("crm-sync", None, since)], vec![]);
+        let out = p.plan(&fail, &rs, &[], t0());
         let who: Vec<&str> = out.iter().map(|p| p.receiver.as_str()).collect();
         assert_eq!(who, ["pager", "chat", "outages"]);
         let out = p.plan(&snap(vec![ok("crm-sync", None)], vec![]), &rs, &[], mins(1));

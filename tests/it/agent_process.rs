@@ -164,3 +164,108 @@ fn sighup_reloads_keeps_a_good_config_over_a_bad_one_and_sigterm_stops_cleanly()
     assert!(store.count("probes").unwrap() >= 2, "probes recorded");
     rt.block_on(sim.shutdown());
 }
+
+/// Datagrams from the agent on a real NOTIFY_SOCKET, as systemd receives them (one message per datagram).
+struct NotifySocket(std::os::unix::net::UnixDatagram);
+
+impl NotifySocket {
+    fn bind(path: &std::path::Path) -> Self {
+        let s = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        NotifySocket(s)
+    }
+    /// The next message (its lines); panics after DEADLINE without one.
+    fn next(&self) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        let n = self
+            .0
+            .recv(&mut buf)
+            .expect("a notify message before the deadline");
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+    /// Skip messages until one has a line starting with `prefix`; returns that message.
+    fn until(&self, prefix: &str, seen: &mut Vec<Vec<String>>) -> Vec<String> {
+        loop {
+            let m = self.next();
+            seen.push(m.clone());
+            if m.iter().any(|l| l.starts_with(prefix)) {
+                return m;
+            }
+        }
+    }
+}
+
+#[test]
+fn systemd_notify_protocol_on_a_real_notify_socket() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[settings]\nprobe_interval = \"1h\"\n\n[agent]\nlisten = \"127.0.0.1:0\"\n\n{}{}",
+            sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+            integration("crm-sync", "pkg", "")
+        ),
+    );
+    let socket_path = dir.path().join("notify.sock");
+    let socket = NotifySocket::bind(&socket_path);
+    let mut agent = Agent(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap()])
+            .args([
+                "--db",
+                dir.path().join("agent.db").to_str().unwrap(),
+                "agent",
+            ])
+            .env("NOTIFY_SOCKET", &socket_path)
+            // WatchdogSec=1s: a ping every 500ms.
+            .env("WATCHDOG_USEC", "1000000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut seen = Vec::new();
+
+    // READY=1 only after the first sweep: its STATUS= already counts the probed integration as OK.
+    let ready = socket.until("READY=1", &mut seen);
+    assert!(
+        ready.contains(&"STATUS=1 integrations: 1 ok, 0 warn, 0 fail, 0 unknown".to_string()),
+        "{ready:?}"
+    );
+    // Watchdog pings while the engine is alive.
+    for _ in 0..2 {
+        socket.until("WATCHDOG=1", &mut seen);
+    }
+
+    // SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1 again.
+    agent.signal(libc::SIGHUP);
+    let reloading = socket.until("RELOADING=1", &mut seen);
+    let usec = reloading
+        .iter()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .unwrap_or_else(|| panic!("RELOADING=1 without MONOTONIC_USEC: {reloading:?}"));
+    assert!(usec.parse::<u64>().is_ok_and(|u| u > 0), "{usec}");
+    socket.until("READY=1", &mut seen);
+
+    // SIGTERM: STOPPING=1, then a clean exit.
+    agent.signal(libc::SIGTERM);
+    socket.until("STOPPING=1", &mut seen);
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = agent.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the agent did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    // Nothing carried the secret.
+    assert!(!format!("{seen:?}").contains(SENTINEL));
+    rt.block_on(sim.shutdown());
+}
