@@ -18,13 +18,9 @@ pub enum CheckError {
 pub async fn sweep(config: &Config, only: &[String]) -> Result<Snapshot, CheckError> {
     for name in only {
         if config.integration(name).is_none() {
-            let nearest = config
-                .integrations
-                .iter()
-                .map(|i| (strsim::levenshtein(name, &i.name), &i.name))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, n)| format!(": did you mean `{n}`?"))
+            let names = config.integrations.iter().map(|i| i.name.as_str());
+            let nearest = crate::suggest::nearest(name, names)
+                .map(|n| format!(": did you mean `{n}`?"))
                 .unwrap_or_default();
             return Err(CheckError::UnknownIntegration {
                 name: name.clone(),

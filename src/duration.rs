@@ -1,4 +1,5 @@
-//! Human durations used across config and scenarios: "250ms", "30s", "5m", "2h", "14d".
+//! Human durations used across config and scenarios: "250ms", "30s", "5m", "2h", "14d"; the one
+//! std -> chrono conversion and the one timestamp format.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -65,6 +66,22 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         .ok_or_else(|| err("number too large"))
 }
 
+/// The longest span [`to_chrono`] gives: 100,000 years, so `now ± span` stays inside chrono's date range
+/// (±262,000 years) and never panics, whatever a configuration asks for.
+pub const CHRONO_SPAN_MAX: chrono::Duration = chrono::Duration::days(36_525_000);
+
+/// A `std` duration as a chrono one, saturating at [`CHRONO_SPAN_MAX`].
+pub fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d)
+        .unwrap_or(CHRONO_SPAN_MAX)
+        .min(CHRONO_SPAN_MAX)
+}
+
+/// The one way a moment is written out in full: "2026-03-11 14:03:22 UTC".
+pub fn utc_stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// Shortest exact rendering: 300s -> "5m", 90s -> "90s", 1500ms -> "1500ms".
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
@@ -129,6 +146,29 @@ impl Serialize for HumanDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_chrono_is_exact_then_saturates_where_date_arithmetic_stays_safe() {
+        assert_eq!(
+            to_chrono(Duration::from_millis(1500)),
+            chrono::Duration::milliseconds(1500)
+        );
+        // A configuration may say "99999999999d": the span saturates, and adding it to now does not panic.
+        let huge = parse_duration("99999999999d").unwrap();
+        assert_eq!(to_chrono(huge), CHRONO_SPAN_MAX);
+        assert_eq!(to_chrono(Duration::MAX), CHRONO_SPAN_MAX);
+        let now = chrono::Utc::now();
+        assert!(now.checked_add_signed(to_chrono(huge)).is_some());
+        assert!(now.checked_sub_signed(to_chrono(huge)).is_some());
+    }
+
+    #[test]
+    fn one_stamp_format() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-03-11T14:03:22.9Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(utc_stamp(t), "2026-03-11 14:03:22 UTC");
+    }
 
     #[test]
     fn parses_every_unit() {

@@ -86,3 +86,9 @@ pub mod duration;
 
 // the log file
 pub mod logging;
+
+// "did you mean": the one nearest-name rule
+pub mod suggest;
+
+// the machine we run on: the OS user, whether a URL is loopback
+pub mod host;

@@ -1,4 +1,4 @@
-//! The machine-readable state: `check --format json` and (later) the agent's `/api/v1/state` speak this.
+//! The machine-readable state: `check --format json` and the agent's `/api/v1/state` speak this.
 
 use crate::engine::{IntegrationView, Snapshot, Summary};
 use crate::model::{Outcome, Status};

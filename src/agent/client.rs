@@ -7,6 +7,8 @@ use super::stream::Delta;
 use crate::config::Role;
 use crate::engine::{Command, EngineHandle, Snapshot};
 use chrono::{DateTime, Utc};
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
@@ -260,7 +262,7 @@ async fn stream_once(
     tx: &watch::Sender<Arc<Snapshot>>,
     last_update: &mut Option<DateTime<Utc>>,
 ) -> Result<(), String> {
-    let mut resp = api
+    let resp = api
         .get("/api/v1/events")
         .header("accept", "text/event-stream")
         .send()
@@ -269,102 +271,46 @@ async fn stream_once(
     if !resp.status().is_success() {
         return Err(format!("the agent answered {}", resp.status()));
     }
-    let mut buf: Vec<u8> = Vec::new();
+    let mut events = resp.bytes_stream().eventsource();
     let mut current: Option<Arc<Snapshot>> = None;
     loop {
-        let chunk = match tokio::time::timeout(IDLE_TIMEOUT, resp.chunk()).await {
+        let event = match tokio::time::timeout(IDLE_TIMEOUT, events.next()).await {
             Err(_) => return Err("no data from the agent for 45s".into()),
-            Ok(Err(e)) => return Err(e.without_url().to_string()),
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Ok(Some(c))) => c,
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(EventStreamError::Transport(e)))) => {
+                return Err(e.without_url().to_string());
+            }
+            Ok(Some(Err(e))) => return Err(format!("bad event stream: {e}")),
+            Ok(Some(Ok(event))) => event,
         };
-        buf.extend_from_slice(&chunk);
-        while let Some((end, sep)) = find_event_end(&buf) {
-            let raw: Vec<u8> = buf.drain(..end + sep).collect();
-            let (event, data) = parse_event(&raw[..end]);
-            match event.as_deref() {
-                Some("snapshot") => {
-                    let snap: Snapshot =
-                        serde_json::from_str(&data).map_err(|e| format!("bad snapshot: {e}"))?;
-                    let snap = Arc::new(snap);
-                    current = Some(snap.clone());
-                    *last_update = Some(Utc::now());
-                    tx.send_replace(snap);
-                }
-                Some("delta") => {
-                    let delta: Delta =
-                        serde_json::from_str(&data).map_err(|e| format!("bad delta: {e}"))?;
-                    let Some(base) = current.as_ref().filter(|c| c.version == delta.base) else {
-                        return Err("out of step with the agent; resynchronising".into());
-                    };
-                    let next = Arc::new(delta.apply(base));
-                    current = Some(next.clone());
-                    *last_update = Some(Utc::now());
-                    tx.send_replace(next);
-                }
-                _ => {}
+        match event.event.as_str() {
+            "snapshot" => {
+                let snap: Snapshot =
+                    serde_json::from_str(&event.data).map_err(|e| format!("bad snapshot: {e}"))?;
+                let snap = Arc::new(snap);
+                current = Some(snap.clone());
+                *last_update = Some(Utc::now());
+                tx.send_replace(snap);
             }
-        }
-    }
-}
-
-/// End of the first complete event (index of the blank line) and the separator length.
-fn find_event_end(buf: &[u8]) -> Option<(usize, usize)> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
-}
-
-/// The `event:` name and the joined `data:` lines of one event.
-fn parse_event(raw: &[u8]) -> (Option<String>, String) {
-    let text = String::from_utf8_lossy(raw);
-    let mut event = None;
-    let mut data = String::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if let Some(v) = line.strip_prefix("event:") {
-            event = Some(v.trim().to_string());
-        } else if let Some(v) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
+            "delta" => {
+                let delta: Delta =
+                    serde_json::from_str(&event.data).map_err(|e| format!("bad delta: {e}"))?;
+                let Some(base) = current.as_ref().filter(|c| c.version == delta.base) else {
+                    return Err("out of step with the agent; resynchronising".into());
+                };
+                let next = Arc::new(delta.apply(base));
+                current = Some(next.clone());
+                *last_update = Some(Utc::now());
+                tx.send_replace(next);
             }
-            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            _ => {}
         }
-    }
-    (event, data)
-}
-
-/// Whether `url` names this machine (a token sent there over plain http does not cross a network).
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sse_framing() {
-        let buf = b"event: delta\ndata: {\"a\":1}\n\n: keep-alive\n\nevent: x\n";
-        let (end, sep) = find_event_end(buf).unwrap();
-        let (ev, data) = parse_event(&buf[..end]);
-        assert_eq!(ev.as_deref(), Some("delta"));
-        assert_eq!(data, "{\"a\":1}");
-        let rest = &buf[end + sep..];
-        let (end2, _) = find_event_end(rest).unwrap();
-        assert_eq!(parse_event(&rest[..end2]).0, None);
-    }
 
     #[test]
     fn path_segments_are_escaped() {

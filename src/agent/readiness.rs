@@ -39,8 +39,11 @@ pub struct Readiness {
 
 pub fn evaluate(i: &Inputs<'_>, now: DateTime<Utc>) -> Readiness {
     let s = i.snapshot;
-    let limit = chrono::Duration::from_std(i.probe_interval.mul_f64(STALE_FACTOR))
-        .unwrap_or(chrono::Duration::MAX);
+    // try_from: mul_f64 panics on overflow, and the interval comes from the configuration.
+    let stale =
+        std::time::Duration::try_from_secs_f64(i.probe_interval.as_secs_f64() * STALE_FACTOR)
+            .unwrap_or(std::time::Duration::MAX);
+    let limit = crate::duration::to_chrono(stale);
     // Paused integrations are not probed on schedule: they cannot hold a sweep back.
     let active: Vec<_> = s.integrations.iter().filter(|v| !v.paused).collect();
     let unswept = active

@@ -82,7 +82,7 @@ pub async fn remote(
             return Ok(EXIT_USAGE);
         }
     };
-    if token.is_some() && url.scheme() == "http" && !client::is_loopback(&url) {
+    if token.is_some() && url.scheme() == "http" && !crate::host::is_loopback(&url) {
         eprintln!(
             "warning: sending the token over plain http to {}; configure tls_cert/tls_key on the agent and use https",
             url.host_str().unwrap_or("?")

@@ -325,7 +325,7 @@ pub fn audit(
             for e in &entries {
                 println!(
                     "{}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
-                    e.at.format("%Y-%m-%d %H:%M:%S"),
+                    crate::duration::utc_stamp(e.at),
                     e.actor,
                     e.credential,
                     e.action,

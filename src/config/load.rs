@@ -3,9 +3,10 @@
 
 use super::diag::{ConfigError, Diagnostic};
 use super::log_source::{LogFormat, LogSourceConfig};
-use super::read::{Ctx, Span, TableReader, array_of_tables, list, suggest};
+use super::read::{Ctx, Span, TableReader, array_of_tables, list};
 use super::{ClientAuth, Config, Credential, DEFAULT_CHECK_PATH, Integration, Provider, Settings};
 use crate::secrets::REFERENCE_FORMS_HELP;
+use crate::suggest::nearest;
 use serde_spanned::Spanned;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -237,7 +238,7 @@ fn unknown_section(ctx: &mut Ctx<'_>, span: Span, name: &str) {
     } else if CREDENTIAL_KEYS.contains(&name) || INTEGRATION_KEYS.contains(&name) {
         format!("`{name}` belongs inside a [[credential]] or [[integration]] section")
     } else {
-        match suggest(name, SECTIONS.iter().copied()) {
+        match nearest(name, SECTIONS.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("valid sections: {}", list(SECTIONS)),
         }
@@ -452,7 +453,7 @@ fn read_credential(
             "sfmc" => Some(Provider::Sfmc),
             "oauth2" => Some(Provider::Oauth2),
             other => {
-                let help = match suggest(&other.to_ascii_lowercase(), ["sfmc", "oauth2"]) {
+                let help = match nearest(&other.to_ascii_lowercase(), ["sfmc", "oauth2"]) {
                     Some(s) => format!("did you mean `{s}`? Use \"sfmc\" (Marketing Cloud /v2/token) or \"oauth2\" (RFC 6749 client credentials)"),
                     None => "use \"sfmc\" (Marketing Cloud /v2/token) or \"oauth2\" (RFC 6749 client credentials)".into(),
                 };
@@ -777,7 +778,7 @@ fn check_references(
                     k.sort_unstable();
                     k
                 };
-                let help = match suggest(cred.get_ref(), known.iter().copied()) {
+                let help = match nearest(cred.get_ref(), known.iter().copied()) {
                     Some(s) => format!(
                         "did you mean `{s}`? Defined credential ids: {}",
                         list(&known)

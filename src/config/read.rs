@@ -2,7 +2,7 @@
 //! pass reports everything. Adding a section = a key list plus a function using a [`TableReader`].
 
 use super::diag::{Diagnostic, Source};
-use crate::secrets::{RefShapeError, SecretRef, suggest_kind};
+use crate::secrets::{REFERENCE_KINDS, RefShapeError, SecretRef};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_spanned::Spanned;
 use std::ops::Range;
@@ -82,21 +82,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Nearest candidate by Jaro-Winkler similarity, if close enough to be a plausible typo.
-pub(crate) fn suggest<'c>(
-    input: &str,
-    candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(input, c), c))
-        .filter(|(score, _)| *score >= 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
 pub(crate) fn did_you_mean(input: &str, candidates: &[&str]) -> String {
-    match suggest(input, candidates.iter().copied()) {
+    match crate::suggest::nearest(input, candidates.iter().copied()) {
         Some(s) => format!("did you mean `{s}`?"),
         None => format!("valid keys: {}", list(candidates)),
     }
@@ -410,7 +397,7 @@ impl<'t, 'i> TableReader<'t, 'i> {
             );
             return None;
         }
-        if url.scheme() == "http" && !is_loopback(&url) {
+        if url.scheme() == "http" && !crate::host::is_loopback(&url) {
             ctx.warn(
                 &v.span(),
                 format_args!(
@@ -450,17 +437,6 @@ fn int_value(i: &toml::de::DeInteger<'_>) -> Option<i64> {
         _ => digits.as_str(),
     };
     i64::from_str_radix(body, radix).ok()
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => {
-            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
-        }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 fn datetime_to_utc(dt: &toml::value::Datetime) -> Option<DateTime<Utc>> {
@@ -552,7 +528,7 @@ fn read_secret_ref(v: &Spanned<DeValue<'_>>) -> Result<SecretRef, (Span, RefShap
             key.span(),
             RefShapeError::UnknownKind {
                 kind: other.to_string(),
-                suggestion: suggest_kind(other),
+                suggestion: crate::suggest::nearest(other, REFERENCE_KINDS),
             },
         )),
     }

@@ -1,9 +1,10 @@
 //! Team mode sections: `[agent]` (listen address, bearer tokens, TLS), `[[notify]]` (where alerts go) and
 //! `[[maintenance]]` (windows that mute notifications). Read with the same span-aware reader as the rest.
 
-use super::read::{Ctx, Excerpt, Span, TableReader, list, suggest};
+use super::read::{Ctx, Excerpt, Span, TableReader, list};
 use crate::model::Status;
 use crate::secrets::SecretRef;
+use crate::suggest::nearest;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use serde_spanned::Spanned;
 use std::net::SocketAddr;
@@ -208,7 +209,7 @@ pub enum Schedule {
 impl Maintenance {
     /// Whether the window is open at `now`.
     pub fn is_open(&self, now: DateTime<Utc>) -> bool {
-        let dur = chrono::Duration::from_std(self.duration).unwrap_or(chrono::Duration::MAX);
+        let dur = crate::duration::to_chrono(self.duration);
         match &self.schedule {
             Schedule::Once(start) => *start <= now && now < *start + dur,
             Schedule::Weekly { days, at } => {
@@ -343,7 +344,7 @@ fn read_token(
             "viewer" => Some(Role::Viewer),
             "operator" => Some(Role::Operator),
             other => {
-                let help = match suggest(&other.to_ascii_lowercase(), ["viewer", "operator"]) {
+                let help = match nearest(&other.to_ascii_lowercase(), ["viewer", "operator"]) {
                     Some(s) => format!(
                         "did you mean `{s}`? Use \"viewer\" (read) or \"operator\" (read and act)"
                     ),
@@ -405,7 +406,7 @@ pub(super) fn read_notify(
             "pagerduty" => Some(NotifyKind::PagerDuty),
             "teams" => Some(NotifyKind::Teams),
             other => {
-                let help = match suggest(&other.to_ascii_lowercase(), KINDS) {
+                let help = match nearest(&other.to_ascii_lowercase(), KINDS) {
                     Some(s) => format!("did you mean `{s}`? Valid kinds: {}", list(&KINDS)),
                     None => format!("valid kinds: {}", list(&KINDS)),
                 };
@@ -555,7 +556,7 @@ fn read_events(ctx: &mut Ctx<'_>, r: &TableReader<'_, '_>) -> Vec<NotifyEvent> {
             Some(e) if !out.contains(e) => out.push(*e),
             Some(_) => {}
             None => {
-                let help = match suggest(&item.get_ref().to_ascii_lowercase(), NAMES) {
+                let help = match nearest(&item.get_ref().to_ascii_lowercase(), NAMES) {
                     Some(s) => format!("did you mean `{s}`? Valid events: {}", list(&NAMES)),
                     None => format!("valid events: {}", list(&NAMES)),
                 };

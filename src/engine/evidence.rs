@@ -99,7 +99,7 @@ impl Engine {
     /// Events into the 401/403 log and the evidence of the integration they belong to; returns what to store.
     fn take_events(&mut self, events: Vec<AuthEvent>) -> Vec<Record> {
         let mut records = Vec::with_capacity(events.len() + 1);
-        let window = super::chrono_dur(self.config.settings.sustained_window);
+        let window = crate::duration::to_chrono(self.config.settings.sustained_window);
         let now = Utc::now();
         for event in events {
             if let Some(idx) = event.integration.as_deref().and_then(|n| self.index_of(n)) {

@@ -23,8 +23,7 @@ impl HistoryWriter {
         let thread = std::thread::Builder::new()
             .name("authwatch-history".into())
             .spawn(move || {
-                let retention =
-                    chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+                let retention = crate::duration::to_chrono(retention);
                 let mut last_prune: Option<Instant> = None;
                 let mut pending: Vec<Record> = Vec::new();
                 loop {

@@ -29,7 +29,3 @@ struct Summaries {
     /// (credential, expiry recorded at its latest activation).
     expiries: Vec<(String, chrono::DateTime<chrono::Utc>)>,
 }
-
-fn chrono_dur(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
-}

@@ -66,7 +66,7 @@ impl Engine {
             st.changed = true;
         }
         self.offsets = std::mem::take(&mut recent.offsets);
-        let window = super::chrono_dur(self.config.settings.sustained_window);
+        let window = crate::duration::to_chrono(self.config.settings.sustained_window);
         for event in recent.auth_events.iter().rev() {
             if event.source == PROBE_SOURCE || now - event.at > window {
                 continue;

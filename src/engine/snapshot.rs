@@ -1,6 +1,6 @@
 //! The immutable state the engine publishes on every change. Consumers (console, agent, check) only read this.
 
-use crate::model::{Ack, AuthEvent, Health, Incident, Outcome, ProbeResult, Status};
+use crate::model::{Ack, AuthEvent, Health, Incident, ProbeResult, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -71,9 +71,6 @@ impl IntegrationView {
 
     pub fn last_probe(&self) -> Option<&ProbeResult> {
         self.history.last()
-    }
-    pub fn last_outcome(&self) -> Option<Outcome> {
-        self.last_probe().map(|p| p.outcome)
     }
     /// Scopes from the newest probe that was granted a token.
     pub fn granted_scopes(&self) -> Option<&[String]> {

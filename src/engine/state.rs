@@ -40,7 +40,7 @@ impl IntegrationState {
     /// Schedule the next probe `delay` from now; None pauses.
     pub fn schedule(&mut self, delay: Option<std::time::Duration>, now: Instant) {
         self.next_due = delay.map(|d| now.checked_add(d).unwrap_or(far_future(now)));
-        self.next_due_wall = delay.map(|d| Utc::now() + super::chrono_dur(d));
+        self.next_due_wall = delay.map(|d| Utc::now() + crate::duration::to_chrono(d));
     }
 }
 

@@ -256,11 +256,6 @@ impl FollowerHandle {
         self.status.borrow().clone()
     }
 
-    /// A receiver that sees every status change.
-    pub fn status_receiver(&self) -> watch::Receiver<SourceStatus> {
-        self.status.clone()
-    }
-
     /// Ask the thread to stop (it does within a poll interval, or as soon as a pending send can give up).
     pub fn stop(&mut self) {
         self.stop.take();

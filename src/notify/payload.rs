@@ -111,7 +111,7 @@ pub fn alertmanager(m: &Message, now: DateTime<Utc>) -> Value {
     let ends = match m.event {
         EventKind::Resolved => now,
         EventKind::Expiry => now + chrono::Duration::days(1),
-        _ => now + chrono::Duration::from_std(super::ALERT_VALIDITY).unwrap_or_default(),
+        _ => now + crate::duration::to_chrono(super::ALERT_VALIDITY),
     };
     json!([{
         "labels": labels,

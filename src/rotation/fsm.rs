@@ -1,9 +1,10 @@
 //! The rotation state machine, pure: `step(state, input, now) -> (state, effects)`.
 //!
-//! It never sees a secret, a clock or the network: the driver ([`super::driver`]) holds the pending secret, runs
+//! It never sees a secret, a clock or the network: the driver ([`super::Rotator`]) holds the pending secret, runs
 //! the effects (checks, sink writes, audit) and feeds their results back as inputs (`*Done`). A refused input
 //! leaves the state unchanged and yields [`Effect::Refused`] with the reason (and an audit entry saying so).
 
+use crate::duration::utc_stamp;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -302,10 +303,6 @@ fn audit(input: &Input, from: Phase, to: Phase, result: AuditResult, details: St
     }
 }
 
-fn at(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
 /// Why an input is refused in a state where nothing is in progress or it comes too late.
 fn not_now(phase: Phase, cred: &str) -> String {
     match phase {
@@ -378,14 +375,14 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             effects.push(Effect::Note(format!(
                 "SFMC accepts a staged secret {} after it was generated: from about {}",
                 crate::duration::format_duration(staging_delay.to_std().unwrap_or_default()),
-                at(accept_after)
+                utc_stamp(accept_after)
             )));
             effects.push(audit(
                 &input,
                 from,
                 Staged,
                 AuditResult::Ok,
-                format!("accepted by SFMC from {}", at(accept_after)),
+                format!("accepted by SFMC from {}", utc_stamp(accept_after)),
             ));
             (next, effects)
         }
@@ -404,7 +401,7 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
             {
                 effects.push(Effect::Note(format!(
                     "SFMC may not accept the staged secret yet (until about {}, the staging delay after generation): a refusal now can just mean it is too early",
-                    at(accept)
+                    utc_stamp(accept)
                 )));
             }
             effects.push(Effect::CheckNewSecret);
@@ -602,8 +599,8 @@ pub fn step(state: Rotation, input: Input, now: DateTime<Utc>) -> (Rotation, Vec
                     AuditResult::Ok,
                     format!(
                         "old secret refused, new secret works everywhere; new expiry {} (generated {} + {SECRET_LIFETIME_DAYS} days)",
-                        at(expires),
-                        at(born)
+                        utc_stamp(expires),
+                        utc_stamp(born)
                     ),
                 );
                 (

@@ -11,6 +11,7 @@ pub mod session;
 pub mod sinks;
 
 use crate::config::{Config, Credential, Integration};
+use crate::duration::utc_stamp;
 use crate::model::Outcome;
 use crate::probe::{self, Freshness, ProbeTarget, Prober, TokenCache};
 use crate::secrets::vault::Vault;
@@ -75,26 +76,6 @@ pub async fn reconcile_interrupted(
         }
     }
     said
-}
-
-/// Who is acting: the OS user ($USER, $LOGNAME, else `id -un`).
-pub fn actor() -> String {
-    for var in ["USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var)
-            && !v.trim().is_empty()
-        {
-            return v.trim().to_string();
-        }
-    }
-    std::process::Command::new("id")
-        .arg("-un")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -272,7 +253,7 @@ impl<'a> Rotator<'a> {
             config,
             store,
             vault,
-            actor: actor(),
+            actor: crate::host::os_user().to_string(),
             pending: None,
             previous: None,
             no_rollback: false,
@@ -293,11 +274,6 @@ impl<'a> Rotator<'a> {
         self
     }
 
-    pub fn with_actor(mut self, actor: &str) -> Self {
-        self.actor = actor.to_string();
-        self
-    }
-
     pub fn store(&self) -> &Store {
         self.store
     }
@@ -308,14 +284,9 @@ impl<'a> Rotator<'a> {
 
     fn credential(&self, id: &str) -> Result<&'a Credential, RotateError> {
         self.config.credential(id).ok_or_else(|| {
-            let hint = self
-                .config
-                .credentials
-                .iter()
-                .map(|c| (strsim::levenshtein(id, &c.id), &c.id))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, n)| format!(": did you mean `{n}`?"))
+            let ids = self.config.credentials.iter().map(|c| c.id.as_str());
+            let hint = crate::suggest::nearest(id, ids)
+                .map(|n| format!(": did you mean `{n}`?"))
                 .unwrap_or_default();
             RotateError::UnknownCredential(id.to_string(), hint)
         })
@@ -404,7 +375,7 @@ impl<'a> Rotator<'a> {
             ("new expiry", state.new_expires),
         ] {
             if let Some(t) = t {
-                lines.push(note(format!("{label}: {}", fmt_time(t))));
+                lines.push(note(format!("{label}: {}", utc_stamp(t))));
             }
         }
         if let Some(h) = state.sink_holds
@@ -459,8 +430,7 @@ impl<'a> Rotator<'a> {
             .ok()
             .map(|s| fingerprint(&key, &s));
         let before = self.pending.replace(secret);
-        let delay = chrono::Duration::from_std(self.config.settings.staging_delay)
-            .unwrap_or(chrono::Duration::minutes(5));
+        let delay = crate::duration::to_chrono(self.config.settings.staging_delay);
         let mut report = self
             .run(
                 cred,
@@ -583,14 +553,14 @@ impl<'a> Rotator<'a> {
                     l.holder,
                     l.pid,
                     l.host,
-                    fmt_time(l.since)
+                    utc_stamp(l.since)
                 ))]),
                 crate::store::LeaseOutcome::Held(l) => Err(format!(
                     "a rotation step of {cred} is running: held by {} (pid {} on {}) since {}: wait for it to finish",
                     l.holder,
                     l.pid,
                     l.host,
-                    fmt_time(l.since)
+                    utc_stamp(l.since)
                 )),
             },
         )
@@ -702,7 +672,7 @@ impl<'a> Rotator<'a> {
         };
         let text = format!(
             "{step} was interrupted ({effect} started {} and never finished): {what}; {advice}",
-            fmt_time(first.intent_at)
+            utc_stamp(first.intent_at)
         );
         if let Ok(h) = holds {
             state.sink_holds = h;
@@ -955,7 +925,7 @@ impl<'a> Rotator<'a> {
                             .unwrap_or_default();
                         lines.push(note(format!(
                             "new expiry {} recorded (used by check and the calendar); update the config{place}: secret_expires = {}",
-                            fmt_time(t),
+                            utc_stamp(t),
                             t.format("%Y-%m-%d")
                         )));
                     }
@@ -1276,7 +1246,7 @@ impl<'a> Rotator<'a> {
                 true,
                 format!(
                     "old secret refused, but that proves nothing: it was already refused at promote ({}), before anything was activated; make sure the NEW secret is the active one in Setup",
-                    state.promoted_at.map(fmt_time).unwrap_or_else(|| "before activation".into())
+                    state.promoted_at.map(utc_stamp).unwrap_or_else(|| "before activation".into())
                 ),
             ),
             Err(f) if f.http_status == Some(401) && f.outcome == Outcome::AuthRejected => (
@@ -1428,8 +1398,4 @@ fn fail(text: String) -> Line {
         kind: LineKind::Fail,
         text,
     }
-}
-
-pub fn fmt_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }

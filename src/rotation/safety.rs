@@ -10,7 +10,7 @@ use std::time::Duration;
 pub fn fingerprint(key_hex: &str, secret: &SecretString) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key_hex.as_bytes());
     let tag = ring::hmac::sign(&key, secret.expose_secret().trim_end().as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(tag.as_ref())
 }
 
 /// A fresh random fingerprint key (per rotation), hex.
@@ -18,7 +18,7 @@ pub fn new_key() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// This machine's name (lease holders on other hosts are judged by their heartbeat).

@@ -1,6 +1,7 @@
 //! Health rules: pure functions from what we know to a status with reasons. `now` is always passed in.
 
 use crate::config::Settings;
+use crate::duration::to_chrono;
 use crate::model::Health;
 use crate::model::{Outcome, ProbeResult, Status};
 use chrono::{DateTime, Utc};
@@ -153,7 +154,7 @@ fn auth_finding(ev: &Evidence<'_>, t: &Thresholds) -> Option<Finding> {
 /// Log evidence: any 401/403 in the window warns; `log_fail_threshold` of them fail when they are sustained, i.e.
 /// spread over at least half the window (one retry storm of a few seconds is a burst, not an outage).
 fn log_finding(events: &[LogEvidence], now: DateTime<Utc>, t: &Thresholds) -> Option<Finding> {
-    let window = chrono::Duration::from_std(t.sustained_window).unwrap_or(chrono::Duration::MAX);
+    let window = to_chrono(t.sustained_window);
     let recent: Vec<&LogEvidence> = events
         .iter()
         .filter(|e| e.at <= now && now - e.at <= window)
@@ -237,8 +238,7 @@ fn expiry_finding(
         };
         return Some((Status::Fail, format!("secret expired {when} ({date})")));
     }
-    let within =
-        |d: Duration| left <= chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let within = |d: Duration| left <= to_chrono(d);
     let text = format!("secret expires in {days}d ({date})");
     if within(t.critical_before) {
         Some((Status::Fail, text))

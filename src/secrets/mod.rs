@@ -128,16 +128,6 @@ impl RefShapeError {
 /// The reference kinds, for "did you mean".
 pub const REFERENCE_KINDS: [&str; 4] = ["env", "file", "command", "store"];
 
-/// Nearest reference kind to a misspelt one (`envv` -> `env`).
-pub fn suggest_kind(kind: &str) -> Option<&'static str> {
-    REFERENCE_KINDS
-        .iter()
-        .map(|k| (strsim::jaro_winkler(kind, k), *k))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}
-
 fn quote_arg(arg: &str) -> String {
     let plain = !arg.is_empty()
         && arg
@@ -476,7 +466,7 @@ impl<'de> Visitor<'de> for RefVisitor {
                     let _: IgnoredAny = map.next_value()?;
                     return Err(shape_err(RefShapeError::UnknownKind {
                         kind: other.to_string(),
-                        suggestion: suggest_kind(other),
+                        suggestion: crate::suggest::nearest(other, REFERENCE_KINDS),
                     }));
                 }
             };
@@ -537,8 +527,9 @@ mod tests {
 
     #[test]
     fn suggests_kinds() {
-        assert_eq!(suggest_kind("envv"), Some("env"));
-        assert_eq!(suggest_kind("files"), Some("file"));
-        assert_eq!(suggest_kind("vault"), None);
+        let suggestion = |kind: &str| crate::suggest::nearest(kind, REFERENCE_KINDS);
+        assert_eq!(suggestion("envv"), Some("env"));
+        assert_eq!(suggestion("files"), Some("file"));
+        assert_eq!(suggestion("vault"), None);
     }
 }

@@ -65,11 +65,7 @@ impl MasterKey {
             return Err(VaultError::BadKey);
         }
         let mut key = Zeroizing::new([0u8; 32]);
-        for (i, pair) in text.as_bytes().chunks(2).enumerate() {
-            let hi = hex_val(pair[0]).ok_or(VaultError::BadKey)?;
-            let lo = hex_val(pair[1]).ok_or(VaultError::BadKey)?;
-            key[i] = hi << 4 | lo;
-        }
+        hex::decode_to_slice(text, &mut key[..]).map_err(|_| VaultError::BadKey)?;
         Ok(MasterKey(key))
     }
 
@@ -83,29 +79,6 @@ impl MasterKey {
             _ => Ok(None),
         }
     }
-}
-
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    text.as_bytes()
-        .chunks(2)
-        .map(|p| Some(hex_val(p[0])? << 4 | hex_val(p[1])?))
-        .collect()
 }
 
 /// Default location: `$AUTHWATCH_VAULT`, else `$XDG_STATE_HOME/authwatch/secrets.vault`.
@@ -235,10 +208,11 @@ impl Vault {
             path: self.path.clone(),
             name: name.to_string(),
         };
-        let nonce = from_hex(&entry.nonce)
+        let nonce = hex::decode(&entry.nonce)
+            .ok()
             .filter(|n| n.len() == 12)
             .ok_or_else(bad)?;
-        let ct = from_hex(&entry.ciphertext).ok_or_else(bad)?;
+        let ct = hex::decode(&entry.ciphertext).map_err(|_| bad())?;
         let nonce = Nonce::try_from(&nonce[..]).map_err(|_| bad())?;
         let plain = Zeroizing::new(
             self.cipher
@@ -284,8 +258,8 @@ impl Vault {
             }
             let nonce = loop {
                 let n = Nonce::generate();
-                let hex = to_hex(&n);
-                if !data.entries.values().any(|e| e.nonce == hex) {
+                let text = hex::encode(n);
+                if !data.entries.values().any(|e| e.nonce == text) {
                     break n;
                 }
             };
@@ -302,8 +276,8 @@ impl Vault {
             data.entries.insert(
                 name.to_string(),
                 Entry {
-                    nonce: to_hex(&nonce),
-                    ciphertext: to_hex(&ct),
+                    nonce: hex::encode(nonce),
+                    ciphertext: hex::encode(&ct),
                 },
             );
             self.write(&data)

@@ -269,8 +269,7 @@ impl State {
         }
         let secret = new_secret();
         let now = Instant::now();
-        let accepted_after =
-            Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let accepted_after = Utc::now() + crate::duration::to_chrono(delay);
         c.staged = Some(Staged {
             secret: secret.clone(),
             generated: now,

@@ -538,21 +538,6 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The newest acknowledgement of an integration.
-    pub fn last_ack(
-        &self,
-        integration: &str,
-    ) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT at, actor FROM acks WHERE integration = ?1 ORDER BY at DESC, id DESC LIMIT 1",
-                params![integration],
-                |row| Ok((from_ms(row.get(0)?), row.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
     /// Row counts per table (for `report` and tests of retention).
     pub fn count(&self, table: &str) -> Result<u64, StoreError> {
         let allowed = [

@@ -39,24 +39,6 @@ impl Store {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    /// Every saved rotation.
-    pub fn rotations<R: DeserializeOwned>(&self) -> Result<Vec<R>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT state FROM rotations ORDER BY credential")
-            .map_err(|e| self.sql_err(e))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(|e| self.sql_err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            if let Ok(r) = serde_json::from_str(&row.map_err(|e| self.sql_err(e))?) {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-
     pub fn save_rotation(
         &mut self,
         credential: &str,

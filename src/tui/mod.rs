@@ -8,6 +8,9 @@
 
 pub mod app;
 #[doc(hidden)]
+// Test scaffolding: compiled for unit tests, and for tests/benches through the `test-support` feature that the
+// crate's dev-dependency on itself turns on. Never in a release build.
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixture;
 pub mod keymap;
 mod terminal;

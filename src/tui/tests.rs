@@ -277,7 +277,7 @@ fn a_acknowledges_the_selected_incident_and_refuses_ok_ones() {
     match rx.try_recv() {
         Ok(Command::Ack { integration, actor }) => {
             assert_eq!(integration, name);
-            assert_eq!(actor, expected_actor());
+            assert_eq!(actor, crate::host::os_user());
         }
         other => panic!("expected Ack, got {other:?}"),
     }
@@ -296,14 +296,6 @@ fn a_acknowledges_the_selected_incident_and_refuses_ok_ones() {
     );
 }
 
-/// The OS user, as the console is meant to find it: $USER, else $LOGNAME, else "unknown".
-fn expected_actor() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
-}
-
 #[test]
 fn a_in_detail_acknowledges_that_integration() {
     let (mut a, mut rx, _tx) = wired(false);
@@ -316,7 +308,7 @@ fn a_in_detail_acknowledges_that_integration() {
     match rx.try_recv() {
         Ok(Command::Ack { integration, actor }) => {
             assert_eq!(integration, "journey-events");
-            assert_eq!(actor, expected_actor());
+            assert_eq!(actor, crate::host::os_user());
         }
         other => panic!("expected Ack, got {other:?}"),
     }

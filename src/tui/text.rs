@@ -127,11 +127,7 @@ pub fn clock_or_date(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// "2026-03-11 14:03 UTC (3h ago)"
 pub fn stamp(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    format!(
-        "{} UTC ({})",
-        at.format("%Y-%m-%d %H:%M:%S"),
-        relative(at, now)
-    )
+    format!("{} ({})", crate::duration::utc_stamp(at), relative(at, now))
 }
 
 /// Expiry wording used in the list and detail: "expired 3d ago", "expires today", "5d".

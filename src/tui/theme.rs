@@ -141,10 +141,6 @@ impl Theme {
         if self.ascii { "~" } else { "…" }
     }
 
-    pub fn sep(&self) -> &'static str {
-        if self.ascii { "|" } else { "│" }
-    }
-
     /// Calendar day marks. Each severity has its own modifier set so it survives NO_COLOR:
     /// fail = reversed + bold, warn = bold + underlined, ok = underlined; today = bold + italic.
     pub fn expiry_day(&self, s: Status) -> Style {

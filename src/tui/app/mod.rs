@@ -380,7 +380,7 @@ impl App {
                 Some(i) => self.send(
                     Command::Ack {
                         integration: i.name.clone(),
-                        actor: os_user(),
+                        actor: crate::host::os_user().to_string(),
                     },
                     format!("acknowledged {}", i.name),
                     now,
@@ -636,12 +636,4 @@ impl App {
         self.expiry.refresh(&snap);
         self.log.refresh(&snap, old);
     }
-}
-
-/// Who acknowledges: the OS user running the console.
-fn os_user() -> String {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
 }
