@@ -99,6 +99,9 @@ type AuthKey = (DateTime<Utc>, Option<String>, u16, String, String);
 struct Tracking {
     /// Newest probe counted, per integration.
     last_probe: HashMap<String, DateTime<Utc>>,
+    /// The history last counted, per integration: the engine shares it between snapshots until a probe
+    /// finishes, so an unchanged integration costs one pointer comparison, not a relabelling.
+    counted: HashMap<String, Arc<[crate::model::ProbeResult]>>,
     /// The 401/403 log as last seen (multiset), to count only what is new.
     auth_seen: HashMap<AuthKey, usize>,
     auth_log: Option<Arc<Vec<AuthEvent>>>,
@@ -197,6 +200,7 @@ impl Metrics {
             started,
             tracking: Mutex::new(Tracking {
                 last_probe: HashMap::new(),
+                counted: HashMap::new(),
                 auth_seen: HashMap::new(),
                 auth_log: None,
                 last_version: 0,
@@ -225,6 +229,13 @@ impl Metrics {
         }
         t.last_version = snap.version;
         for view in &snap.integrations {
+            if t.counted
+                .get(&view.name)
+                .is_some_and(|h| Arc::ptr_eq(h, &view.history))
+            {
+                continue;
+            }
+            t.counted.insert(view.name.clone(), view.history.clone());
             let since = t
                 .last_probe
                 .get(&view.name)

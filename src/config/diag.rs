@@ -111,6 +111,9 @@ pub(crate) fn io_kind_text(kind: std::io::ErrorKind) -> String {
 /// Maps byte offsets to 1-based line/column and decides whether a line may be shown.
 pub(crate) struct Source<'a> {
     text: &'a str,
+    /// Byte offset where each line starts (computed once: a position is a binary search, not a count of every
+    /// newline before it, which made loading 10,000 integrations quadratic).
+    line_starts: Vec<usize>,
 }
 
 const UNSAFE_WORDS: [&str; 8] = [
@@ -119,7 +122,10 @@ const UNSAFE_WORDS: [&str; 8] = [
 
 impl<'a> Source<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        Self { text }
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, line_starts }
     }
 
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
@@ -127,10 +133,10 @@ impl<'a> Source<'a> {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
+        // The last line starting at or before the offset.
+        let line = self.line_starts.partition_point(|s| *s <= offset);
+        let line_start = self.line_starts[line - 1];
+        let column = self.text[line_start..offset].chars().count() + 1;
         (line, column)
     }
 
@@ -146,5 +152,45 @@ impl<'a> Source<'a> {
             return None;
         }
         Some(text.trim_end().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    /// Line/column the slow way: count every newline before the offset.
+    fn counted(text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count() + 1,
+        )
+    }
+
+    #[test]
+    fn positions_from_the_line_table_match_counting_newlines() {
+        let texts = [
+            "",
+            "a",
+            "\n",
+            "name = \"x\"\n[[integration]]\r\nname = \"é–ü\"\n\n  id = 1",
+            "trailing\n",
+        ];
+        for text in texts {
+            let source = Source::new(text);
+            for offset in 0..=text.len() + 2 {
+                assert_eq!(
+                    source.position(offset),
+                    counted(text, offset),
+                    "{text:?} at {offset}"
+                );
+            }
+        }
     }
 }

@@ -128,6 +128,7 @@ impl Engine {
             }
         }
         self.auth_log.truncate(AUTH_LOG_LEN);
+        self.auth_log_dirty = true;
         self.log_changed = true;
         records
     }

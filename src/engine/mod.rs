@@ -25,7 +25,6 @@ pub const AUTH_LOG_LEN: usize = 500;
 /// What a history read found, for the configuration of `generation`.
 struct Summaries {
     generation: u64,
-    list: Vec<Option<crate::history_report::Summary>>,
     /// (credential, expiry recorded at its latest activation).
     expiries: Vec<(String, chrono::DateTime<chrono::Utc>)>,
 }

@@ -8,6 +8,7 @@ use crate::probe::{self, NotProbed, ProbeTarget};
 use crate::rules::tracking::{CredentialChange, Forced};
 use crate::store::Record;
 use chrono::Utc;
+use std::cmp::Reverse;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -17,19 +18,26 @@ impl Engine {
         let now = Instant::now();
         // One horizon per batch, so integrations sharing a grant share one fresh token (or one refusal).
         let batch = std::time::Instant::now();
-        for idx in 0..self.integrations.len() {
+        while let Some(&Reverse((at, idx, seq))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            let Some(st) = self.integrations.get(idx) else {
+                continue;
+            };
+            if seq != st.due_seq || st.in_flight || st.tracking.paused {
+                continue; // stale: rescheduled, running (its result reschedules it) or paused since
+            }
             let cred_name = &self.config.integrations[idx].credential;
-            let held = self.credentials.is_held(cred_name, now);
-            let st = &self.integrations[idx];
-            let due = st.next_due.is_some_and(|d| d <= now);
-            if st.in_flight || st.tracking.paused || !due || held {
+            if let Some(until) = self.credentials.held_until(cred_name).filter(|t| *t > now) {
+                self.due.push(Reverse((until, idx, seq)));
                 continue;
             }
             if self.credentials.is_paused(cred_name) && !self.one_shot {
-                let st = &mut self.integrations[idx];
-                st.tracking.credential_paused();
-                st.schedule(None, now);
-                st.changed = true;
+                self.integrations[idx].tracking.credential_paused();
+                self.schedule(idx, None, now);
+                self.integrations[idx].changed = true;
                 continue;
             }
             self.spawn_probe(idx, batch);
@@ -89,7 +97,7 @@ impl Engine {
                 st.secret_error = Some(msg);
                 let delay = st.tracking.secret_unavailable(&self.config.settings);
                 let delay = (!self.one_shot).then_some(delay);
-                st.schedule(delay, now);
+                self.schedule(idx, delay, now);
                 return;
             }
         };
@@ -100,9 +108,9 @@ impl Engine {
         if self.one_shot {
             // Confirm at once; whatever is final stops (a sweep never pauses).
             let done = st.tracking.one_shot_done();
-            st.schedule((!done).then_some(Duration::ZERO), now);
+            self.schedule(idx, (!done).then_some(Duration::ZERO), now);
         } else {
-            st.schedule(decision.next, now);
+            self.schedule(idx, decision.next, now);
             self.credential_change(idx, decision.credential, now);
         }
         self.record_result(idx, result);
@@ -121,21 +129,23 @@ impl Engine {
             }
             CredentialChange::Refused => {
                 self.credentials.pause(&credential);
+                self.credential_views_dirty = true;
                 for j in self.consumers(&credential) {
                     let o = &mut self.integrations[j];
                     if j != idx && o.tracking.confirmed_by_other(o.in_flight) {
-                        o.schedule(None, now);
                         o.changed = true;
+                        self.schedule(j, None, now);
                     }
                 }
             }
             CredentialChange::Accepted => {
+                self.credential_views_dirty |= self.credentials.is_paused(&credential);
                 self.credentials.accept(&credential);
                 for j in self.consumers(&credential) {
                     let o = &mut self.integrations[j];
                     if j != idx && o.tracking.resumed_by_other(&self.config.settings) {
-                        o.next_due = Some(now);
                         o.changed = true;
+                        self.schedule(j, Some(Duration::ZERO), now);
                     }
                 }
             }
@@ -160,12 +170,14 @@ impl Engine {
             self.record(Record::AuthEvent(event.clone()));
             self.auth_log.push_front(event);
             self.auth_log.truncate(super::AUTH_LOG_LEN);
+            self.auth_log_dirty = true;
         }
         self.record(Record::Probe {
             integration: name.clone(),
             result: result.clone(),
         });
         let st = &mut self.integrations[idx];
+        st.runs.push(at, outcome.is_ok());
         // A new slice per result: the published view keeps sharing the old one until the next snapshot.
         let keep = st.history.len().saturating_sub(HISTORY_LEN - 1);
         st.history = st.history[keep..]
@@ -191,25 +203,17 @@ impl Engine {
     /// A human asked: probe now with a fresh token, lifting any pause.
     pub(super) fn force(&mut self, idx: usize) {
         let cred = self.config.integrations[idx].credential.clone();
+        self.credential_views_dirty |= self.credentials.is_paused(&cred);
         self.credentials.lift(&cred);
         let st = &mut self.integrations[idx];
-        if st.tracking.force(st.in_flight) == Forced::Now {
-            st.next_due = Some(Instant::now());
-        }
         st.changed = true;
+        if st.tracking.force(st.in_flight) == Forced::Now {
+            self.schedule(idx, Some(Duration::ZERO), Instant::now());
+        }
     }
 
+    /// The soonest scheduled probe (possibly a stale entry: waking early for it is harmless).
     pub(super) fn next_wake(&self) -> Option<Instant> {
-        self.integrations
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.in_flight && !s.tracking.paused)
-            .filter_map(|(i, s)| {
-                let held = self
-                    .credentials
-                    .held_until(&self.config.integrations[i].credential);
-                s.next_due.map(|d| held.map_or(d, |h| d.max(h)))
-            })
-            .min()
+        self.due.peek().map(|Reverse((at, _, _))| *at)
     }
 }

@@ -5,11 +5,14 @@ use super::history::HistoryWriter;
 use super::snapshot::{CredentialView, IntegrationView, Snapshot, Summary};
 use super::state::Engine;
 use crate::config::Config;
+use crate::history_report::Summary as HistorySummary;
+use crate::model::AuthEvent;
 use crate::model::Status;
 use crate::rules::health::{self, Evidence, Thresholds};
+use crate::rules::uptime::{self, Change, Runs};
 use crate::store::{Record, Transition};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 impl Engine {
@@ -45,10 +48,10 @@ impl Engine {
             version: self.version,
             generated_at: now,
             config_name: self.config.name.clone(),
-            environments: environments(&self.config),
+            environments: self.environments.clone(),
             integrations: self.integrations.iter().map(|s| s.view.clone()).collect(),
-            credentials: credential_views(&self.config, now, self.credentials.paused()),
-            auth_log: Arc::new(self.auth_log.iter().cloned().collect()),
+            credentials: self.credential_views(now),
+            auth_log: self.auth_log_view(),
             summary,
             history_error,
             log_sources: self.log_sources.clone(),
@@ -60,6 +63,27 @@ impl Engine {
                 .max(),
         };
         self.snapshots.send_replace(Arc::new(snapshot));
+    }
+
+    /// The credentials' views, rebuilt only when the config, a pause or the clock's minute changed.
+    fn credential_views(&mut self, now: DateTime<Utc>) -> Vec<Arc<CredentialView>> {
+        if std::mem::take(&mut self.credential_views_dirty) {
+            self.credential_views = credential_views(
+                &self.config,
+                &self.by_credential,
+                now,
+                self.credentials.paused(),
+            );
+        }
+        self.credential_views.clone()
+    }
+
+    /// The 401/403 log, copied only when it changed (consumers compare the `Arc` to skip unchanged logs).
+    fn auth_log_view(&mut self) -> Arc<Vec<AuthEvent>> {
+        if std::mem::take(&mut self.auth_log_dirty) {
+            self.auth_log_view = Arc::new(self.auth_log.iter().cloned().collect());
+        }
+        self.auth_log_view.clone()
     }
 
     /// Evaluate one integration's health, record a status change, and rebuild its view.
@@ -86,6 +110,7 @@ impl Engine {
         );
         if health.status != st.health.status {
             let reason = health.short_reason().to_string();
+            st.changes.push((now, health.status, reason.clone()));
             let _ = self.events.send(EngineEvent::StatusChanged {
                 integration: integration.name.clone(),
                 at: now,
@@ -108,6 +133,9 @@ impl Engine {
             st.acked = None;
         }
         st.health = health.clone();
+        if self.history.is_some() {
+            st.summary = summary(&mut st.runs, &mut st.changes, now);
+        }
         st.view = Arc::new(IntegrationView {
             health,
             history,
@@ -127,9 +155,24 @@ impl Engine {
     }
 }
 
+/// Uptime over 24 hours and 7 days and the week's incidents (newest first), from what is kept in memory.
+fn summary(runs: &mut Runs, changes: &mut Vec<Change>, now: DateTime<Utc>) -> HistorySummary {
+    let week = now - chrono::Duration::days(7);
+    runs.prune(week);
+    uptime::prune_changes(changes, week);
+    let mut incidents = uptime::incidents_since(changes, week);
+    incidents.reverse();
+    HistorySummary {
+        uptime_24h: runs.uptime(now - chrono::Duration::hours(24), now),
+        uptime_7d: runs.uptime(week, now),
+        incidents,
+    }
+}
+
 /// Expiry views of every credential, for snapshots built by the engine and by one-shot sweeps.
 pub(super) fn credential_views(
     config: &Config,
+    by_credential: &HashMap<String, Vec<usize>>,
     now: DateTime<Utc>,
     paused: &HashSet<String>,
 ) -> Vec<Arc<CredentialView>> {
@@ -145,26 +188,14 @@ pub(super) fn credential_views(
                 secret_expires: c.secret_expires,
                 days_left: c.secret_expires.map(|e| health::days_left(e, now)),
                 expiry_status: health::expiry_status(c.secret_expires, now, &thresholds),
-                integrations: config
-                    .integrations
-                    .iter()
-                    .filter(|i| i.credential == c.id)
-                    .map(|i| i.name.clone())
+                integrations: by_credential
+                    .get(&c.id)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| config.integrations[i].name.clone())
                     .collect(),
                 paused: paused.contains(&c.id),
             })
         })
         .collect()
-}
-
-/// Distinct environments of the integrations, sorted.
-pub(super) fn environments(config: &Config) -> Vec<String> {
-    let mut envs: Vec<String> = config
-        .integrations
-        .iter()
-        .filter_map(|i| i.environment.clone())
-        .collect();
-    envs.sort();
-    envs.dedup();
-    envs
 }

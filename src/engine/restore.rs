@@ -4,10 +4,10 @@
 use super::history::HistoryWriter;
 use super::state::Engine;
 use super::{AUTH_LOG_LEN, HISTORY_LEN, Summaries};
-use crate::history_report;
 use crate::model::PROBE_SOURCE;
 use crate::rules::health::LogEvidence;
 use crate::rules::tracking::Tracking;
+use crate::rules::uptime::{Change, Runs};
 use crate::store::{Recent, Store};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -22,8 +22,15 @@ impl Engine {
             .iter()
             .map(|s| s.name.clone())
             .collect();
+        let names: Vec<String> = self
+            .config
+            .integrations
+            .iter()
+            .map(|i| i.name.clone())
+            .collect();
+        let now = Utc::now();
         let loaded = tokio::task::spawn_blocking(move || {
-            let recent = load(&store, sources);
+            let recent = load(&store, &names, sources, now);
             (store, recent)
         })
         .await;
@@ -31,7 +38,13 @@ impl Engine {
             return;
         };
         match recent {
-            Ok(recent) => self.apply_recent(recent, Utc::now()),
+            Ok((recent, weeks)) => {
+                for (st, (runs, changes)) in self.integrations.iter_mut().zip(weeks) {
+                    st.runs = runs;
+                    st.changes = changes;
+                }
+                self.apply_recent(recent, now);
+            }
             Err(e) => {
                 tracing::error!("cannot load history: {e}");
                 self.history_error = Some(format!("history not loaded: {e}"));
@@ -44,18 +57,21 @@ impl Engine {
 
     fn apply_recent(&mut self, mut recent: Recent, now: DateTime<Utc>) {
         let now_i = tokio::time::Instant::now();
-        for (idx, integration) in self.config.integrations.iter().enumerate() {
-            let st = &mut self.integrations[idx];
+        let config = self.config.clone();
+        for (idx, integration) in config.integrations.iter().enumerate() {
             if let Some(probes) = recent.probes.remove(&integration.name) {
-                st.tracking = Tracking::from_history(&probes, &self.config.settings);
-                if st.tracking.paused {
-                    st.schedule(None, now_i);
+                let tracking = Tracking::from_history(&probes, &config.settings);
+                if tracking.paused {
+                    self.schedule(idx, None, now_i);
                 }
-                if st.tracking.refuses_credential(&probes) {
+                if tracking.refuses_credential(&probes) {
                     self.credentials.pause(&integration.credential);
                 }
+                let st = &mut self.integrations[idx];
+                st.tracking = tracking;
                 st.history = probes.into();
             }
+            let st = &mut self.integrations[idx];
             if let Some(ack) = recent.acks.remove(&integration.name) {
                 st.acked = Some(ack);
             }
@@ -80,9 +96,12 @@ impl Engine {
             }
         }
         self.auth_log = recent.auth_events.into();
+        self.auth_log_dirty = true;
+        self.credential_views_dirty = true;
     }
 
-    /// Read uptime, incidents and recorded expiries from the history database off the engine's thread (one job at a time).
+    /// Read the expiries recorded by rotations (here or by `authwatch rotate` in another process) off the
+    /// engine's thread, one job at a time. Uptime and incidents are kept in memory instead.
     pub(super) fn summarize(&mut self) {
         let Some(path) = self.db_path.clone() else {
             return;
@@ -91,12 +110,6 @@ impl Engine {
             return;
         }
         self.summarizing = true;
-        let names: Vec<String> = self
-            .config
-            .integrations
-            .iter()
-            .map(|i| i.name.clone())
-            .collect();
         let credentials: Vec<String> = self
             .config
             .credentials
@@ -106,45 +119,31 @@ impl Engine {
         let tx = self.summaries_tx.clone();
         let generation = self.generation;
         tokio::task::spawn_blocking(move || {
-            let now = Utc::now();
-            let (list, expiries) = match Store::open(&path) {
-                Ok(store) => (
-                    names
-                        .iter()
-                        .map(|n| history_report::summarize(&store, n, now).ok())
-                        .collect(),
-                    credentials
-                        .into_iter()
-                        .filter_map(|c| {
-                            let at = store.recorded_expiry(&c).ok().flatten()?;
-                            Some((c, at))
-                        })
-                        .collect(),
-                ),
+            let expiries = match Store::open(&path) {
+                Ok(store) => credentials
+                    .into_iter()
+                    .filter_map(|c| {
+                        let at = store.recorded_expiry(&c).ok().flatten()?;
+                        Some((c, at))
+                    })
+                    .collect(),
                 Err(e) => {
-                    tracing::warn!("cannot read history for uptime: {e}");
-                    (vec![None; names.len()], Vec::new())
+                    tracing::warn!("cannot read recorded expiries: {e}");
+                    Vec::new()
                 }
             };
             let _ = tx.send(Summaries {
                 generation,
-                list,
                 expiries,
             });
         });
     }
 
-    /// Summaries read by `summarize`, for the configuration they were read for.
+    /// Expiries read by `summarize`, for the configuration they were read for.
     pub(super) fn take_summaries(&mut self, summaries: Summaries) {
         self.summarizing = false;
         if summaries.generation != self.generation {
             return;
-        }
-        for (st, summary) in self.integrations.iter_mut().zip(summaries.list) {
-            if let Some(summary) = summary.filter(|s| *s != st.summary) {
-                st.summary = summary;
-                st.changed = true;
-            }
         }
         for (credential, expires) in summaries.expiries {
             self.set_secret_expiry(&credential, expires);
@@ -169,13 +168,22 @@ impl Engine {
             self.integrations[idx].changed = true;
         }
         // The calendar shows credentials even without a changed integration.
+        self.credential_views_dirty = true;
         self.log_changed = true;
     }
 }
 
-/// The store's recent state plus the offsets of every followed file.
-fn load(store: &Store, sources: Vec<String>) -> Result<Recent, crate::store::StoreError> {
-    let mut recent = store.load_recent(HISTORY_LEN, AUTH_LOG_LEN)?;
+/// A week of one integration: its result runs and status changes (with the one in force at the start).
+type Week = (Runs, Vec<Change>);
+
+/// The store's recent state plus the offsets of every followed file, and each integration's week.
+fn load(
+    store: &Store,
+    names: &[String],
+    sources: Vec<String>,
+    now: DateTime<Utc>,
+) -> Result<(Recent, Vec<Week>), crate::store::StoreError> {
+    let mut recent = store.load_recent_for(names, HISTORY_LEN, AUTH_LOG_LEN)?;
     for source in sources {
         let offsets = store
             .offsets(&source)?
@@ -190,5 +198,37 @@ fn load(store: &Store, sources: Vec<String>) -> Result<Recent, crate::store::Sto
             .collect();
         recent.offsets.insert(source, offsets);
     }
-    Ok(recent)
+    let week = now - chrono::Duration::days(7);
+    let weeks = names
+        .iter()
+        .map(|name| load_week(store, name, week))
+        .collect::<Result<_, _>>()?;
+    Ok((recent, weeks))
+}
+
+fn load_week(
+    store: &Store,
+    name: &str,
+    week: DateTime<Utc>,
+) -> Result<Week, crate::store::StoreError> {
+    let (starts, newest) = store.probe_runs(name, week)?;
+    let mut runs = Runs::default();
+    for (at, ok) in starts.into_iter().chain(newest) {
+        runs.push(at, ok);
+    }
+    let mut changes: Vec<Change> = Vec::new();
+    if let Some(before) = store.status_at(name, week)? {
+        changes.push((
+            week - chrono::Duration::milliseconds(1),
+            before,
+            String::new(),
+        ));
+    }
+    changes.extend(
+        store
+            .transitions_since(name, week)?
+            .into_iter()
+            .map(|t| (t.at, t.to, t.reason)),
+    );
+    Ok((runs, changes))
 }

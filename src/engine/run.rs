@@ -19,6 +19,8 @@ use tokio::time::Instant;
 
 /// How often health is re-evaluated without new probe results (secret expiry and log windows move with the clock).
 const REEVALUATE_EVERY: Duration = Duration::from_secs(60);
+/// At most one snapshot per this: a burst of results becomes one publish (a few per second), not one each.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 pub struct EngineOptions {
@@ -61,14 +63,13 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
 pub async fn run_once(config: Config, selected: &[usize]) -> Result<Snapshot, ProbeSetupError> {
     let (mut engine, _handle, mut inbox, _commands) = Engine::new(config)?;
     engine.one_shot = true;
-    let now = Instant::now();
     for (idx, st) in engine.integrations.iter_mut().enumerate() {
-        if selected.contains(&idx) {
-            st.tracking.fresh_next = true;
-        } else {
-            st.schedule(None, now);
+        st.tracking.fresh_next = true;
+        if !selected.contains(&idx) {
+            st.next_due = None;
         }
     }
+    engine.reset_due();
     loop {
         if !engine.integrations.iter().any(|s| s.in_flight) {
             engine.start_due();
@@ -126,6 +127,10 @@ impl Engine {
             } else {
                 self.next_wake()
             };
+            let publish_at = self
+                .last_publish
+                .filter(|_| self.publish_pending)
+                .map(|t| t + PUBLISH_EVERY);
             tokio::select! {
                 // A dropped sender also opens the gate: the consumer went away or does not care.
                 _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => gate = None,
@@ -141,10 +146,13 @@ impl Engine {
                     }
                 }
                 _ = sleep_until_opt(wake) => {}
+                _ = sleep_until_opt(publish_at) => {}
                 _ = reevaluate.tick() => {
                     for st in &mut self.integrations {
                         st.changed = true;
                     }
+                    // Days left move with the clock.
+                    self.credential_views_dirty = true;
                     self.summarize();
                 }
                 Some(update) = inbox.follow.recv() => {
@@ -159,8 +167,20 @@ impl Engine {
             if gate.is_none() {
                 self.start_due();
             }
-            self.publish(Utc::now());
+            self.publish_coalesced();
         }
+    }
+
+    /// Publish now, or at most `PUBLISH_EVERY` after the previous snapshot.
+    fn publish_coalesced(&mut self) {
+        let now = Instant::now();
+        if self.last_publish.is_some_and(|t| now < t + PUBLISH_EVERY) {
+            self.publish_pending = true;
+            return;
+        }
+        self.publish_pending = false;
+        self.last_publish = Some(now);
+        self.publish(Utc::now());
     }
 
     fn command(&mut self, cmd: Command) {
@@ -206,6 +226,7 @@ impl Engine {
         self.cache.clear();
         self.credentials.clear();
         self.integrations = self.fresh_states(&old);
+        self.reset_due();
         self.start_followers();
         // Uptime and the expiries recorded by rotations, for the new configuration.
         self.summarizing = false;

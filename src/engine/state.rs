@@ -12,8 +12,10 @@ use crate::model::{AuthEvent, ProbeResult};
 use crate::probe::{NotProbed, ProbeSetupError, Prober, TokenCache};
 use crate::rules::health::LogEvidence;
 use crate::rules::tracking::{Credentials, Tracking};
+use crate::rules::uptime::{Change, Runs};
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -24,25 +26,28 @@ pub(super) struct IntegrationState {
     pub tracking: Tracking,
     /// None: not scheduled (paused, or done in a one-shot sweep).
     pub next_due: Option<Instant>,
+    /// Bumped on every schedule: timer-heap entries with an older number are stale.
+    pub due_seq: u64,
     pub next_due_wall: Option<DateTime<Utc>>,
     pub in_flight: bool,
     pub secret_error: Option<String>,
     /// 401/403s from logs, newest last, pruned to `sustained_window`.
     pub log_events: VecDeque<LogEvidence>,
     pub acked: Option<Ack>,
+    /// The last week's results and status changes, kept as they happen (restored from the store at start),
+    /// for the uptime and incidents in `summary`: no re-reading the database every minute.
+    pub runs: Runs,
+    pub changes: Vec<Change>,
     pub summary: HistorySummary,
     pub health: Health,
     pub view: Arc<IntegrationView>,
     pub changed: bool,
 }
 
-impl IntegrationState {
-    /// Schedule the next probe `delay` from now; None pauses.
-    pub fn schedule(&mut self, delay: Option<std::time::Duration>, now: Instant) {
-        self.next_due = delay.map(|d| now.checked_add(d).unwrap_or(far_future(now)));
-        self.next_due_wall = delay.map(|d| Utc::now() + crate::duration::to_chrono(d));
-    }
-}
+/// Due probes, soonest first: (when, integration index, its `due_seq` then). Stale entries are skipped when they
+/// reach the top, so scheduling is O(log n) and finding the next wake is O(1) instead of a scan of every
+/// integration.
+pub(super) type DueHeap = BinaryHeap<Reverse<(Instant, usize, u64)>>;
 
 /// A deadline nobody will reach (the largest addition tokio's clock accepts without overflow).
 fn far_future(now: Instant) -> Instant {
@@ -68,6 +73,17 @@ pub(super) struct Engine {
     pub by_credential: HashMap<String, Vec<usize>>,
     /// Credentials paused after refusals or held by the token endpoint.
     pub credentials: Credentials<Instant>,
+    pub due: DueHeap,
+    /// Built when their inputs change (config, paused credentials, the clock's minute), not per snapshot.
+    pub credential_views: Vec<Arc<crate::engine::CredentialView>>,
+    pub credential_views_dirty: bool,
+    pub environments: Vec<String>,
+    /// The 401/403 log as last published (shared by snapshots until it changes).
+    pub auth_log_view: Arc<Vec<AuthEvent>>,
+    pub auth_log_dirty: bool,
+    /// When the last snapshot was sent, and whether a change waits for the next one.
+    pub last_publish: Option<Instant>,
+    pub publish_pending: bool,
     pub auth_log: VecDeque<AuthEvent>,
     /// Bumped on reload so results of the old config are dropped.
     pub generation: u64,
@@ -117,6 +133,14 @@ impl Engine {
             by_name: HashMap::new(),
             by_credential: HashMap::new(),
             credentials: Credentials::default(),
+            due: DueHeap::new(),
+            credential_views: Vec::new(),
+            credential_views_dirty: true,
+            environments: Vec::new(),
+            auth_log_view: Arc::new(Vec::new()),
+            auth_log_dirty: true,
+            last_publish: None,
+            publish_pending: false,
             auth_log: VecDeque::new(),
             generation: 0,
             version: 0,
@@ -136,6 +160,7 @@ impl Engine {
             one_shot: false,
         };
         engine.integrations = engine.fresh_states(&HashMap::new());
+        engine.reset_due();
         let handle = EngineHandle {
             snapshots: snap_rx,
             events: events_tx,
@@ -156,6 +181,8 @@ impl Engine {
     ) -> Vec<IntegrationState> {
         let now = Instant::now();
         let settings = &self.config.settings;
+        self.environments = environments(&self.config);
+        self.credential_views_dirty = true;
         self.by_name.clear();
         self.by_credential.clear();
         for (idx, i) in self.config.integrations.iter().enumerate() {
@@ -176,11 +203,14 @@ impl Engine {
                         .map(|k| k.tracking.after_reload(settings))
                         .unwrap_or_default(),
                     next_due: Some(now),
+                    due_seq: 0,
                     next_due_wall: Some(Utc::now()),
                     in_flight: false,
                     secret_error: None,
                     log_events: kept.map(|k| k.log_events.clone()).unwrap_or_default(),
                     acked: kept.and_then(|k| k.acked.clone()),
+                    runs: kept.map(|k| k.runs.clone()).unwrap_or_default(),
+                    changes: kept.map(|k| k.changes.clone()).unwrap_or_default(),
                     summary: kept.map(|k| k.summary.clone()).unwrap_or_default(),
                     health: Health::default(),
                     view: Arc::new(IntegrationView::placeholder(i)),
@@ -188,6 +218,27 @@ impl Engine {
                 }
             })
             .collect()
+    }
+
+    /// Schedule integration `idx`'s next probe `delay` from `now`; None unschedules it (paused, or done).
+    pub fn schedule(&mut self, idx: usize, delay: Option<std::time::Duration>, now: Instant) {
+        let st = &mut self.integrations[idx];
+        st.next_due = delay.map(|d| now.checked_add(d).unwrap_or(far_future(now)));
+        st.next_due_wall = delay.map(|d| Utc::now() + crate::duration::to_chrono(d));
+        st.due_seq += 1;
+        if let Some(at) = st.next_due {
+            self.due.push(Reverse((at, idx, st.due_seq)));
+        }
+    }
+
+    /// The heap from scratch, after the integrations were replaced.
+    pub fn reset_due(&mut self) {
+        self.due = self
+            .integrations
+            .iter()
+            .enumerate()
+            .filter_map(|(idx, st)| st.next_due.map(|at| Reverse((at, idx, st.due_seq))))
+            .collect();
     }
 
     /// The integration named so in the current config.
@@ -208,4 +259,16 @@ impl Engine {
             h.record(record);
         }
     }
+}
+
+/// Distinct environments of the integrations, sorted.
+fn environments(config: &Config) -> Vec<String> {
+    let mut envs: Vec<String> = config
+        .integrations
+        .iter()
+        .filter_map(|i| i.environment.clone())
+        .collect();
+    envs.sort();
+    envs.dedup();
+    envs
 }

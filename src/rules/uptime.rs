@@ -2,6 +2,7 @@
 
 use crate::model::{Incident, Outcome, Status};
 use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
 
 /// Percentage of the covered time during which the newest probe result was ok. Each result holds from its time
 /// until the next result (the last one until `now`); time before the first result in the window is not covered.
@@ -75,6 +76,86 @@ pub fn longest_seconds(incidents: &[Incident], now: DateTime<Utc>) -> Option<i64
         .iter()
         .map(|i| i.duration(now).num_seconds())
         .max()
+}
+
+/// One integration's probe results as runs of equal ok-ness, for uptime without keeping every result (a week
+/// at a 5-minute interval is 2,016 results; its runs are usually a handful). Updated as results arrive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Runs {
+    /// (first result of the run, ok), oldest first.
+    runs: VecDeque<(DateTime<Utc>, bool)>,
+    newest: Option<DateTime<Utc>>,
+}
+
+impl Runs {
+    /// Add a result (one older than the newest is ignored: results of one integration arrive in order).
+    pub fn push(&mut self, at: DateTime<Utc>, ok: bool) {
+        if self.newest.is_some_and(|n| at < n) {
+            return;
+        }
+        self.newest = Some(at);
+        if self.runs.back().is_none_or(|r| r.1 != ok) {
+            self.runs.push_back((at, ok));
+        }
+    }
+
+    /// Forget runs that ended before `since` (the one in progress at `since` stays).
+    pub fn prune(&mut self, since: DateTime<Utc>) {
+        while self.runs.get(1).is_some_and(|r| r.0 <= since) {
+            self.runs.pop_front();
+        }
+    }
+
+    /// `uptime_pct` over the results since `since`, except that a run already in progress at `since` counts
+    /// from `since` (the first result inside the window is not kept). None when nothing was probed since.
+    pub fn uptime(&self, since: DateTime<Utc>, now: DateTime<Utc>) -> Option<f64> {
+        if self.newest.is_none_or(|n| n < since) {
+            return None;
+        }
+        let (mut covered, mut up) = (0i64, 0i64);
+        for (i, (start, ok)) in self.runs.iter().enumerate() {
+            let from = (*start).max(since);
+            let until = self.runs.get(i + 1).map_or(now, |r| r.0).min(now);
+            let span = (until - from).num_milliseconds().max(0);
+            covered += span;
+            if *ok {
+                up += span;
+            }
+        }
+        if covered == 0 {
+            return Some(if self.runs.back().is_some_and(|r| r.1) {
+                100.0
+            } else {
+                0.0
+            });
+        }
+        Some((up as f64 * 10_000.0 / covered as f64).round() / 100.0)
+    }
+}
+
+/// A status change: when, to what, why.
+pub type Change = (DateTime<Utc>, Status, String);
+
+/// Incidents overlapping the window from `since`, from status changes (oldest first); one already open at
+/// `since` counts from `since`.
+pub fn incidents_since(changes: &[Change], since: DateTime<Utc>) -> Vec<Incident> {
+    let from = changes.partition_point(|c| c.0 < since);
+    let mut list: Vec<Change> = Vec::with_capacity(changes.len() - from + 1);
+    if let Some(before) = from.checked_sub(1).map(|i| &changes[i]) {
+        list.push((
+            since,
+            before.1,
+            "open at the start of the window".to_string(),
+        ));
+    }
+    list.extend_from_slice(&changes[from..]);
+    incidents(&list)
+}
+
+/// Forget changes before `since`, except the last one (it says what was in force at `since`).
+pub fn prune_changes(changes: &mut Vec<Change>, since: DateTime<Utc>) {
+    let from = changes.partition_point(|c| c.0 < since);
+    changes.drain(..from.saturating_sub(1));
 }
 
 #[cfg(test)]
@@ -166,5 +247,65 @@ mod tests {
         ]);
         assert_eq!(inc.len(), 1);
         assert_eq!(inc[0].duration(t(100)).num_minutes(), 5);
+    }
+
+    #[test]
+    fn runs_agree_with_every_result_when_the_window_starts_at_a_run() {
+        use Outcome::*;
+        let results = [
+            (t(0), Timeout),
+            (t(5), Timeout),
+            (t(10), Ok),
+            (t(20), Ok),
+            (t(30), AuthRejected),
+            (t(45), Ok),
+        ];
+        let mut runs = Runs::default();
+        for (at, o) in &results {
+            runs.push(*at, o.is_ok());
+        }
+        for (since, now) in [
+            (t(0), t(60)),
+            (t(10), t(60)),
+            (t(30), t(50)),
+            (t(45), t(45)),
+        ] {
+            let inside: Vec<_> = results.iter().filter(|r| r.0 >= since).copied().collect();
+            assert_eq!(
+                runs.uptime(since, now),
+                uptime_pct(&inside, now),
+                "{since} {now}"
+            );
+        }
+        // A run in progress at the window's start counts from it: ok 15-30, failing 30-45, ok 45-60.
+        assert_eq!(runs.uptime(t(15), t(60)), Some(66.67));
+        assert_eq!(runs.uptime(t(61), t(70)), None, "nothing probed since");
+        runs.prune(t(31));
+        assert_eq!(
+            runs.uptime(t(31), t(60)),
+            Some(51.72),
+            "pruning keeps the run in progress"
+        );
+        runs.push(t(44), false);
+        assert_eq!(
+            runs.uptime(t(31), t(60)),
+            Some(51.72),
+            "an older result is ignored"
+        );
+    }
+
+    #[test]
+    fn incidents_since_a_time_count_an_open_one_from_it() {
+        let mut changes: Vec<Change> = vec![
+            (t(0), Status::Fail, "refused".into()),
+            (t(10), Status::Ok, "ok".into()),
+            (t(20), Status::Warn, "slow".into()),
+        ];
+        assert_eq!(incidents_since(&changes, t(5)).len(), 2);
+        assert_eq!(incidents_since(&changes, t(5))[0].started, t(5));
+        assert_eq!(incidents_since(&changes, t(15)).len(), 1);
+        prune_changes(&mut changes, t(15));
+        assert_eq!(changes.len(), 2, "the change in force at the start stays");
+        assert_eq!(incidents_since(&changes, t(25))[0].started, t(25));
     }
 }

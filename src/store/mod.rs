@@ -281,10 +281,32 @@ impl Store {
         Ok(n)
     }
 
-    /// The newest `per_integration` probes of each integration, the newest `auth_events` 401/403s, and the
-    /// last recorded status of each integration.
+    /// The newest `per_integration` results of every integration in the store, plus statuses, acks and the log.
     pub fn load_recent(
         &self,
+        per_integration: usize,
+        auth_events: usize,
+    ) -> Result<Recent, StoreError> {
+        let names = self.probed_integrations()?;
+        self.load_recent_for(&names, per_integration, auth_events)
+    }
+
+    fn probed_integrations(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT integration FROM probes")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// As `load_recent`, for the named integrations: one bounded index read each (newest first, LIMIT), not a
+    /// window function over the whole table.
+    pub fn load_recent_for(
+        &self,
+        names: &[String],
         per_integration: usize,
         auth_events: usize,
     ) -> Result<Recent, StoreError> {
@@ -292,47 +314,52 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT integration, at, outcome, phase, http_status, error, detail, token_ms, call_ms, fresh_token,
+                "SELECT ?1, at, outcome, phase, http_status, error, detail, token_ms, call_ms, fresh_token,
                         granted_scopes, missing_scopes, mid, retry_after_secs
-                 FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY integration ORDER BY at DESC, id DESC) AS rn FROM probes)
-                 WHERE rn <= ?1 ORDER BY integration, at, id",
+                 FROM probes WHERE integration = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![per_integration as i64], |row| {
-                let outcome: String = row.get(2)?;
-                let phase: String = row.get(3)?;
-                let mut r = ProbeResult::new(
-                    from_ms(row.get(1)?),
-                    Outcome::parse(&outcome).unwrap_or(Outcome::BadResponse),
-                    if phase == "call" {
-                        Phase::Call
-                    } else {
-                        Phase::Token
-                    },
-                );
-                r.http_status = row.get(4)?;
-                r.error = row.get(5)?;
-                r.detail = row.get(6)?;
-                r.token_ms = row.get::<_, Option<i64>>(7)?.map(|v| v as u64);
-                r.call_ms = row.get::<_, Option<i64>>(8)?.map(|v| v as u64);
-                r.fresh_token = row.get(9)?;
-                r.granted_scopes = row
-                    .get::<_, Option<String>>(10)?
-                    .map(|s| s.split_whitespace().map(str::to_string).collect());
-                r.missing_scopes = row
-                    .get::<_, String>(11)?
-                    .split_whitespace()
-                    .map(str::to_string)
-                    .collect();
-                r.mid = row.get(12)?;
-                r.retry_after_secs = row.get::<_, Option<i64>>(13)?.map(|v| v as u64);
-                Ok((row.get::<_, String>(0)?, r))
-            })
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (name, r) = row.map_err(|e| self.err(e))?;
-            recent.probes.entry(name).or_default().push(r);
+        for name in names {
+            let rows = st
+                .query_map(params![name, per_integration as i64], |row| {
+                    let outcome: String = row.get(2)?;
+                    let phase: String = row.get(3)?;
+                    let mut r = ProbeResult::new(
+                        from_ms(row.get(1)?),
+                        Outcome::parse(&outcome).unwrap_or(Outcome::BadResponse),
+                        if phase == "call" {
+                            Phase::Call
+                        } else {
+                            Phase::Token
+                        },
+                    );
+                    r.http_status = row.get(4)?;
+                    r.error = row.get(5)?;
+                    r.detail = row.get(6)?;
+                    r.token_ms = row.get::<_, Option<i64>>(7)?.map(|v| v as u64);
+                    r.call_ms = row.get::<_, Option<i64>>(8)?.map(|v| v as u64);
+                    r.fresh_token = row.get(9)?;
+                    r.granted_scopes = row
+                        .get::<_, Option<String>>(10)?
+                        .map(|s| s.split_whitespace().map(str::to_string).collect());
+                    r.missing_scopes = row
+                        .get::<_, String>(11)?
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect();
+                    r.mid = row.get(12)?;
+                    r.retry_after_secs = row.get::<_, Option<i64>>(13)?.map(|v| v as u64);
+                    Ok((row.get::<_, String>(0)?, r))
+                })
+                .map_err(|e| self.err(e))?;
+            let mut probes = Vec::new();
+            for row in rows {
+                probes.push(row.map_err(|e| self.err(e))?.1);
+            }
+            if !probes.is_empty() {
+                probes.reverse();
+                recent.probes.insert(name.clone(), probes);
+            }
         }
         recent.auth_events = self.auth_events(None, auth_events)?;
         let mut st = self
@@ -433,6 +460,46 @@ impl Store {
     }
 
     /// Status transitions of one integration since `since`, oldest first.
+    /// Where an integration's results since `since` change between ok and not ok: (first result of each run,
+    /// ok), oldest first, then the newest result. SQLite walks the covering index; no row reaches Rust unless it
+    /// starts a run.
+    #[allow(clippy::type_complexity)]
+    pub fn probe_runs(
+        &self,
+        integration: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(Vec<(DateTime<Utc>, bool)>, Option<(DateTime<Utc>, bool)>), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT at, ok FROM (
+                    SELECT at, id, outcome = 'ok' AS ok, LAG(outcome = 'ok') OVER (ORDER BY at, id) AS prev
+                    FROM probes WHERE integration = ?1 AND at >= ?2)
+                 WHERE prev IS NULL OR prev <> ok ORDER BY at, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let runs = st
+            .query_map(params![integration, ms(since)], |row| {
+                Ok((from_ms(row.get(0)?), row.get::<_, bool>(1)?))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        let newest = self
+            .conn
+            .prepare_cached(
+                "SELECT at, outcome = 'ok' FROM probes WHERE integration = ?1 AND at >= ?2
+                 ORDER BY at DESC, id DESC LIMIT 1",
+            )
+            .map_err(|e| self.err(e))?
+            .query_row(params![integration, ms(since)], |row| {
+                Ok((from_ms(row.get(0)?), row.get::<_, bool>(1)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok((runs, newest))
+    }
+
     pub fn transitions_since(
         &self,
         integration: &str,

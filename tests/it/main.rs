@@ -22,6 +22,7 @@ mod rotation_wizard;
 mod scan;
 mod sim;
 mod store;
+mod third_party;
 mod tui_e2e;
 mod tui_render;
 mod vault;

@@ -9,7 +9,7 @@ use std::time::Instant;
 const CLIENT: &str = "5c9e1b7aa0d44f3e8a2b91c7";
 
 /// Probe the first integration of `config` once with a fresh token.
-async fn probe_once(config: &Config) -> ProbeResult {
+pub(crate) async fn probe_once(config: &Config) -> ProbeResult {
     let prober = Prober::new(&config.settings).unwrap();
     let cache = TokenCache::new();
     probe_with(config, &prober, &cache, Some(Instant::now())).await

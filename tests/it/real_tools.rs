@@ -23,7 +23,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The tool's binary: the Debian path, else the first of `names` on PATH. Missing: `None` after a loud
 /// notice, or a failure when `AUTHWATCH_REQUIRE_TOOLS=1`.
-fn tool(debian_path: &str, names: &[&str], package: &str) -> Option<PathBuf> {
+pub(crate) fn tool(debian_path: &str, names: &[&str], package: &str) -> Option<PathBuf> {
     let debian = Path::new(debian_path);
     if debian.is_file() {
         return Some(debian.to_path_buf());
