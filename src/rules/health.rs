@@ -63,7 +63,7 @@ pub fn evaluate(ev: &Evidence<'_>, now: DateTime<Utc>, t: &Thresholds) -> Health
     let mut findings: Vec<Finding> = Vec::new();
 
     if let Some(err) = ev.secret_error {
-        findings.push((Status::Unknown, format!("cannot probe: {err}")));
+        findings.push((Status::Unknown, format!("secret not available: {err}")));
     }
     if let Some(f) = auth_finding(ev, t) {
         findings.push(f);
@@ -450,7 +450,7 @@ mod tests {
         assert_eq!(h.status, Status::Unknown);
         assert_eq!(
             h.reasons,
-            ["cannot probe: environment variable CRM_SECRET is not set"]
+            ["secret not available: environment variable CRM_SECRET is not set"]
         );
     }
 

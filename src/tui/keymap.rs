@@ -36,6 +36,9 @@ pub enum Action {
     Rotate,
     Freeze,
     Repaint,
+    /// The next / previous row matching the pane's filter (wrapping).
+    NextMatch,
+    PrevMatch,
     // Text layers (filter prompt, secret field, typed confirmation).
     /// Keep what was typed (Enter).
     Accept,
@@ -377,6 +380,20 @@ pub const BINDINGS: &[Binding] = &[
         ..Binding::NEW
     },
     Binding {
+        action: Action::NextMatch,
+        keys: &[Key::ch('n')],
+        description: "next filter match",
+        contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::PrevMatch,
+        keys: &[Key::ch('N')],
+        description: "previous filter match",
+        contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
         action: Action::Sort,
         keys: &[Key::ch('s')],
         hint: Some("sort"),
@@ -632,6 +649,17 @@ impl Keymap {
             .map(|b| b.action)
     }
 
+    /// The binding read-only mode removed for this key, if any (to say so instead of doing nothing).
+    pub fn stripped(&self, ctx: Context, ev: &KeyEvent) -> Option<&'static Binding> {
+        if !self.read_only {
+            return None;
+        }
+        let b = Keymap::new(false)
+            .in_context(ctx)
+            .find(|b| b.keys.iter().any(|k| k.matches(ev)))?;
+        b.mutating.then_some(b)
+    }
+
     /// How the key of an action is written in a context (its first key), for lines that list keys.
     pub fn key_label(&self, ctx: Context, action: Action) -> Option<String> {
         self.in_context(ctx)
@@ -736,6 +764,18 @@ mod tests {
                 .all(|(_, h)| !h.starts_with("probe"))
         );
         assert_eq!(km.action_for(Context::Wizard, &p), None);
+        // ... but the key is known, so the console can say why nothing happens.
+        assert_eq!(
+            km.stripped(Context::Integrations, &p).map(|b| b.action),
+            Some(Action::ProbeSelected)
+        );
+        let j = key(KeyCode::Char('j'), KeyModifiers::NONE);
+        assert!(km.stripped(Context::Integrations, &j).is_none());
+        assert!(
+            Keymap::new(false)
+                .stripped(Context::Integrations, &p)
+                .is_none()
+        );
     }
 
     #[test]

@@ -133,6 +133,8 @@ fn draw(term: &mut Term, hold: &AtomicBool, app: &mut App) -> std::io::Result<()
     if app.take_repaint() {
         clear_screen(term)?;
     }
+    let size = term.size()?;
+    app.resize(size.width, size.height);
     hold.store(true, Ordering::Relaxed);
     crossterm::queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
     let now = Utc::now();
@@ -316,7 +318,10 @@ fn terminal_hung_up() -> bool {
 fn handle_event(app: &mut App, ev: Event) -> bool {
     match ev {
         Event::Key(key) => app.handle_key(key, Utc::now()),
-        Event::Resize(_, _) => true,
+        Event::Resize(w, h) => {
+            app.resize(w, h);
+            true
+        }
         Event::FocusGained | Event::FocusLost | Event::Mouse(_) | Event::Paste(_) => false,
     }
 }

@@ -333,12 +333,13 @@ fn a_on_an_ok_detail_sends_nothing_and_says_why() {
 #[test]
 fn read_only_refuses_acknowledgements() {
     let (mut a, mut rx, _tx) = wired(true);
-    assert!(!ch(&mut a, 'a'));
-    // Nor from the detail view, nor in the footer.
+    ch(&mut a, 'a');
+    // Nor from the detail view, nor in the footer's hints; the footer says why instead.
     key(&mut a, KeyCode::Enter);
-    assert!(!ch(&mut a, 'a'));
+    ch(&mut a, 'a');
     assert!(rx.try_recv().is_err());
-    assert_eq!(a.message_text(), None);
+    assert_eq!(a.message_text(), Some("read-only: a is not available"));
+    a.expire_message(now() + chrono::Duration::seconds(60));
     let footer = fixture::render_text(&a, 200, 50, now());
     assert!(!footer.lines().last().unwrap().contains(" a "), "{footer}");
     let help: Vec<_> = a.keymap.available().map(|b| b.description).collect();
@@ -389,12 +390,13 @@ fn p_in_detail_probes_that_integration() {
 #[test]
 fn read_only_refuses_probes_everywhere() {
     let (mut a, mut rx, _tx) = wired(true);
-    assert!(!ch(&mut a, 'p'));
-    assert!(!ch(&mut a, 'P'));
+    ch(&mut a, 'p');
+    ch(&mut a, 'P');
     key(&mut a, KeyCode::Enter);
     ch(&mut a, 'p');
     assert!(rx.try_recv().is_err(), "no command in read-only mode");
-    assert_eq!(a.message_text(), None);
+    assert_eq!(a.message_text(), Some("read-only: p is not available"));
+    a.expire_message(now() + chrono::Duration::seconds(60));
     // Absent from help and footer.
     key(&mut a, KeyCode::Esc);
     let help_keys: Vec<_> = a.keymap.available().map(|b| b.description).collect();
@@ -956,4 +958,67 @@ fn wizard_over_the_console_80x24() {
         ],
     );
     insta::assert_snapshot!(fixture::render_text(&a, 80, 24, now()));
+}
+
+// ---- issue 13: keys ----
+
+#[test]
+fn while_too_small_only_q_works() {
+    let mut a = app();
+    a.resize(60, 20);
+    assert!(!ch(&mut a, '?'));
+    assert!(
+        !a.help_open(),
+        "help must not open behind the too-small screen"
+    );
+    ch(&mut a, '2');
+    assert_eq!(a.focus(), Pane::Integrations);
+    ch(&mut a, '/');
+    assert_eq!(a.editing_filter(), None);
+    ch(&mut a, 'q');
+    assert!(a.should_quit());
+    // Big enough again: keys work.
+    let mut a = app();
+    a.resize(60, 20);
+    a.resize(80, 24);
+    ch(&mut a, '?');
+    assert!(a.help_open());
+}
+
+#[test]
+fn read_only_says_a_mutating_key_is_not_available() {
+    let (mut a, mut rx, _w) = wired(true);
+    for (c, label) in [('p', "p"), ('P', "P"), ('a', "a"), ('r', "r")] {
+        assert!(ch(&mut a, c), "{c} redraws to show the notice");
+        assert_eq!(
+            a.message_text(),
+            Some(format!("read-only: {label} is not available").as_str())
+        );
+    }
+    assert!(rx.try_recv().is_err(), "nothing was sent");
+    // A key that means nothing anywhere stays silent.
+    let (mut a, _rx, _w) = wired(true);
+    assert!(!ch(&mut a, 'z'));
+    assert_eq!(a.message_text(), None);
+}
+
+#[test]
+fn n_and_shift_n_step_through_the_filter_matches_and_wrap() {
+    let mut a = app();
+    ch(&mut a, 'n');
+    assert!(a.message_text().unwrap().starts_with("no filter"));
+    typ(&mut a, "/crm");
+    key(&mut a, KeyCode::Enter);
+    let matches = names(&a);
+    assert!(matches.len() >= 2, "{matches:?}");
+    let first = selected(&a);
+    assert_eq!(first, matches[0]);
+    ch(&mut a, 'n');
+    assert_eq!(selected(&a), matches[1]);
+    ch(&mut a, 'N');
+    assert_eq!(selected(&a), matches[0]);
+    ch(&mut a, 'N');
+    assert_eq!(selected(&a), *matches.last().unwrap(), "wraps to the last");
+    ch(&mut a, 'n');
+    assert_eq!(selected(&a), matches[0], "wraps to the first");
 }

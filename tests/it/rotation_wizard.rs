@@ -24,6 +24,7 @@ fn wizard(phase: Phase) -> Wizard {
     r.staged_at = Some(now() - Duration::minutes(2));
     r.accept_after = Some(now() + Duration::minutes(3));
     let mut w = Wizard::new(r);
+    w.owner = Some("Jane Doe <jane@acme.example>".into());
     w.consumers = vec![
         (
             "crm-sync".into(),

@@ -221,3 +221,115 @@ fn connect_wall_screen_agent_lost_80x24() {
     assert!(screen.contains("READ-ONLY"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+// ---- issue 13: triage at a glance ----
+
+/// The text of one screen row (0-based).
+fn row(screen: &str, n: usize) -> String {
+    screen.lines().nth(n).unwrap_or_default().to_string()
+}
+
+#[test]
+fn list_80x24_answers_what_why_since_and_who() {
+    let screen = fixture::render_text(&app(), 80, 24, now());
+    let header = row(&screen, 2);
+    for col in ["STATUS", "NAME", "SINCE", "REASON"] {
+        assert!(header.contains(col), "{header}");
+    }
+    for stub in ["BU", "CRED", "LAST"] {
+        assert!(!header.contains(stub), "{header}");
+    }
+    // The reason column starts where REASON does and runs to the border: at least 40 cells.
+    let start = header.find("REASON").unwrap();
+    let reason_cells = header[start..].chars().count() - 1;
+    assert!(reason_cells >= 40, "{reason_cells}: {header}");
+    // "Since when": crm-sync has been failing for 15 minutes.
+    assert!(
+        row(&screen, 3).contains("crm-sync          15m"),
+        "{screen}"
+    );
+    // Who to call: the selected row's bottom line has owner and team.
+    assert!(
+        row(&screen, 11).contains("owner crm-team@acme.example | team crm"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn main_100x30() {
+    insta::assert_snapshot!(fixture::render_text(&app(), 100, 30, now()));
+}
+
+#[test]
+fn main_120x40() {
+    insta::assert_snapshot!(fixture::render_text(&app(), 120, 40, now()));
+}
+
+#[test]
+fn main_320x90() {
+    insta::assert_snapshot!(fixture::render_text(&app(), 320, 90, now()));
+}
+
+#[test]
+fn an_ok_over_a_reused_token_says_when_the_secret_was_verified() {
+    let screen = fixture::render_text(&app(), 120, 40, now());
+    let line = screen
+        .lines()
+        .find(|l| l.contains("preference-center"))
+        .unwrap();
+    assert!(line.contains("ok, secret verified 12m ago"), "{line}");
+    // The detail view says when, and that the probes since reused the token.
+    let mut a = app();
+    chars(&mut a, "/preference");
+    keys(&mut a, &[KeyCode::Enter, KeyCode::Enter]);
+    let detail = fixture::render_text(&a, 120, 60, now());
+    assert!(
+        detail.contains("Secret         last verified 2026-03-14 10:17:55 UTC (12m ago); the probes since reused the cached token"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("Owner          platform@acme.example"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_probe_that_cannot_run_says_why_in_the_row_at_once() {
+    let mut snap = fixture::startup_snapshot();
+    let n = snap
+        .integrations
+        .iter()
+        .position(|i| i.name == "crm-sync")
+        .unwrap();
+    let i = Arc::make_mut(&mut snap.integrations[n]);
+    i.health.status = authwatch::model::Status::Unknown;
+    i.health.reasons =
+        vec!["secret not available: environment variable CRM_SECRET is not set".into()];
+    let name = i.name.clone();
+    let mut a = App::new(Arc::new(snap), opts(false, true, false));
+    let screen = fixture::render_text(&a, 80, 24, now());
+    let line = screen.lines().find(|l| l.contains(&name)).unwrap();
+    assert!(
+        line.contains("secret not available: environment variable"),
+        "{line}"
+    );
+    assert!(!line.contains("probing"), "{line}");
+    chars(&mut a, &format!("/{name}"));
+    keys(&mut a, &[KeyCode::Enter, KeyCode::Enter]);
+    let detail = fixture::render_text(&a, 80, 24, now());
+    assert!(!detail.contains("probing... (no result yet)"), "{detail}");
+    assert!(detail.contains("secret not available"), "{detail}");
+}
+
+#[test]
+fn failures_scrolled_out_of_sight_are_counted_80x24() {
+    let mut a = app();
+    chars(&mut a, "G");
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(row(&screen, 1).contains("▲ 3 FAIL above"), "{screen}");
+    insta::assert_snapshot!(screen);
+    // Back at the top nothing is above; the OK rows below are not worth a flag.
+    chars(&mut a, "g");
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(!row(&screen, 1).contains("above"), "{screen}");
+}

@@ -13,6 +13,7 @@ mod wizard;
 pub use nav::{Input, ListNav, Scroll};
 pub use panes::{
     ExpiryPane, IntegrationsPane, LogPane, Pane, SortKey, integration_matches, reason,
+    secret_verified_at, status_since,
 };
 pub use views::{DetailView, FilterPrompt, HelpView, View};
 pub use wizard::WizardUi;
@@ -92,6 +93,8 @@ pub struct App {
     pub(crate) rotation: RotationLink,
     pub(crate) message: Option<Message>,
     pub(crate) engine_stopped: bool,
+    /// The terminal is below 80x24: only quitting works (nothing can be seen to act on).
+    too_small: bool,
     quit: bool,
     repaint: bool,
 }
@@ -117,6 +120,7 @@ impl App {
             rotation: RotationLink::default(),
             message: None,
             engine_stopped: false,
+            too_small: false,
             quit: false,
             repaint: false,
         };
@@ -273,17 +277,37 @@ impl App {
         }
     }
 
+    /// The terminal's size (the runner reports it at start and on every resize).
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.too_small = width < super::MIN_WIDTH || height < super::MIN_HEIGHT;
+    }
+
     /// A key press. Returns true when the screen needs a redraw.
     pub fn handle_key(&mut self, ev: KeyEvent, now: DateTime<Utc>) -> bool {
         if ev.kind == KeyEventKind::Release {
             return false;
         }
         let ctx = self.context();
-        let input = match self.keymap.action_for(ctx, &ev) {
+        let action = self.keymap.action_for(ctx, &ev);
+        if self.too_small {
+            // "Too small" is all that is drawn: a key must not change what lies hidden behind it.
+            if action == Some(Action::Quit) {
+                self.quit = true;
+            }
+            return false;
+        }
+        let input = match action {
             Some(action) => Input::Action(action),
             None => match typed_char(&ev).filter(|_| ctx.is_text()) {
                 Some(c) => Input::Char(c),
-                None => return false,
+                None => {
+                    if let Some(b) = self.keymap.stripped(ctx, &ev) {
+                        let key = b.keys.first().map(|k| k.label()).unwrap_or_default();
+                        self.set_message(format!("read-only: {key} is not available"), true, now);
+                        return true;
+                    }
+                    return false;
+                }
             },
         };
         if self.wizard.is_some() {
@@ -395,6 +419,35 @@ impl App {
                 );
             }
             Action::Rotate => self.open_wizard(now),
+            Action::NextMatch | Action::PrevMatch => {
+                if self.filter(self.focus).is_empty() {
+                    self.set_message(
+                        "no filter: / sets one, then n/N step through the matches",
+                        true,
+                        now,
+                    );
+                } else {
+                    let step = if action == Action::NextMatch {
+                        Action::Down
+                    } else {
+                        Action::Up
+                    };
+                    let len = match self.focus {
+                        Pane::Integrations => self.integrations.rows.len(),
+                        Pane::Expiry => self.expiry.creds.len(),
+                        Pane::Log => self.log.logs.len(),
+                    };
+                    // Past the last match, wrap to the first (and back).
+                    if !self.move_in(self.focus, step, now) && len > 1 {
+                        let wrap = if step == Action::Down {
+                            Action::Top
+                        } else {
+                            Action::Bottom
+                        };
+                        self.move_in(self.focus, wrap, now);
+                    }
+                }
+            }
             Action::Freeze => self.toggle_freeze(now),
             // Actions of the other layers do not reach the console layer.
             _ => return false,
@@ -472,7 +525,12 @@ impl App {
             .filter(|i| i.credential == cred)
             .map(|i| (i.name.clone(), i.team.clone(), i.business_unit.clone()))
             .collect();
-        self.wizard = Some(wizard::open(&cred, self.rotation.demo, consumers));
+        let mut w = wizard::open(&cred, self.rotation.demo, consumers);
+        w.view.owner = self
+            .snapshot
+            .credential(&cred)
+            .and_then(|c| c.owner.clone());
+        self.wizard = Some(w);
         if tx
             .send(Request {
                 credential: cred,

@@ -87,7 +87,7 @@ pub struct IntegrationsPane {
     /// Indices into `snapshot.integrations`, filtered and sorted.
     pub rows: Vec<usize>,
     pub nav: ListNav,
-    /// Widest name, business unit, credential and reason among `rows` (column sizing).
+    /// Widest name, team, owner and business unit among `rows` (column sizing).
     pub col_widths: [usize; 4],
     selected_name: Option<String>,
     /// Until the user moves in the list, the selection stays on the top (worst) row; afterwards it follows
@@ -139,11 +139,14 @@ impl IntegrationsPane {
         sort_rows(&mut rows, &snap.integrations, self.sort);
         self.col_widths = rows.iter().fold([0; 4], |w, &i| {
             let i = &snap.integrations[i];
+            let owner = snap
+                .credential(&i.credential)
+                .and_then(|c| c.owner.as_deref());
             [
                 w[0].max(text::width(&i.name)),
-                w[1].max(i.business_unit.as_deref().map_or(1, text::width)),
-                w[2].max(text::width(&i.credential)),
-                w[3].max(text::width(&reason(i))),
+                w[1].max(i.team.as_deref().map_or(1, text::width)),
+                w[2].max(owner.map_or(1, text::width)),
+                w[3].max(i.business_unit.as_deref().map_or(1, text::width)),
             ]
         });
         self.rows = rows;
@@ -308,15 +311,27 @@ impl LogPane {
     }
 }
 
-/// The short reason shown in tables: "probing..." before the first result, "(paused)" when automatic probes
-/// are paused.
-pub fn reason(i: &IntegrationView) -> String {
-    if i.history.is_empty() {
-        return "probing...".into();
-    }
+/// The short reason shown in tables: what the health rules say, else the last probe's summary; "probing..." only
+/// while nothing is known at all (a probe that cannot run says why at once); "(paused)" when automatic probes are
+/// paused; and an OK whose last probe reused a cached token says when the secret itself was last verified.
+pub fn reason(i: &IntegrationView, now: DateTime<Utc>) -> String {
     let r = i.health.short_reason();
+    if i.history.is_empty() {
+        return if r.is_empty() {
+            "probing...".into()
+        } else {
+            r.to_string()
+        };
+    }
     let r = if r.is_empty() {
-        i.last_probe().map(|p| p.summary()).unwrap_or_default()
+        match i.last_probe() {
+            Some(p) if p.outcome.is_ok() && !p.fresh_token => match secret_verified_at(i) {
+                Some(at) => format!("ok, secret verified {} ago", text::age(Some(at), now)),
+                None => "ok, token reused (secret not verified yet)".to_string(),
+            },
+            Some(p) => p.summary(),
+            None => String::new(),
+        }
     } else {
         r.to_string()
     };
@@ -324,6 +339,33 @@ pub fn reason(i: &IntegrationView) -> String {
         format!("{r} (paused)")
     } else {
         r
+    }
+}
+
+/// When a probe last requested a new token and got it: the last time the client secret itself was checked
+/// (a probe that reuses a cached token checks the token, not the secret).
+pub fn secret_verified_at(i: &IntegrationView) -> Option<DateTime<Utc>> {
+    i.history
+        .iter()
+        .rev()
+        .find(|p| p.fresh_token && p.phase == crate::model::Phase::Call)
+        .map(|p| p.at)
+}
+
+/// Since when the integration has been in its current state: the start of the failures (or of the ongoing
+/// incident) when not OK, the end of the last incident when OK again. `None`: not known (no history).
+pub fn status_since(i: &IntegrationView) -> Option<DateTime<Utc>> {
+    if i.history.is_empty() {
+        return None;
+    }
+    match i.health.status {
+        crate::model::Status::Ok => i.incidents.iter().find_map(|inc| inc.ended),
+        _ => i.failing_since.or_else(|| {
+            i.incidents
+                .iter()
+                .find(|inc| inc.ended.is_none())
+                .map(|inc| inc.started)
+        }),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Detail of one integration: everything an on-call needs to act, scrollable at 80x24.
 
-use super::super::app::App;
+use super::super::app::{App, secret_verified_at};
 use super::super::text::{self, fit};
 use super::integrations::latency;
 use super::pane_block;
@@ -111,7 +111,7 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         )],
         width,
     ));
-    if i.history.is_empty() {
+    if i.history.is_empty() && i.health.reasons.is_empty() {
         out.extend(field("Reason", raw("probing... (no result yet)"), width));
     }
     for (n, r) in i.health.reasons.iter().enumerate() {
@@ -176,6 +176,11 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
     out.extend(field("Business unit", raw(opt(&i.business_unit)), width));
     out.extend(field("MID", raw(opt(&i.account_id)), width));
     out.extend(field("Team", raw(opt(&i.team)), width));
+    out.extend(field(
+        "Owner",
+        raw(opt(&cred.and_then(|c| c.owner.clone()))),
+        width,
+    ));
     out.extend(field("Environment", raw(opt(&i.environment)), width));
     let procs = if i.processes.is_empty() {
         "-".to_string()
@@ -247,6 +252,19 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         |t: Option<DateTime<Utc>>| t.map(|t| text::stamp(t, now)).unwrap_or_else(|| "-".into());
     out.extend(field("Failing since", raw(when(i.failing_since)), width));
     out.extend(field("Last success", raw(when(i.last_success)), width));
+    // A probe that reuses a cached token checks the token, not the secret: say when the secret was checked.
+    let verified = match (secret_verified_at(i), i.last_probe()) {
+        (_, None) => "-".to_string(),
+        (Some(at), Some(p)) if p.fresh_token => {
+            format!("last verified {} by the last probe", text::stamp(at, now))
+        }
+        (Some(at), Some(_)) => format!(
+            "last verified {}; the probes since reused the cached token",
+            text::stamp(at, now)
+        ),
+        (None, Some(_)) => "not verified yet: the probes so far reused a cached token".to_string(),
+    };
+    out.extend(field("Secret", raw(verified), width));
     let next = if i.paused {
         "paused (press p to probe now and resume)".to_string()
     } else if i.probing {

@@ -25,6 +25,8 @@ pub struct Wizard {
     pub rotation: Rotation,
     /// (integration, team, business unit)
     pub consumers: Vec<(String, Option<String>, Option<String>)>,
+    /// The credential's owner (the first person to tell).
+    pub owner: Option<String>,
     /// Results of the last step.
     pub checks: Vec<CheckLine>,
     /// Characters typed into the masked secret field (None: not entering a secret).
@@ -44,6 +46,7 @@ impl Wizard {
         Wizard {
             rotation,
             consumers: Vec::new(),
+            owner: None,
             checks: Vec::new(),
             secret_len: None,
             confirm_typed: None,
@@ -284,6 +287,12 @@ pub fn render(
             let tag = if n == 0 { tag } else { "     " };
             lines.push(Line::from(vec![Span::styled(tag, style), Span::raw(part)]));
         }
+    }
+    if let Some(owner) = &w.owner {
+        lines.push(Line::from(vec![
+            Span::styled("Owner (who to tell): ", theme.bold()),
+            Span::raw(owner.clone()),
+        ]));
     }
     if !w.consumers.is_empty() {
         lines.push(Line::styled("Consumers (who to tell):", theme.bold()));
