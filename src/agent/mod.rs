@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod merge;
 pub mod readiness;
 pub mod stream;
 pub mod systemd;

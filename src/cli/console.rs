@@ -69,7 +69,7 @@ pub async fn local(
 /// `authwatch --connect URL [--token-file PATH]`: the console on an agent's state. Exit code 3 when the agent
 /// cannot be reached or refuses the token at start (later losses are shown as stale data and retried).
 pub async fn remote(
-    url: Url,
+    urls: Vec<Url>,
     token_file: Option<&Path>,
     ca_file: Option<&Path>,
     args: &ConsoleArgs,
@@ -82,18 +82,27 @@ pub async fn remote(
             return Ok(EXIT_USAGE);
         }
     };
-    if token.is_some() && url.scheme() == "http" && !crate::host::is_loopback(&url) {
-        eprintln!(
-            "warning: sending the token over plain http to {}; configure tls_cert/tls_key on the agent and use https",
-            url.host_str().unwrap_or("?")
-        );
-    }
-    let conn = match client::connect_with(url, token, ca_file).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(EXIT_USAGE);
+    let mut conns = Vec::new();
+    for url in &urls {
+        if token.is_some() && url.scheme() == "http" && !crate::host::is_loopback(url) {
+            eprintln!(
+                "warning: sending the token over plain http to {}; configure tls_cert/tls_key on the agent and use https",
+                url.host_str().unwrap_or("?")
+            );
         }
+        match client::connect_with(url.clone(), token.clone(), ca_file).await {
+            Ok(c) => conns.push(c),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        }
+    }
+    // Several agents: one console over their merged state.
+    let conn = if conns.len() == 1 {
+        conns.remove(0)
+    } else {
+        crate::agent::merge::combine(crate::agent::merge::labels(&urls), conns)
     };
     let base = options(args, log_path);
     let options = tui::TuiOptions {

@@ -37,9 +37,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// Open the console on a running agent (`authwatch agent`) instead of probing, e.g. http://agent:9477
+    /// Open the console on a running agent (`authwatch agent`) instead of probing, e.g. http://agent:9477;
+    /// repeat it for several agents (one console over their merged state)
     #[arg(long, value_name = "URL")]
-    pub connect: Option<url::Url>,
+    pub connect: Vec<url::Url>,
 
     /// Bearer token for --connect, read from this file (first line); a viewer token makes the console read-only
     #[arg(long, value_name = "PATH", requires = "connect")]
@@ -230,10 +231,9 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
     // Every subcommand below that reads the configuration does it through this one call.
     let load = || load_config(config_flag);
     match command {
-        None if connect.is_some() => {
-            let url = connect.expect("guarded");
+        None if !connect.is_empty() => {
             console::remote(
-                url,
+                connect,
                 token_file.as_deref(),
                 ca_file.as_deref(),
                 &console_args,

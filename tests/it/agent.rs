@@ -521,3 +521,93 @@ async fn readiness_liveness_and_the_plain_status() {
     assert_eq!(get("/readyz", None).await.unwrap().status(), 503);
     agent.stop().await;
 }
+
+/// `--connect A --connect B`: one console over two real agents, integrations named by agent, actions routed to
+/// the owning agent, and the header naming the agent that went away while the other stays live.
+#[tokio::test]
+async fn several_agents_merge_into_one_console() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let mut agents = Vec::new();
+    let mut dirs = Vec::new();
+    for secret in [SENTINEL, "a-wrong-secret"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_secret(dir.path(), "secret", secret);
+        let text = config_text(dir.path(), &sim.base_url(), &file, "");
+        agents.push(
+            RunningAgent::start(load_config(dir.path(), &text), AgentOptions::default())
+                .await
+                .expect("agent starts"),
+        );
+        dirs.push(dir);
+    }
+    let urls: Vec<url::Url> = agents.iter().map(|a| a.url().parse().unwrap()).collect();
+    let labels = authwatch::agent::merge::labels(&urls);
+    assert_eq!(labels[0], format!("127.0.0.1:{}", agents[0].addr.port()));
+    let mut conns = Vec::new();
+    for u in &urls {
+        conns.push(
+            client::connect(u.clone(), Some(SecretString::from(OPERATOR.to_string())))
+                .await
+                .unwrap(),
+        );
+    }
+    let conn = authwatch::agent::merge::combine(labels.clone(), conns);
+    assert_eq!(conn.role, Role::Operator);
+    let (healthy, failing) = (
+        format!("{}/crm-sync", labels[0]),
+        format!("{}/crm-sync", labels[1]),
+    );
+    let mut rx = conn.handle.watch();
+    let merged = wait_snapshot(&mut rx, "both agents' verdicts", |s| {
+        status_of(s, &healthy) == Some(Status::Ok) && status_of(s, &failing) == Some(Status::Fail)
+    })
+    .await;
+    assert_eq!(merged.integrations.len(), 2);
+    assert_eq!((merged.summary.ok, merged.summary.fail), (1, 1));
+    assert_eq!(merged.config_name, labels.join(" + "));
+    assert!(merged.connection.is_none());
+
+    // An acknowledgement goes to the agent that owns the integration, and only there.
+    conn.handle
+        .send(Command::Ack {
+            integration: failing.clone(),
+            actor: "oncall".into(),
+        })
+        .await
+        .unwrap();
+    let acked = wait_snapshot(&mut rx, "the ack", |s| {
+        s.integration(&failing).is_some_and(|i| i.acked.is_some())
+    })
+    .await;
+    assert!(acked.integration(&healthy).unwrap().acked.is_none());
+    assert!(
+        agents[1]
+            .engine
+            .snapshot()
+            .integration("crm-sync")
+            .unwrap()
+            .acked
+            .is_some()
+    );
+
+    // The first agent goes away: the header names it; the other agent's data stays live.
+    let first = agents.remove(0);
+    first.stop().await;
+    let stale = wait_snapshot(&mut rx, "the unreachable agent named", |s| {
+        s.connection.is_some()
+    })
+    .await;
+    let header = stale.connection.as_deref().unwrap();
+    assert!(
+        header.starts_with(&format!("{}: NO AGENT since", labels[0])),
+        "{header}"
+    );
+    assert!(!header.contains(&labels[1]), "{header}");
+    assert_eq!(
+        status_of(&stale, &healthy),
+        Some(Status::Ok),
+        "last known state kept"
+    );
+    let _ = conn.handle.send(Command::Shutdown).await;
+    agents.remove(0).stop().await;
+}
