@@ -71,6 +71,11 @@ struct AuthLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    task: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NotificationLabels {
     receiver: String,
     event: String,
@@ -119,6 +124,7 @@ pub struct Metrics {
     probes: Family<ProbeLabels, Counter>,
     auth_events: Family<AuthLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
+    task_restarts: Family<TaskLabels, Counter>,
     started: DateTime<Utc>,
     tracking: Mutex<Tracking>,
     /// Held while gauges are rebuilt and encoded, so a scrape never sees half a refresh.
@@ -145,6 +151,7 @@ impl Metrics {
         let probes = Family::<ProbeLabels, Counter>::default();
         let auth_events = Family::<AuthLabels, Counter>::default();
         let notifications = Family::<NotificationLabels, Counter>::default();
+        let task_restarts = Family::<TaskLabels, Counter>::default();
         registry.register(
             "authwatch_integration_status",
             "Health of the integration: 0 ok, 1 warn, 2 fail, 3 unknown",
@@ -181,6 +188,11 @@ impl Metrics {
             notifications.clone(),
         );
         registry.register(
+            "authwatch_task_restarts",
+            "Long-lived tasks (engine, probe) restarted after a panic",
+            task_restarts.clone(),
+        );
+        registry.register(
             "authwatch_start_time_seconds",
             "When this authwatch process started (Unix time)",
             up_since.clone(),
@@ -197,6 +209,7 @@ impl Metrics {
             probes,
             auth_events,
             notifications,
+            task_restarts,
             started,
             tracking: Mutex::new(Tracking {
                 last_probe: HashMap::new(),
@@ -333,6 +346,12 @@ impl Metrics {
             }
         }
         self.up_since.set(self.started.timestamp());
+        for (task, n) in crate::engine::supervise::restarts() {
+            let c = self.task_restarts.get_or_create(&TaskLabels {
+                task: task.to_string(),
+            });
+            c.inc_by(n.saturating_sub(c.get()));
+        }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!("cannot encode metrics: {e}");

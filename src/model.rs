@@ -299,14 +299,29 @@ impl ProbeResult {
             ),
             Outcome::NotFound => format!("not found{status}: check subdomain or path"),
             Outcome::RateLimited => match self.retry_after_secs {
-                Some(s) => format!("rate limited{status}, retry after {s}s"),
+                Some(s) => format!("rate limited{status}, retry after {s}s{}", capped(s)),
                 None => format!("rate limited{status}"),
             },
-            Outcome::ServerError => format!("server error{status}: {err}"),
+            Outcome::ServerError => match self.retry_after_secs.filter(|s| *s >= MAX_WAIT_SECS) {
+                Some(s) => format!("server error{status}: {err}, retry after {s}s{}", capped(s)),
+                None => format!("server error{status}: {err}"),
+            },
             Outcome::Timeout => "timed out".to_string(),
             Outcome::Network => format!("network error: {err}"),
             Outcome::BadResponse => format!("bad response{status}: {err}"),
         }
+    }
+}
+
+/// The longest Retry-After authwatch honours (see `probe::classify::MAX_RETRY_AFTER`).
+pub const MAX_WAIT_SECS: u64 = 24 * 3600;
+
+/// Names the clamp when an endpoint's wait reached it (longer asks are clamped to it).
+fn capped(secs: u64) -> &'static str {
+    if secs >= MAX_WAIT_SECS {
+        " (capped at 24h)"
+    } else {
+        ""
     }
 }
 

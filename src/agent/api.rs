@@ -8,7 +8,6 @@ use crate::engine::{Command, EngineHandle};
 use crate::ingest::{self, Line, LineParser, Matcher};
 use crate::metrics::Metrics;
 use crate::report::StateReport;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,6 +24,12 @@ use tokio::sync::mpsc;
 
 /// Largest accepted ingest body.
 pub const MAX_INGEST_BYTES: usize = 8 * 1024 * 1024;
+/// How long an SSE viewer may fall behind (its buffer full) before it is dropped.
+const SLOW_VIEWER: Duration = Duration::from_secs(10);
+/// Ingest bodies read at the same time.
+static INGEST_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+/// Longest a request may take until its answer starts (live streams then go on; the idle timeout bounds them).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a reload replaces: read by every request.
 pub struct Current {
@@ -114,8 +119,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/probe/{integration}", post(probe_one))
         .route("/api/v1/ack/{integration}", post(ack))
         .route("/api/v1/ingest", post(ingest))
-        .layer(DefaultBodyLimit::max(MAX_INGEST_BYTES))
+        // No route but ingest reads a body (and it reads its own, after the token).
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn(whole_request_timeout))
         .with_state(state)
+}
+
+async fn whole_request_timeout(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => error(StatusCode::REQUEST_TIMEOUT, "request took too long"),
+    }
 }
 
 impl AppState {
@@ -284,7 +301,7 @@ async fn events(
     if let Err(r) = s.authorize(&headers, Role::Viewer) {
         return r;
     }
-    let (tx, mut rx) = mpsc::channel::<Event>(16);
+    let (tx, mut rx) = mpsc::channel::<Event>(4);
     let hub = s.hub.clone();
     let mut engine_events = s.engine.events();
     let mut stop = s.shutdown.clone();
@@ -329,7 +346,8 @@ async fn events(
                 _ = tx.closed() => break,
                 _ = stop.wait_for(|v| *v) => break,
             };
-            if tx.send(ev).await.is_err() {
+            // A viewer that stopped reading is dropped (its buffered events freed), not waited for.
+            if tx.send_timeout(ev, SLOW_VIEWER).await.is_err() {
                 break;
             }
         }
@@ -451,11 +469,35 @@ async fn ingest(
     State(s): State<AppState>,
     Query(q): Query<IngestQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    // The token first: an unauthenticated body is never read.
     if let Err(r) = s.authorize(&headers, Role::Operator) {
         return r;
     }
+    // A few bodies at a time, each capped: memory stays bounded whatever operators send at once.
+    let Ok(_slot) = INGEST_SLOTS.try_acquire() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Json(ErrorBody {
+                error: "too many ingest requests at once".into(),
+            }),
+        )
+            .into_response();
+    };
+    let body = match axum::body::to_bytes(body, MAX_INGEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "ingest body larger than {} MiB, or broken off",
+                    MAX_INGEST_BYTES >> 20
+                ),
+            );
+        }
+    };
     let source = q
         .source
         .filter(|s| !s.trim().is_empty())

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod auth;
 pub mod client;
+pub mod guard;
 pub mod merge;
 pub mod readiness;
 pub mod stream;
@@ -39,6 +40,8 @@ pub struct AgentOptions {
     pub listen: Option<SocketAddr>,
     /// History database (None: in memory only; notifications then are not recorded either).
     pub db: Option<PathBuf>,
+    /// Connection limit and timeouts (defaults in [`guard`]).
+    pub limits: guard::Limits,
 }
 
 /// A running agent: its address, the engine, and what reload and stop need.
@@ -132,14 +135,17 @@ impl RunningAgent {
         let tls = tls_config.is_some();
         let server = match tls_config {
             None => tokio::spawn(async move {
-                if let Err(e) = axum::serve(tcp, app).with_graceful_shutdown(graceful).await {
+                if let Err(e) = axum::serve(guard::Guarded::new(tcp, options.limits), app)
+                    .with_graceful_shutdown(graceful)
+                    .await
+                {
                     tracing::error!("agent API stopped: {e}");
                 }
             }),
             Some(cfg) => {
                 let listener = crate::tls::TlsListener::new(tcp, cfg).map_err(|e| e.to_string())?;
                 tokio::spawn(async move {
-                    if let Err(e) = axum::serve(listener, app)
+                    if let Err(e) = axum::serve(guard::Guarded::new(listener, options.limits), app)
                         .with_graceful_shutdown(graceful)
                         .await
                     {

@@ -249,7 +249,17 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             let db = db_path(db_flag, &config);
             rotate::apply_stored_expiries(&mut config, db.as_deref());
             let path = config.path.clone();
-            match crate::agent::run(path, config, crate::agent::AgentOptions { listen, db }).await {
+            match crate::agent::run(
+                path,
+                config,
+                crate::agent::AgentOptions {
+                    listen,
+                    db,
+                    ..Default::default()
+                },
+            )
+            .await
+            {
                 Ok(()) => Ok(0),
                 Err(crate::agent::AgentError::Start(e)) => {
                     eprintln!("error: {e}");

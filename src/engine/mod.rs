@@ -12,6 +12,7 @@ mod rotations;
 mod run;
 mod snapshot;
 mod state;
+pub mod supervise;
 
 pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
 pub use run::{EngineOptions, RunningEngine, run_once, spawn};

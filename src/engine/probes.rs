@@ -3,6 +3,7 @@
 use super::HISTORY_LEN;
 use super::handle::EngineEvent;
 use super::state::{Engine, ResultMsg};
+use super::supervise;
 use crate::model::{AuthEvent, PROBE_SOURCE, ProbeResult};
 use crate::probe::{self, NotProbed, ProbeTarget};
 use crate::rules::tracking::{CredentialChange, Forced};
@@ -77,7 +78,13 @@ impl Engine {
                 integration,
                 credential,
             };
-            let result = probe::probe(&prober, &cache, target, &secret, freshness).await;
+            let probed =
+                supervise::catch(probe::probe(&prober, &cache, target, &secret, freshness)).await;
+            // A probe that panics is a failed probe of its integration, not the end of probing.
+            let result = probed.unwrap_or_else(|cause| {
+                supervise::record_restart("probe", &cause);
+                Ok(supervise::crashed_probe(&cause))
+            });
             let _ = tx.send((generation, idx, result));
         });
     }

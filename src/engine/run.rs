@@ -48,7 +48,13 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
             engine.restore(store, options.retention).await;
         }
         engine.start_followers();
-        engine.run(commands, inbox, options.start_gate).await;
+        let (mut commands, mut inbox, mut gate) = (commands, inbox, options.start_gate);
+        // Supervised: a panic is logged and counted, and the loop goes on with the state it had.
+        while let Err(cause) =
+            super::supervise::catch(engine.run(&mut commands, &mut inbox, &mut gate)).await
+        {
+            super::supervise::record_restart("engine", &cause);
+        }
         engine.followers.clear();
         if let Some(history) = engine.history.take() {
             let _ = tokio::task::spawn_blocking(move || history.close()).await;
@@ -108,9 +114,9 @@ pub async fn run_once(config: Config, selected: &[usize]) -> Result<Snapshot, Pr
 impl Engine {
     async fn run(
         &mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut inbox: Inbox,
-        start_gate: Option<oneshot::Receiver<()>>,
+        commands: &mut mpsc::Receiver<Command>,
+        inbox: &mut Inbox,
+        gate: &mut Option<oneshot::Receiver<()>>,
     ) {
         self.summarize();
         let mut completed = match &self.db_path {
@@ -118,7 +124,6 @@ impl Engine {
             _ => mpsc::unbounded_channel().1,
         };
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
-        let mut gate = start_gate;
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
         loop {
@@ -133,7 +138,7 @@ impl Engine {
                 .map(|t| t + PUBLISH_EVERY);
             tokio::select! {
                 // A dropped sender also opens the gate: the consumer went away or does not care.
-                _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => gate = None,
+                _ = async { gate.as_mut().expect("guarded").await }, if gate.is_some() => *gate = None,
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(cmd) => self.command(cmd),

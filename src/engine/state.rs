@@ -224,7 +224,8 @@ impl Engine {
     pub fn schedule(&mut self, idx: usize, delay: Option<std::time::Duration>, now: Instant) {
         let st = &mut self.integrations[idx];
         st.next_due = delay.map(|d| now.checked_add(d).unwrap_or(far_future(now)));
-        st.next_due_wall = delay.map(|d| Utc::now() + crate::duration::to_chrono(d));
+        // Saturating: a wait from outside (Retry-After) must not overflow the wall clock.
+        st.next_due_wall = delay.map(|d| crate::rules::schedule::wall_after(Utc::now(), d));
         st.due_seq += 1;
         if let Some(at) = st.next_due {
             self.due.push(Reverse((at, idx, st.due_seq)));

@@ -46,7 +46,7 @@ pub struct ErrorInfo {
     pub description: Option<String>,
     pub message: Option<String>,
     pub code: Option<i64>,
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<RetryAfter>,
 }
 
 fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
@@ -79,6 +79,32 @@ fn as_int(v: &Value) -> Option<i64> {
     }
 }
 
+/// A JSON `retryAfter`: an integer of any size (negative counts as 0), a float, or digits in a string.
+fn as_retry_after(v: &Value) -> Option<RetryAfter> {
+    match v {
+        Value::Number(n) => {
+            let asked = if let Some(u) = n.as_u64() {
+                u as u128
+            } else if n.as_i64().is_some() {
+                0
+            } else {
+                // Floats (and integers beyond u64 that serde_json reads as floats): saturate.
+                let f = n.as_f64()?;
+                if f.is_nan() || f <= 0.0 {
+                    0
+                } else if f >= u128::MAX as f64 {
+                    u128::MAX
+                } else {
+                    f.ceil() as u128
+                }
+            };
+            Some(RetryAfter::from_secs(asked))
+        }
+        Value::String(s) => parse_retry_after(Some(s)),
+        _ => None,
+    }
+}
+
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -97,9 +123,7 @@ impl ErrorInfo {
             description: field(&obj, &["error_description"]).and_then(as_text),
             message: field(&obj, &["message"]).and_then(as_text),
             code: field(&obj, &["errorcode", "error_code"]).and_then(as_int),
-            retry_after: field(&obj, &["retryAfter"])
-                .and_then(as_int)
-                .map(|n| n.max(0) as u64),
+            retry_after: field(&obj, &["retryAfter"]).and_then(as_retry_after),
         }
     }
 
@@ -121,18 +145,55 @@ impl ErrorInfo {
     }
 }
 
+/// The shortest and longest wait an endpoint may ask for: values outside are clamped (and the clamp is named in
+/// the probe's detail), so no answer can make the scheduler overflow or stop probing for years.
+pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(crate::model::MAX_WAIT_SECS);
+
+/// A wait asked for by an endpoint, clamped to [`MIN_RETRY_AFTER`]..=[`MAX_RETRY_AFTER`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter {
+    pub wait: Duration,
+    /// What the endpoint asked for (seconds, as sent) when it was outside the range.
+    pub clamped_from: Option<u128>,
+}
+
+impl RetryAfter {
+    pub fn from_secs(asked: u128) -> Self {
+        let (min, max) = (
+            MIN_RETRY_AFTER.as_secs() as u128,
+            MAX_RETRY_AFTER.as_secs() as u128,
+        );
+        let secs = asked.clamp(min, max);
+        Self {
+            wait: Duration::from_secs(secs as u64),
+            clamped_from: (secs != asked).then_some(asked),
+        }
+    }
+    /// "Retry-After 9000000000000s clamped to 86400s", for the probe's detail.
+    pub fn note(&self) -> Option<String> {
+        self.clamped_from
+            .map(|asked| format!("Retry-After {asked}s clamped to {}s", self.wait.as_secs()))
+    }
+}
+
 /// Parse a `Retry-After` header value (delta-seconds; HTTP dates are rare from SFMC and treated as absent).
-pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
-    value
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+/// Digits beyond any integer type still count as "very long" rather than absent.
+pub fn parse_retry_after(value: Option<&str>) -> Option<RetryAfter> {
+    let v = value?.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(RetryAfter::from_secs(
+        v.parse::<u128>().unwrap_or(u128::MAX),
+    ))
 }
 
 /// Classify a non-2xx answer. `phase_is_token` distinguishes a refused token request from a refused call.
 pub fn classify_error_status(
     status: u16,
     body: &[u8],
-    retry_after_header: Option<Duration>,
+    retry_after_header: Option<RetryAfter>,
     phase_is_token: bool,
 ) -> Failure {
     let info = ErrorInfo::parse(body);
@@ -147,19 +208,23 @@ pub fn classify_error_status(
         500..=599 => Outcome::ServerError,
         _ => Outcome::BadResponse,
     };
-    let retry_after = retry_after_header.or_else(|| info.retry_after.map(Duration::from_secs));
+    let retry_after = retry_after_header
+        .or(info.retry_after)
+        .filter(|_| matches!(outcome, Outcome::RateLimited | Outcome::ServerError));
     let error = info.headline().or_else(|| {
         // Not JSON, e.g. an HTML error page from a proxy: say so without echoing it.
         (!body.is_empty()).then(|| format!("HTTP {status} with a non-JSON body"))
     });
+    let detail = match (info.detail(), retry_after.and_then(|r| r.note())) {
+        (Some(d), Some(n)) => Some(format!("{d}; {n}")),
+        (d, n) => d.or(n),
+    };
     Failure {
         outcome,
         http_status: Some(status),
         error,
-        detail: info.detail(),
-        retry_after: matches!(outcome, Outcome::RateLimited | Outcome::ServerError)
-            .then_some(retry_after)
-            .flatten(),
+        detail,
+        retry_after: retry_after.map(|r| r.wait),
     }
 }
 
@@ -321,13 +386,46 @@ mod tests {
         let body = br#"{"message":"Rate limit exceeded","errorcode":50100,"retryAfter":5}"#;
         let f = classify_error_status(429, body, None, true);
         assert_eq!(f.retry_after, Some(Duration::from_secs(5)));
-        let f = classify_error_status(429, body, Some(Duration::from_secs(9)), true);
+        let f = classify_error_status(429, body, Some(RetryAfter::from_secs(9)), true);
         assert_eq!(f.retry_after, Some(Duration::from_secs(9)));
-        assert_eq!(parse_retry_after(Some(" 7 ")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(Some(" 7 ")).map(|r| r.wait),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(
             parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
             None
         );
+    }
+
+    #[test]
+    fn giant_and_tiny_retry_after_are_clamped_and_the_clamp_is_named() {
+        for header in [
+            "9000000000000",
+            "18446744073709551615",
+            "99999999999999999999999999999999999999999",
+        ] {
+            let r = parse_retry_after(Some(header)).unwrap();
+            assert_eq!(r.wait, MAX_RETRY_AFTER, "{header}");
+            let f = classify_error_status(429, b"", Some(r), true);
+            assert_eq!(f.retry_after, Some(MAX_RETRY_AFTER));
+            let detail = f.detail.unwrap();
+            assert!(detail.contains("clamped to 86400s"), "{detail}");
+        }
+        for body in [
+            r#"{"retryAfter":9000000000000}"#,
+            r#"{"retryAfter":18446744073709551615}"#,
+            r#"{"retryAfter":1e300}"#,
+            r#"{"retryAfter":"184467440737095516150"}"#,
+        ] {
+            let f = classify_error_status(503, body.as_bytes(), None, true);
+            assert_eq!(f.retry_after, Some(MAX_RETRY_AFTER), "{body}");
+            assert!(f.detail.unwrap().contains("clamped"), "{body}");
+        }
+        let f = classify_error_status(429, br#"{"retryAfter":-5}"#, None, true);
+        assert_eq!(f.retry_after, Some(MIN_RETRY_AFTER));
+        assert_eq!(parse_retry_after(Some("0")).unwrap().wait, MIN_RETRY_AFTER);
+        assert_eq!(parse_retry_after(Some("-1")), None);
     }
 
     #[test]

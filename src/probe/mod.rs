@@ -136,7 +136,7 @@ impl Prober {
             .map(Duration::from_secs)
             .unwrap_or(self.token_refresh);
         // Refresh at 75% of the lifetime or after token_refresh, whichever comes first.
-        let refresh_after = lifetime.mul_f64(0.75).min(self.token_refresh);
+        let refresh_after = (lifetime / 4 * 3).min(self.token_refresh);
         Ok(Token {
             access_token: SecretString::from(fields.access_token.as_str()),
             granted_scopes: fields.scope,

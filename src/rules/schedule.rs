@@ -71,8 +71,32 @@ fn exp(base: Duration, n: u32) -> Duration {
 }
 
 /// ±10% jitter so a thousand integrations do not probe in lockstep. `unit` is a random number in [0, 1).
+/// Saturating: a delay too large to scale is kept as it is.
 pub fn jitter(delay: Duration, unit: f64) -> Duration {
-    delay.mul_f64(0.9 + 0.2 * unit.clamp(0.0, 1.0))
+    let unit = if unit.is_nan() { 0.5 } else { unit };
+    Duration::try_from_secs_f64(delay.as_secs_f64() * (0.9 + 0.2 * unit.clamp(0.0, 1.0)))
+        .unwrap_or(delay)
+}
+
+/// Far enough to mean "not in this process's lifetime" and near enough for every clock type.
+const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + d`, saturating at a far future instead of panicking on overflow.
+pub fn instant_after(now: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// `now + d` on the wall clock, saturating at the largest representable time.
+pub fn wall_after(
+    now: chrono::DateTime<chrono::Utc>,
+    d: Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
 #[cfg(test)]
@@ -169,6 +193,34 @@ mod tests {
         for (name, r, auth, streak, want) in cases {
             assert_eq!(next_after(&r, auth, streak, &s), want, "{name}");
         }
+    }
+
+    #[test]
+    fn time_arithmetic_saturates_instead_of_panicking() {
+        let huge = Duration::from_secs(u64::MAX);
+        assert_eq!(jitter(huge, 0.999), huge);
+        assert_eq!(jitter(Duration::MAX, f64::NAN), Duration::MAX);
+        let now = tokio::time::Instant::now();
+        assert!(instant_after(now, huge) > now);
+        let wall = chrono::Utc::now();
+        assert_eq!(
+            wall_after(wall, huge),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        );
+        assert_eq!(
+            wall_after(wall, Duration::from_secs(9_000_000_000_000)),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        );
+        let mut r = result(Outcome::RateLimited, Some(u64::MAX));
+        assert!(matches!(
+            next_after(&r, 0, 1, &Settings::default()),
+            Next::After { .. }
+        ));
+        r.outcome = Outcome::ServerError;
+        assert!(matches!(
+            next_after(&r, 0, 1, &Settings::default()),
+            Next::After { .. }
+        ));
     }
 
     #[test]

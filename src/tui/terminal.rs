@@ -30,10 +30,23 @@ fn install_panic_hook() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
-            previous(info);
+            if process_ends(std::thread::current().name(), ACTIVE.load(Ordering::SeqCst)) {
+                restore();
+                previous(info);
+            } else {
+                // A background task panicked and is caught (supervised, or by tokio): the console keeps drawing,
+                // so the terminal stays as it is and the report goes to the log, not over the screen.
+                tracing::error!("panic in a background task: {info}");
+            }
         }));
     });
+}
+
+/// Does this panic end the console? The console runs on the main thread (`block_on`); panics elsewhere are on
+/// runtime workers, where they are caught and the console goes on. Outside the console (no terminal taken)
+/// every panic reports the usual way.
+fn process_ends(thread: Option<&str>, terminal_taken: bool) -> bool {
+    !terminal_taken || thread == Some("main")
 }
 
 /// Owns the terminal mode; restores it when dropped.
@@ -59,5 +72,16 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_panic_of_the_console_thread_restores_the_terminal() {
+        assert!(super::process_ends(Some("main"), true));
+        assert!(!super::process_ends(Some("tokio-runtime-worker"), true));
+        assert!(!super::process_ends(None, true));
+        assert!(super::process_ends(Some("tokio-runtime-worker"), false));
     }
 }

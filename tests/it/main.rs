@@ -1,6 +1,7 @@
 //! The one integration-test binary: one module per area (see README, Development).
 
 mod agent;
+mod agent_abuse;
 mod agent_process;
 mod agent_tls;
 mod cli_check;
@@ -9,6 +10,7 @@ mod config;
 mod console_bare_pty;
 mod engine;
 mod engine_logs;
+mod hostile;
 mod ingest;
 mod notify;
 mod probe;

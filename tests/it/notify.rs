@@ -117,6 +117,7 @@ async fn one_fail_and_one_resolved_per_incident_with_retries_and_records() {
         AgentOptions {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             db: Some(db.clone()),
+            ..Default::default()
         },
     )
     .await
@@ -220,6 +221,7 @@ async fn maintenance_windows_mute_notifications() {
         AgentOptions {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             db: Some(db.clone()),
+            ..Default::default()
         },
     )
     .await

@@ -260,6 +260,7 @@ async fn alertmanager_receives_the_fail_alert_and_its_resolution() {
         AgentOptions {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             db: None,
+            ..Default::default()
         },
     )
     .await
@@ -388,6 +389,7 @@ async fn prometheus_scrapes_the_agent_and_loads_the_shipped_rules() {
         AgentOptions {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             db: None,
+            ..Default::default()
         },
     )
     .await
@@ -412,6 +414,7 @@ async fn prometheus_scrapes_the_agent_and_loads_the_shipped_rules() {
         AgentOptions {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             db: None,
+            ..Default::default()
         },
     )
     .await
@@ -688,6 +691,7 @@ async fn two_agents_and_a_clustered_alertmanager_notify_once() {
                 AgentOptions {
                     listen: Some("127.0.0.1:0".parse().unwrap()),
                     db: None,
+                    ..Default::default()
                 },
             )
             .await
