@@ -92,3 +92,6 @@ pub mod suggest;
 
 // the machine we run on: the OS user, whether a URL is loopback
 pub mod host;
+
+// outside text made safe where it enters the model: control/bidi escapes, secret redaction, Slack escaping
+pub mod sanitize;

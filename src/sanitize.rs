@@ -48,6 +48,11 @@ pub fn owned(s: String) -> String {
     }
 }
 
+/// `text` as an owned String, from a borrowed str.
+pub fn owned_str(s: &str) -> String {
+    text(s).into_owned()
+}
+
 /// Replace every occurrence of a known secret value by `[redacted]` (values shorter than 4 characters are
 /// skipped: they would redact ordinary words).
 pub fn redact(s: &str, secrets: &[&str]) -> String {
@@ -80,7 +85,10 @@ mod tests {
         assert_eq!(text("a\nb\r\0"), "a\\nb\\r\\x00");
         assert_eq!(text("evil\u{202e}cod.exe"), "evil\\u{202e}cod.exe");
         assert_eq!(text("\u{9b}31m"), "\\u{9b}31m");
-        assert!(matches!(text("invalid_client — ok ✓ 日本"), Cow::Borrowed(_)));
+        assert!(matches!(
+            text("invalid_client — ok ✓ 日本"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

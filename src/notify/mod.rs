@@ -173,7 +173,11 @@ impl Notifier {
         let (recorder, earlier) = Recorder::open(opts.db, opts.metrics);
         let mut planner = Planner::default();
         planner.restore(&earlier);
+        // No redirects (a 3xx would re-POST the payload to another host) and no Referer (it would carry the
+        // secret webhook URL along).
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .timeout(SEND_TIMEOUT)
             .user_agent(concat!("authwatch/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -448,6 +452,18 @@ async fn send(
     let status = resp.status();
     if status.is_success() {
         Ok(())
+    } else if status.is_redirection() {
+        // Named by status and target host only: the full Location may carry a token.
+        let host = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url::Url::parse(l).ok())
+            .and_then(|u| u.host_str().map(crate::sanitize::owned_str))
+            .unwrap_or_else(|| "an unknown host".into());
+        Err(format!(
+            "the receiver answered {status}, a redirect to {host} (not followed)"
+        ))
     } else {
         Err(format!("the receiver answered {status}"))
     }

@@ -65,7 +65,8 @@ pub fn slack(m: &Message) -> Value {
         EventKind::Expiry => ":hourglass:",
         EventKind::Acknowledged => ":eyes:",
     };
-    json!({ "text": format!("{icon} {}", text(m)) })
+    // Endpoint text may carry `<!channel>` or `<url|text>`: escaped, Slack shows it as typed.
+    json!({ "text": format!("{icon} {}", crate::sanitize::slack(&text(m))) })
 }
 
 fn alertname(m: &Message) -> &'static str {
