@@ -31,6 +31,11 @@ fn main() -> ExitCode {
     drop(logging);
     match code {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) if e.downcast_ref::<authwatch::tui::NeedsTerminal>().is_some() => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{e}");
+            ExitCode::from(EXIT_USAGE as u8)
+        }
         Err(e) => {
             // Not eprintln!: it panics when stderr is gone (a dropped SSH session), and nothing may panic here.
             use std::io::Write;

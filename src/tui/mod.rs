@@ -146,6 +146,11 @@ fn draw(term: &mut Term, hold: &AtomicBool, app: &mut App) -> std::io::Result<()
 }
 
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
+/// The console was started without a terminal (e.g. `ssh` without `-t`, or input from /dev/null).
+#[derive(Debug, thiserror::Error)]
+#[error("authwatch needs a terminal (use `ssh -t`, or `authwatch check` for one sweep)")]
+pub struct NeedsTerminal;
+
 pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Result<()> {
     let mut snapshots = handle.watch();
     let first = snapshots.borrow_and_update().clone();
@@ -170,6 +175,12 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         _ => None,
     };
 
+    {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            return Err(NeedsTerminal.into());
+        }
+    }
     let mut sigterm = signal(SignalKind::terminate()).wrap_err("installing SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).wrap_err("installing SIGHUP handler")?;
     let mut sigint = signal(SignalKind::interrupt()).wrap_err("installing SIGINT handler")?;

@@ -106,3 +106,19 @@ fn a_vanished_terminal_ends_the_console_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `ssh host authwatch demo` (no -t): a plain sentence and exit 3, not a developer error.
+#[test]
+fn console_without_a_terminal_says_so_and_exits_3() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authwatch"))
+        .arg("demo")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "authwatch needs a terminal (use `ssh -t`, or `authwatch check` for one sweep)"
+    );
+}
