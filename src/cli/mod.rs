@@ -123,8 +123,9 @@ pub enum Cmd {
     },
     /// Uptime, incidents, MTTR and 401/403 counts per integration from the history database
     Report {
-        #[arg(long, value_enum, default_value = "24h")]
-        since: Since,
+        /// How far back to look: any duration, e.g. 90m, 12h, 7d
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        since: HumanDuration,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -188,26 +189,6 @@ pub enum Cmd {
 pub enum SecretCmd {
     /// Store a secret read from stdin (a no-echo prompt on a terminal); nothing ever prints one
     Set { name: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Since {
-    #[value(name = "24h")]
-    Day,
-    #[value(name = "7d")]
-    Week,
-    #[value(name = "30d")]
-    Month,
-}
-
-impl Since {
-    fn duration(self) -> chrono::Duration {
-        match self {
-            Since::Day => chrono::Duration::hours(24),
-            Since::Week => chrono::Duration::days(7),
-            Since::Month => chrono::Duration::days(30),
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -351,7 +332,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             };
             let now = chrono::Utc::now();
             let names: Vec<String> = config.integrations.iter().map(|i| i.name.clone()).collect();
-            let report = crate::history_report::build(&store, &names, now - since.duration(), now)?;
+            let report =
+                crate::history_report::build(&store, &names, now - since.as_chrono(), now)?;
             match format {
                 Format::Text => print!("{}", report.to_text()),
                 Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -402,15 +384,36 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             since,
             format,
         }) => match load() {
-            Ok(config) => match open_existing_db(db_path(db_flag, &config), "database", "") {
-                Ok(store) => {
-                    rotate::audit(&store, credential.as_deref(), since.as_chrono(), format)
-                }
-                Err(code) => Ok(code),
+            Ok(config) => match credential
+                .as_deref()
+                .map(|id| unknown_credential(&config, id))
+            {
+                Some(Err(code)) => Ok(code),
+                _ => match open_existing_db(db_path(db_flag, &config), "database", "") {
+                    Ok(store) => {
+                        rotate::audit(&store, credential.as_deref(), since.as_chrono(), format)
+                    }
+                    Err(code) => Ok(code),
+                },
             },
             Err(code) => Ok(code),
         },
     }
+}
+
+/// Refuse a credential id the configuration does not know (a typo would otherwise read as "no entries").
+fn unknown_credential(config: &Config, id: &str) -> std::result::Result<(), i32> {
+    let ids = config.credentials.iter().map(|c| c.id.as_str());
+    if ids.clone().any(|c| c == id) {
+        return Ok(());
+    }
+    match crate::suggest::nearest(id, ids) {
+        Some(near) => eprintln!("error: unknown credential {id:?}: did you mean {near:?}?"),
+        None => eprintln!(
+            "error: unknown credential {id:?}: not a [[credential]] id in the configuration"
+        ),
+    }
+    Err(EXIT_USAGE)
 }
 
 /// The database: `--db`, else `[settings] db`, else `$XDG_STATE_HOME/authwatch/authwatch.db` (None: no place

@@ -321,10 +321,15 @@ pub fn audit(
         Format::Text => {
             if entries.is_empty() {
                 println!("no rotation audit entries in that period");
+                return Ok(0);
             }
+            println!(
+                "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} DETAILS",
+                "TIME", "ACTOR", "CREDENTIAL", "ACTION", "FROM", "TO", "RESULT"
+            );
             for e in &entries {
                 println!(
-                    "{}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
+                    "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
                     crate::duration::utc_stamp(e.at),
                     e.actor,
                     e.credential,

@@ -5,6 +5,7 @@ mod agent_abuse;
 mod agent_process;
 mod agent_tls;
 mod cli_check;
+mod cli_edges;
 mod common;
 mod config;
 mod console_bare_pty;
