@@ -87,6 +87,13 @@ impl RunningAgent {
             ),
             None => None,
         };
+        if let Some(db) = &options.db {
+            // An interrupted rotation step (a crash mid-promote) is found and set right at start.
+            tokio::spawn(crate::rotation::reconcile_interrupted(
+                Arc::new(config.clone()),
+                db.clone(),
+            ));
+        }
         let metrics = Arc::new(Metrics::new());
         let notifier = Notifier::spawn(notify::NotifierOptions {
             receivers: config.notify.clone(),

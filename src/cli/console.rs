@@ -49,7 +49,22 @@ pub async fn local(
         rotation,
         ..options(args, log_path)
     };
+    if let Some(setup) = &options.rotation {
+        // A rotation step interrupted by a crash is found and set right before anyone opens the wizard.
+        tokio::spawn(rotation::reconcile_interrupted(
+            setup.config.clone(),
+            setup.db.clone(),
+        ));
+    }
     let result = tui::run(running.handle.clone(), options).await;
+    // Quitting (or a signal) during a rotation step: the step finishes and journals its result first.
+    if rotation::safety::steps_in_flight() > 0 {
+        eprintln!(
+            "finishing the running rotation step first (up to {} s)",
+            rotation::safety::SIGNAL_GRACE.as_secs()
+        );
+        rotation::safety::wait_for_steps(rotation::safety::SIGNAL_GRACE).await;
+    }
     let _ = running.handle.send(Command::Shutdown).await;
     let _ = running.task.await;
     result.map(|()| 0)

@@ -41,6 +41,43 @@ pub fn apply_effective_expiries(config: &mut Config, store: &Store) {
     }
 }
 
+/// At the start of a console or an agent: reconcile every credential whose rotation step was interrupted (the
+/// process died between an effect's intent and its result). What was found is logged and audited; the state is
+/// set to what the sink really holds. Returns what was said, one line per credential.
+pub async fn reconcile_interrupted(
+    config: std::sync::Arc<Config>,
+    db: std::path::PathBuf,
+) -> Vec<String> {
+    let opened = tokio::task::spawn_blocking(move || Store::open(&db)).await;
+    let Ok(Ok(mut store)) = opened else {
+        return Vec::new();
+    };
+    let interrupted: Vec<String> = config
+        .credentials
+        .iter()
+        .map(|c| c.id.clone())
+        .filter(|id| store.journal_open(id).is_ok_and(|open| !open.is_empty()))
+        .collect();
+    if interrupted.is_empty() {
+        return Vec::new();
+    }
+    let _ = store.make_durable();
+    let vault = Vault::from_env().ok().flatten();
+    let Ok(mut rotator) = Rotator::new(&config, &mut store, vault) else {
+        return Vec::new();
+    };
+    let mut said = Vec::new();
+    for cred in interrupted {
+        if let Ok(report) = rotator.status(&cred).await {
+            for line in report.lines.iter().filter(|l| l.kind == LineKind::Fail) {
+                tracing::warn!("rotation of {cred}: {}", line.text);
+                said.push(format!("{cred}: {}", line.text));
+            }
+        }
+    }
+    said
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {

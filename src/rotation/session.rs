@@ -145,7 +145,7 @@ async fn serve(
     updates: mpsc::UnboundedSender<Update>,
 ) {
     let config = setup.config.clone();
-    let mut store = match Store::open(&setup.db) {
+    let mut store = match Store::open(&setup.db).and_then(|s| s.make_durable().map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             while let Some(r) = requests.recv().await {
