@@ -89,7 +89,10 @@ impl StateReport {
             "{:<7}  {:<name_w$}  {:<cred_w$}  {:>8}  REASON",
             "STATUS", "INTEGRATION", "CREDENTIAL", "LATENCY"
         );
-        for i in &self.integrations {
+        // What is broken first: fail, warn, unknown, ok (config order within each).
+        let mut integrations: Vec<&IntegrationReport> = self.integrations.iter().collect();
+        integrations.sort_by_key(|i| std::cmp::Reverse(i.status));
+        for i in integrations {
             let latency = i
                 .probe
                 .as_ref()
@@ -129,7 +132,10 @@ impl StateReport {
                 "{:<7}  {:<id_w$}  {:<10}  DAYS LEFT",
                 "EXPIRY", "CREDENTIAL", "EXPIRES"
             );
-            for c in &self.credentials {
+            // Soonest expiry first; credentials without a date last.
+            let mut credentials: Vec<&CredentialReport> = self.credentials.iter().collect();
+            credentials.sort_by_key(|c| (c.days_left.is_none(), c.days_left));
+            for c in credentials {
                 let _ = writeln!(
                     out,
                     "{:<7}  {:<id_w$}  {:<10}  {}",

@@ -532,7 +532,7 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
 }
 
 async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<i32> {
-    let snapshot = match check::sweep(config, only).await {
+    let mut snapshot = match check::sweep(config, only).await {
         Ok(s) => s,
         Err(e) => {
             if format == CheckFormat::Nagios {
@@ -542,6 +542,21 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
             return Ok(EXIT_USAGE);
         }
     };
+    if !only.is_empty() {
+        // Only the selected integrations' credentials, so the expiry table matches the summary.
+        let used: Vec<&str> = snapshot
+            .integrations
+            .iter()
+            .map(|i| i.credential.as_str())
+            .collect();
+        let keep: Vec<_> = snapshot
+            .credentials
+            .iter()
+            .filter(|c| used.contains(&c.id.as_str()))
+            .cloned()
+            .collect();
+        snapshot.credentials = keep;
+    }
     let report = StateReport::from_snapshot(&snapshot);
     match format {
         CheckFormat::Text => print!("{}", report.to_text()),

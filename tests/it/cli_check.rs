@@ -507,3 +507,63 @@ async fn nagios_format_follows_the_plugin_api() {
         "{text}"
     );
 }
+
+/// The text output answers "what is broken" first: fail, warn, unknown, ok; the expiry table soonest first;
+/// and `--integration X` shows X's credential only, with a summary that matches.
+#[tokio::test]
+async fn check_text_is_sorted_by_severity_and_integration_filters_credentials() {
+    let (_sim, dir, config) = setup(
+        &[
+            ("alpha-ok", SENTINEL, "account_id = \"5100001\""),
+            ("bravo-fail", "a-wrong-secret", ""),
+            ("charlie-ok", SENTINEL, ""),
+        ],
+        "failure_threshold = 1",
+    )
+    .await;
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for (cred, date) in [
+        ("cred-0", "2099-01-01"),
+        ("cred-1", "2098-01-01"),
+        ("cred-2", "2097-01-01"),
+    ] {
+        text = text.replace(
+            &format!("[[credential]]\nid = \"{cred}\""),
+            &format!("[[credential]]\nid = \"{cred}\"\nsecret_expires = \"{date}\""),
+        );
+    }
+    std::fs::write(&config, text).unwrap();
+    let run = authwatch(&["check", "--config", &config], dir.path()).await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    let pos = |s: &str| {
+        run.stdout
+            .find(s)
+            .unwrap_or_else(|| panic!("{s} missing: {}", run.stdout))
+    };
+    assert!(pos("bravo-fail") < pos("alpha-ok"), "{}", run.stdout);
+    assert!(pos("alpha-ok") < pos("charlie-ok"), "{}", run.stdout);
+    let expiry = &run.stdout[pos("EXPIRY")..];
+    let at = |s: &str| expiry.find(s).unwrap();
+    assert!(at("2097-01-01") < at("2098-01-01"), "{expiry}");
+    assert!(at("2098-01-01") < at("2099-01-01"), "{expiry}");
+
+    let run = authwatch(
+        &["check", "--config", &config, "--integration", "charlie-ok"],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("cred-2"), "{}", run.stdout);
+    for other in ["cred-0", "cred-1", "alpha-ok", "bravo-fail"] {
+        assert!(
+            !run.stdout.contains(other),
+            "{other} listed: {}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("1 ok, 0 warn, 0 fail, 0 unknown"),
+        "{}",
+        run.stdout
+    );
+}
