@@ -850,22 +850,8 @@ impl<'a> Rotator<'a> {
                     Effect::ReprobeConsumers => {
                         followup = Some(Followup::Promote);
                         if failures.is_empty() {
-                            // Manual sinks: consumers are updated by hand; check the secret they were given.
-                            let secret = if sink.writable() {
-                                None
-                            } else {
-                                self.pending.clone()
-                            };
-                            self.check_consumers(
-                                cred,
-                                credential,
-                                secret.as_ref(),
-                                false,
-                                &mut lines,
-                                &mut failures,
-                                phase,
-                            )
-                            .await?;
+                            self.check_consumers_after_promote(cred, credential, &sink, &mut lines, &mut failures, phase)
+                                .await?;
                         }
                     }
                     Effect::RestorePrevious => {
@@ -898,21 +884,8 @@ impl<'a> Rotator<'a> {
                     }
                     Effect::CheckNewWorks => {
                         followup = Some(Followup::Activate);
-                        let secret = if sink.writable() {
-                            None
-                        } else {
-                            self.pending.clone()
-                        };
-                        self.check_consumers(
-                            cred,
-                            credential,
-                            secret.as_ref(),
-                            false,
-                            &mut lines,
-                            &mut failures,
-                            phase,
-                        )
-                        .await?;
+                        self.check_consumers_after_promote(cred, credential, &sink, &mut lines, &mut failures, phase)
+                            .await?;
                         fault("activate-checks");
                     }
                     Effect::RecordExpiry(t) => {
@@ -1112,6 +1085,34 @@ impl<'a> Rotator<'a> {
         }
         self.previous = Some(current);
         Ok(())
+    }
+
+    /// Checks every consumer with the secret it now reads: the sink's for writable sinks; for manual sinks,
+    /// whose consumers are updated by hand, the pending secret they were given.
+    async fn check_consumers_after_promote(
+        &mut self,
+        cred: &str,
+        credential: &Credential,
+        sink: &Sink,
+        lines: &mut Vec<Line>,
+        failures: &mut Vec<String>,
+        phase: Phase,
+    ) -> Result<(), RotateError> {
+        let secret = if sink.writable() {
+            None
+        } else {
+            self.pending.clone()
+        };
+        self.check_consumers(
+            cred,
+            credential,
+            secret.as_ref(),
+            false,
+            lines,
+            failures,
+            phase,
+        )
+        .await
     }
 
     /// Probe every consumer; `secret`: this secret, else the credential's reference (as consumers read it).
