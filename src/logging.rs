@@ -19,8 +19,13 @@ pub const LOG_FILES_KEPT: usize = 7;
 /// [`LOG_FILES_KEPT`] kept: no logrotate needed. Returns the guard that flushes on drop and today's path (shown
 /// in the console's help). Level from `AUTHWATCH_LOG` (default `info`).
 pub fn init() -> Option<(WorkerGuard, PathBuf)> {
+    init_in(&state_dir()?)
+}
+
+/// [`init`] into `dir`: the demo logs into its own temporary directory, touching nothing else.
+pub fn init_in(dir: &std::path::Path) -> Option<(WorkerGuard, PathBuf)> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = state_dir()?;
+    let dir = dir.to_path_buf();
     std::fs::create_dir_all(&dir).ok()?;
     // The appender creates each day's file itself: a private directory keeps them private.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).ok()?;

@@ -102,6 +102,7 @@ pub enum Cmd {
         /// Check the built-in demo scenario instead of a configuration
         #[arg(long)]
         demo: bool,
+        /// Output: a table, JSON (the agent's /api/v1/state shape) or a Nagios/Icinga plugin line
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
         /// Only these integrations (repeatable)
@@ -118,6 +119,7 @@ pub enum Cmd {
         /// Log files to read; the format comes from the matching [[log_source]], else from the first line
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Output: a table for people or JSON for scripts
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -126,6 +128,7 @@ pub enum Cmd {
         /// How far back to look: any duration, e.g. 90m, 12h, 7d
         #[arg(long, value_name = "DURATION", default_value = "24h")]
         since: HumanDuration,
+        /// Output: a table for people or JSON for scripts
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -151,8 +154,10 @@ pub enum Cmd {
     Rotate {
         /// The [[credential]] id
         credential: String,
+        /// The step to take
         #[arg(value_enum)]
         action: rotate::RotateAction,
+        /// Output: a table for people or JSON for scripts
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// activate: the credential id, confirming the new secret was activated in Setup (point of no return)
@@ -178,8 +183,10 @@ pub enum Cmd {
         /// Only this credential
         #[arg(long, value_name = "ID")]
         credential: Option<String>,
+        /// How far back to look: any duration, e.g. 12h, 30d
         #[arg(long, value_name = "DURATION", default_value = "30d")]
         since: HumanDuration,
+        /// Output: a table for people or JSON for scripts
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -188,7 +195,10 @@ pub enum Cmd {
 #[derive(Debug, Subcommand)]
 pub enum SecretCmd {
     /// Store a secret read from stdin (a no-echo prompt on a terminal); nothing ever prints one
-    Set { name: String },
+    Set {
+        /// The name a configuration refers to with client_secret = { store = "NAME" }
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +275,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         }
         Some(Cmd::Demo) => {
             let demo = Demo::start(true).await?;
+            let logging = crate::logging::init_in(demo.dir.path());
+            let log_path = logging.as_ref().map(|(_, p)| p.clone()).or(log_path);
             let db = db_flag
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| demo.dir.path().join("authwatch.db"));
@@ -276,6 +288,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Some(demo.server.admin()),
             )
             .await;
+            drop(logging);
             demo.stop().await;
             code
         }

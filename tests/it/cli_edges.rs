@@ -165,3 +165,69 @@ fn report_since_takes_any_duration() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("invalid duration"), "{}", run.stderr);
 }
+
+/// The README promises the demo touches nothing outside its temporary directory: not even its log.
+#[test]
+fn demo_keeps_its_log_out_of_the_shared_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    // No terminal here, so the console refuses after the demo started; the log would have been opened by then.
+    let run = authwatch(&["demo"], dir.path());
+    assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "demo left {left:?} in the state directory");
+}
+
+/// `--no-color` and `NO_COLOR` mean no escape sequence at all, in errors too (asserted on the raw bytes).
+#[test]
+fn no_color_means_no_escape_sequences_in_cli_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml").display().to_string();
+    for no_color_env in [false, true] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_authwatch"));
+        cmd.args(["simulate", "--scenario", &missing])
+            .env("XDG_STATE_HOME", dir.path())
+            .env_remove("NO_COLOR");
+        if no_color_env {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.arg("--no-color");
+        }
+        let out = cmd.output().unwrap();
+        assert_ne!(out.status.code(), Some(0));
+        assert!(!out.stderr.is_empty());
+        for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !bytes.windows(2).any(|w| w == b"\x1b["),
+                "{name} has escapes (NO_COLOR env: {no_color_env}): {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+}
+
+/// Every option, argument and subcommand says what it is for in `--help`.
+#[test]
+fn every_option_and_subcommand_has_help_text() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id != "help" && id != "version" && arg.get_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_name() != "help" {
+                missing.push(sub_path.clone());
+            }
+            walk(sub, &sub_path, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&authwatch::cli::Cli::command(), "authwatch", &mut missing);
+    assert!(missing.is_empty(), "no help text: {missing:?}");
+}
