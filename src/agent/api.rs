@@ -396,6 +396,14 @@ async fn act(s: &AppState, cmd: Command, caller: Caller, action: &str) -> Respon
     }
 }
 
+/// An operator acting on an integration this agent watches.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
+fn operator_on(s: &AppState, headers: &HeaderMap, integration: &str) -> Result<Caller, Response> {
+    let caller = s.authorize(headers, Role::Operator)?;
+    known(s, integration)?;
+    Ok(caller)
+}
+
 #[allow(clippy::result_large_err)]
 fn known(s: &AppState, name: &str) -> Result<(), Response> {
     if s.engine.snapshot().integration(name).is_some() {
@@ -420,13 +428,10 @@ async fn probe_one(
     Path(integration): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match s.authorize(&headers, Role::Operator) {
+    let caller = match operator_on(&s, &headers, &integration) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = known(&s, &integration) {
-        return r;
-    }
     act(&s, Command::ProbeNow { integration }, caller, "probe").await
 }
 
@@ -435,13 +440,10 @@ async fn ack(
     Path(integration): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match s.authorize(&headers, Role::Operator) {
+    let caller = match operator_on(&s, &headers, &integration) {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = known(&s, &integration) {
-        return r;
-    }
     let actor = caller.name.clone();
     act(&s, Command::Ack { integration, actor }, caller, "ack").await
 }

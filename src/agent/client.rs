@@ -107,11 +107,12 @@ fn reason(e: reqwest::Error) -> String {
 }
 
 /// Trust the agent's certificate from this PEM file (a private CA or a self-signed certificate).
-fn add_ca_file(
+async fn add_ca_file(
     mut builder: reqwest::ClientBuilder,
     path: &std::path::Path,
 ) -> Result<reqwest::ClientBuilder, ConnectError> {
-    let pem = std::fs::read(path).map_err(|e| {
+    // tokio::fs: the read runs on the blocking pool, not on an async worker.
+    let pem = tokio::fs::read(path).await.map_err(|e| {
         ConnectError::Other(format!("cannot read --ca-file {}: {e}", path.display()))
     })?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -155,7 +156,7 @@ pub async fn connect_with(
     };
     let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
     if let Some(path) = ca_file {
-        builder = add_ca_file(builder, path)?;
+        builder = add_ca_file(builder, path).await?;
     }
     let client = builder
         .build()

@@ -77,10 +77,23 @@ impl RunningAgent {
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         let addr = tcp.local_addr().map_err(|e| e.to_string())?;
 
-        let store = match &options.db {
-            Some(path) => Some(Store::open(path).map_err(|e| e.to_string())?),
+        // Opening runs migrations: SQLite work, off the async workers.
+        let store = match options.db.clone() {
+            Some(path) => Some(
+                tokio::task::spawn_blocking(move || Store::open(&path))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?,
+            ),
             None => None,
         };
+        if let Some(db) = &options.db {
+            // An interrupted rotation step (a crash mid-promote) is found and set right at start.
+            tokio::spawn(crate::rotation::reconcile_interrupted(
+                Arc::new(config.clone()),
+                db.clone(),
+            ));
+        }
         let metrics = Arc::new(Metrics::new());
         let notifier = Notifier::spawn(notify::NotifierOptions {
             receivers: config.notify.clone(),

@@ -22,7 +22,11 @@ pub async fn local(
         db: db.to_path_buf(),
         sim,
     });
-    let store = match db.map(store::Store::open).transpose() {
+    // Opening runs migrations: SQLite work, off the async workers.
+    let path = db.map(Path::to_path_buf);
+    let opened =
+        tokio::task::spawn_blocking(move || path.map(|p| store::Store::open(&p)).transpose());
+    let store = match opened.await? {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -45,7 +49,22 @@ pub async fn local(
         rotation,
         ..options(args, log_path)
     };
+    if let Some(setup) = &options.rotation {
+        // A rotation step interrupted by a crash is found and set right before anyone opens the wizard.
+        tokio::spawn(rotation::reconcile_interrupted(
+            setup.config.clone(),
+            setup.db.clone(),
+        ));
+    }
     let result = tui::run(running.handle.clone(), options).await;
+    // Quitting (or a signal) during a rotation step: the step finishes and journals its result first.
+    if rotation::safety::steps_in_flight() > 0 {
+        eprintln!(
+            "finishing the running rotation step first (up to {} s)",
+            rotation::safety::SIGNAL_GRACE.as_secs()
+        );
+        rotation::safety::wait_for_steps(rotation::safety::SIGNAL_GRACE).await;
+    }
     let _ = running.handle.send(Command::Shutdown).await;
     let _ = running.task.await;
     result.map(|()| 0)
@@ -60,7 +79,14 @@ pub async fn remote(
     args: &ConsoleArgs,
     log_path: Option<PathBuf>,
 ) -> Result<i32> {
-    let token = match token_file.map(client::read_token_file).transpose() {
+    let token_file = token_file.map(Path::to_path_buf);
+    let read = tokio::task::spawn_blocking(move || {
+        token_file
+            .as_deref()
+            .map(client::read_token_file)
+            .transpose()
+    });
+    let token = match read.await? {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");

@@ -329,7 +329,10 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             print!("{text}");
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
-        Some(Cmd::Scan { files, format }) => scan(config_flag, &files, format),
+        Some(Cmd::Scan { files, format }) => {
+            let config_flag = config_flag.map(Path::to_path_buf);
+            blocking(move || scan(config_flag.as_deref(), &files, format)).await
+        }
         Some(Cmd::Report { since, format }) => {
             let config = match load() {
                 Ok(c) => c,
@@ -391,7 +394,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         },
         Some(Cmd::Secret {
             command: SecretCmd::Set { name },
-        }) => rotate::secret_set(&name),
+        }) => blocking(move || rotate::secret_set(&name)).await,
         Some(Cmd::Audit {
             credential,
             since,
@@ -427,6 +430,11 @@ fn unknown_credential(config: &Config, id: &str) -> std::result::Result<(), i32>
         ),
     }
     Err(EXIT_USAGE)
+}
+
+/// Run a subcommand that only does blocking work (SQLite, files, stdin) off the async workers.
+async fn blocking(f: impl FnOnce() -> Result<i32> + Send + 'static) -> Result<i32> {
+    tokio::task::spawn_blocking(f).await?
 }
 
 /// The database: `--db`, else `[settings] db`, else `$XDG_STATE_HOME/authwatch/authwatch.db` (None: no place

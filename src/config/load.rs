@@ -533,10 +533,7 @@ fn read_credential(
         None => {}
     }
 
-    let client_id = r.string(ctx, "client_id", "\"abcdefghijklmnopqrstuvwx\"");
-    if r.get("client_id").is_none() {
-        r.missing(ctx, "client_id", "copy the Client Id of the package's API Integration component, e.g. client_id = \"abcdefghijklmnopqrstuvwx\"");
-    }
+    let client_id = r.required_string(ctx, "client_id", "\"abcdefghijklmnopqrstuvwx\"", "copy the Client Id of the package's API Integration component, e.g. client_id = \"abcdefghijklmnopqrstuvwx\"");
     let client_secret = r.secret(ctx, "client_secret");
     if r.get("client_secret").is_none() {
         r.missing(ctx, "client_secret", REFERENCE_FORMS_HELP);
@@ -633,18 +630,13 @@ fn read_integration(
     let r = TableReader::new(ctx, table, span, label, INTEGRATION_KEYS);
     let errors_before = ctx.diagnostics.len();
 
-    let name = r.string(ctx, "name", "\"crm-sync\"");
-    if r.get("name").is_none() {
-        r.missing(
-            ctx,
-            "name",
-            "give the integration a unique name, e.g. name = \"crm-sync\"",
-        );
-    }
-    let credential = r.string(ctx, "credential", "\"crm-package\"");
-    if r.get("credential").is_none() {
-        r.missing(ctx, "credential", "name the [[credential]] id this integration authenticates with, e.g. credential = \"crm-package\"");
-    }
+    let name = r.required_string(
+        ctx,
+        "name",
+        "\"crm-sync\"",
+        "give the integration a unique name, e.g. name = \"crm-sync\"",
+    );
+    let credential = r.required_string(ctx, "credential", "\"crm-package\"", "name the [[credential]] id this integration authenticates with, e.g. credential = \"crm-package\"");
     let account_id = r.string_or_integer(ctx, "account_id", "\"5100001\"");
     let scopes = r
         .string_list(

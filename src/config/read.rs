@@ -196,6 +196,20 @@ impl<'t, 'i> TableReader<'t, 'i> {
     }
 
     /// A string, or an integer stored as its decimal text (e.g. an MID).
+    /// A string that must be there: a missing key is reported with `help`.
+    pub(crate) fn required_string(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        example: &str,
+        help: impl Into<String>,
+    ) -> Option<Spanned<String>> {
+        if self.get(key).is_none() {
+            self.missing(ctx, key, help);
+        }
+        self.string(ctx, key, example)
+    }
+
     pub(crate) fn string_or_integer(
         &self,
         ctx: &mut Ctx<'_>,

@@ -312,14 +312,12 @@ fn read_token(
     let label = entry_label("agent.token", peek_str(table, "name"), index);
     let r = TableReader::new(ctx, table, span, label, AGENT_TOKEN_KEYS);
     let errors_before = ctx.diagnostics.len();
-    let name = r.string(ctx, "name", "\"war-room\"");
-    if r.get("name").is_none() {
-        r.missing(
-            ctx,
-            "name",
-            "name the token (it is shown as the actor of acknowledgements), e.g. name = \"war-room\"",
-        );
-    }
+    let name = r.required_string(
+        ctx,
+        "name",
+        "\"war-room\"",
+        "name the token (it is shown as the actor of acknowledgements), e.g. name = \"war-room\"",
+    );
     if let Some(n) = &name
         && earlier.iter().any(|t| &t.name == n.get_ref())
     {

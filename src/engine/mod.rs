@@ -8,6 +8,7 @@ mod history;
 mod probes;
 mod publish;
 mod restore;
+mod rotations;
 mod run;
 mod snapshot;
 mod state;

@@ -119,6 +119,10 @@ impl Engine {
         gate: &mut Option<oneshot::Receiver<()>>,
     ) {
         self.summarize();
+        let mut completed = match &self.db_path {
+            Some(db) if !self.one_shot => super::rotations::watch(db.clone()),
+            _ => mpsc::unbounded_channel().1,
+        };
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
@@ -163,6 +167,7 @@ impl Engine {
                     }
                 }
                 Some(summaries) = inbox.summaries.recv() => self.take_summaries(summaries),
+                Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
             }
             if gate.is_none() {
                 self.start_due();
@@ -235,6 +240,18 @@ impl Engine {
             at: Utc::now(),
             integrations: self.integrations.len(),
         });
+    }
+
+    /// A rotation completed (here or elsewhere): lift the consumers' pause, re-probe them now, read the new expiry.
+    fn rotation_completed(&mut self, credentials: &[String]) {
+        for cred in credentials {
+            let consumers = self.by_credential.get(cred).cloned().unwrap_or_default();
+            for idx in consumers {
+                self.force(idx);
+            }
+        }
+        self.summarizing = false;
+        self.summarize();
     }
 
     /// Acknowledge the current incident (nothing to acknowledge while OK).

@@ -70,32 +70,28 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder with nowhere to record: sends still happen, their outcomes are not kept.
+    fn unrecorded(metrics: Option<Arc<Metrics>>) -> (Recorder, Vec<NotificationRecord>) {
+        let recorder = Recorder {
+            tx: None,
+            done: Arc::new(Mutex::new(None)),
+            metrics,
+        };
+        (recorder, Vec::new())
+    }
+
     fn open(
         db: Option<PathBuf>,
         metrics: Option<Arc<Metrics>>,
     ) -> (Recorder, Vec<NotificationRecord>) {
         let Some(path) = db else {
-            return (
-                Recorder {
-                    tx: None,
-                    done: Arc::new(Mutex::new(None)),
-                    metrics,
-                },
-                Vec::new(),
-            );
+            return Recorder::unrecorded(metrics);
         };
         let mut store = match Store::open(&path) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!("notifications will not be recorded: {e}");
-                return (
-                    Recorder {
-                        tx: None,
-                        done: Arc::new(Mutex::new(None)),
-                        metrics,
-                    },
-                    Vec::new(),
-                );
+                return Recorder::unrecorded(metrics);
             }
         };
         let earlier = store

@@ -41,6 +41,43 @@ pub fn apply_effective_expiries(config: &mut Config, store: &Store) {
     }
 }
 
+/// At the start of a console or an agent: reconcile every credential whose rotation step was interrupted (the
+/// process died between an effect's intent and its result). What was found is logged and audited; the state is
+/// set to what the sink really holds. Returns what was said, one line per credential.
+pub async fn reconcile_interrupted(
+    config: std::sync::Arc<Config>,
+    db: std::path::PathBuf,
+) -> Vec<String> {
+    let opened = tokio::task::spawn_blocking(move || Store::open(&db)).await;
+    let Ok(Ok(mut store)) = opened else {
+        return Vec::new();
+    };
+    let interrupted: Vec<String> = config
+        .credentials
+        .iter()
+        .map(|c| c.id.clone())
+        .filter(|id| store.journal_open(id).is_ok_and(|open| !open.is_empty()))
+        .collect();
+    if interrupted.is_empty() {
+        return Vec::new();
+    }
+    let _ = store.make_durable();
+    let vault = Vault::from_env().ok().flatten();
+    let Ok(mut rotator) = Rotator::new(&config, &mut store, vault) else {
+        return Vec::new();
+    };
+    let mut said = Vec::new();
+    for cred in interrupted {
+        if let Ok(report) = rotator.status(&cred).await {
+            for line in report.lines.iter().filter(|l| l.kind == LineKind::Fail) {
+                tracing::warn!("rotation of {cred}: {}", line.text);
+                said.push(format!("{cred}: {}", line.text));
+            }
+        }
+    }
+    said
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
@@ -813,22 +850,8 @@ impl<'a> Rotator<'a> {
                     Effect::ReprobeConsumers => {
                         followup = Some(Followup::Promote);
                         if failures.is_empty() {
-                            // Manual sinks: consumers are updated by hand; check the secret they were given.
-                            let secret = if sink.writable() {
-                                None
-                            } else {
-                                self.pending.clone()
-                            };
-                            self.check_consumers(
-                                cred,
-                                credential,
-                                secret.as_ref(),
-                                false,
-                                &mut lines,
-                                &mut failures,
-                                phase,
-                            )
-                            .await?;
+                            self.check_consumers_after_promote(cred, credential, &sink, &mut lines, &mut failures, phase)
+                                .await?;
                         }
                     }
                     Effect::RestorePrevious => {
@@ -861,21 +884,8 @@ impl<'a> Rotator<'a> {
                     }
                     Effect::CheckNewWorks => {
                         followup = Some(Followup::Activate);
-                        let secret = if sink.writable() {
-                            None
-                        } else {
-                            self.pending.clone()
-                        };
-                        self.check_consumers(
-                            cred,
-                            credential,
-                            secret.as_ref(),
-                            false,
-                            &mut lines,
-                            &mut failures,
-                            phase,
-                        )
-                        .await?;
+                        self.check_consumers_after_promote(cred, credential, &sink, &mut lines, &mut failures, phase)
+                            .await?;
                         fault("activate-checks");
                     }
                     Effect::RecordExpiry(t) => {
@@ -1075,6 +1085,34 @@ impl<'a> Rotator<'a> {
         }
         self.previous = Some(current);
         Ok(())
+    }
+
+    /// Checks every consumer with the secret it now reads: the sink's for writable sinks; for manual sinks,
+    /// whose consumers are updated by hand, the pending secret they were given.
+    async fn check_consumers_after_promote(
+        &mut self,
+        cred: &str,
+        credential: &Credential,
+        sink: &Sink,
+        lines: &mut Vec<Line>,
+        failures: &mut Vec<String>,
+        phase: Phase,
+    ) -> Result<(), RotateError> {
+        let secret = if sink.writable() {
+            None
+        } else {
+            self.pending.clone()
+        };
+        self.check_consumers(
+            cred,
+            credential,
+            secret.as_ref(),
+            false,
+            lines,
+            failures,
+            phase,
+        )
+        .await
     }
 
     /// Probe every consumer; `secret`: this secret, else the credential's reference (as consumers read it).

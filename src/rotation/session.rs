@@ -1,5 +1,6 @@
-//! The console's side of a rotation: one task owns the store connection and the [`Rotator`], and runs what the
-//! wizard asks, one request at a time, answering with the new state, the step's report and the audit trail.
+//! The console's side of a rotation: one task, on a thread of its own, owns the store connection and the
+//! [`Rotator`], and runs what the wizard asks, one request at a time, answering with the new state, the step's
+//! report and the audit trail.
 //!
 //! Secrets only travel inward (typed or generated -> [`Rotator::stage`]); nothing that comes back holds one.
 
@@ -101,7 +102,24 @@ pub fn spawn(
 ) {
     let (req_tx, req_rx) = mpsc::unbounded_channel();
     let (upd_tx, upd_rx) = mpsc::unbounded_channel();
-    tokio::spawn(serve(setup, engine, req_rx, upd_tx));
+    // A rotation blocks (SQLite, the vault's file lock, sink file writes): it gets a thread and a current-thread
+    // runtime of its own, so it never holds one of the two async workers the console runs on.
+    let task = serve(setup, engine, req_rx, upd_tx);
+    let started = std::thread::Builder::new()
+        .name("authwatch-rotation".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(task),
+                Err(e) => tracing::error!("cannot start the rotation runtime: {e}"),
+            }
+        });
+    if let Err(e) = started {
+        // The requests then go nowhere: the wizard reports the rotation task as gone.
+        tracing::error!("cannot start the rotation thread: {e}");
+    }
     (req_tx, upd_rx)
 }
 
@@ -127,7 +145,7 @@ async fn serve(
     updates: mpsc::UnboundedSender<Update>,
 ) {
     let config = setup.config.clone();
-    let mut store = match Store::open(&setup.db) {
+    let mut store = match Store::open(&setup.db).and_then(|s| s.make_durable().map(|()| s)) {
         Ok(s) => s,
         Err(e) => {
             while let Some(r) = requests.recv().await {

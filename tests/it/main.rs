@@ -4,6 +4,7 @@ mod agent;
 mod agent_abuse;
 mod agent_process;
 mod agent_tls;
+mod blocking;
 mod child_env;
 mod cli_check;
 mod cli_edges;

@@ -381,3 +381,91 @@ async fn an_old_secret_already_refused_before_activation_proves_nothing() {
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_console_sees_a_cli_rotation_complete_and_its_paused_consumers_recover() {
+    use authwatch::engine::{self, EngineOptions};
+    use authwatch::model::Status;
+    // The secret expired: every consumer is refused and paused (not probed again until someone acts).
+    let sim =
+        start_sim(&scenario(SCOPES).replace("scopes =", "secret_valid = false\nscopes =")).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let config = authwatch::config::load(&env.config).unwrap();
+    let running = engine::spawn(
+        config,
+        EngineOptions {
+            store: Some(authwatch::store::Store::open(&env.db).unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut watch = running.handle.watch();
+    let all = |s: &authwatch::engine::Snapshot,
+               f: &dyn Fn(&authwatch::engine::IntegrationView) -> bool| {
+        ["crm-sync", "bu2-sync"]
+            .iter()
+            .all(|n| s.integration(n).is_some_and(|i| f(i)))
+    };
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !all(&watch.borrow_and_update(), &|i| i.paused) {
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the consumers pause on the refused secret");
+
+    // The whole rotation in other processes (the CLI); nobody touches the console.
+    let new_secret = stage_and_verify(&sim, &env);
+    ok(&env.rotate("promote", &[], None));
+    sim.activate_secret("pkg").unwrap();
+    ok(&env.rotate("activate", &["--confirm", "pkg"], None));
+    assert_eq!(env.state()["state"], "completed");
+
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !all(&watch.borrow_and_update(), &|i| {
+            !i.paused && i.health.status == Status::Ok
+        }) {
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the consumers recover on their own once the rotation completed");
+    let _ = running
+        .handle
+        .send(authwatch::engine::Command::Shutdown)
+        .await;
+    let _ = running.task.await;
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_or_agent_start_reconciles_an_interrupted_promote() {
+    let sim = start_sim(&scenario(SCOPES)).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let new_secret = stage_and_verify(&sim, &env);
+    killed_at(&env, "promote-sink-write", "promote", &[]);
+    // What the console and the agent run at start (without the master key here: reading a file sink needs none).
+    let config = std::sync::Arc::new(authwatch::config::load(&env.config).unwrap());
+    let said = authwatch::rotation::reconcile_interrupted(config.clone(), env.db.clone()).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].starts_with("pkg: promote was interrupted"),
+        "{said:?}"
+    );
+    assert!(
+        said[0].contains("the sink holds the NEW secret"),
+        "{said:?}"
+    );
+    // Reconciled once: the next start has nothing to say, and the state tells the truth.
+    assert!(
+        authwatch::rotation::reconcile_interrupted(config, env.db.clone())
+            .await
+            .is_empty()
+    );
+    let out = env.rotate("status", &[], None);
+    ok(&out);
+    out.has("where consumers read it: the NEW secret");
+    env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
