@@ -89,9 +89,8 @@ impl Engine {
     /// Evaluate one integration's health, record a status change, and rebuild its view.
     fn rebuild_view(&mut self, idx: usize, now: DateTime<Utc>, thresholds: &Thresholds) {
         let integration = &self.config.integrations[idx];
-        let secret_expires = self
-            .config
-            .credential(&integration.credential)
+        let secret_expires = self.credential_of[idx]
+            .and_then(|c| self.config.credentials.get(c))
             .and_then(|c| c.secret_expires);
         let st = &mut self.integrations[idx];
         let history = st.history.clone();
@@ -136,7 +135,7 @@ impl Engine {
         if self.history.is_some() {
             st.summary = summary(&mut st.runs, &mut st.changes, now);
         }
-        st.view = Arc::new(IntegrationView {
+        let view = IntegrationView {
             health,
             history,
             consecutive_auth_failures: st.tracking.consecutive_auth,
@@ -151,7 +150,12 @@ impl Engine {
             uptime_7d: st.summary.uptime_7d,
             incidents: st.summary.incidents.clone(),
             ..IntegrationView::placeholder(integration)
-        });
+        };
+        // An unchanged view keeps its `Arc`: consumers (the console's rows) see which integrations changed, e.g.
+        // none of most after the minute's re-evaluation.
+        if *st.view != view {
+            st.view = Arc::new(view);
+        }
     }
 }
 

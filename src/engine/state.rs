@@ -71,6 +71,8 @@ pub(super) struct Engine {
     /// Integration indexes by name and by credential (rebuilt with the config).
     pub by_name: HashMap<String, usize>,
     pub by_credential: HashMap<String, Vec<usize>>,
+    /// Each integration's credential, as an index into `config.credentials` (None: not defined).
+    pub credential_of: Vec<Option<usize>>,
     /// Credentials paused after refusals or held by the token endpoint.
     pub credentials: Credentials<Instant>,
     pub due: DueHeap,
@@ -132,6 +134,7 @@ impl Engine {
             integrations: Vec::new(),
             by_name: HashMap::new(),
             by_credential: HashMap::new(),
+            credential_of: Vec::new(),
             credentials: Credentials::default(),
             due: DueHeap::new(),
             credential_views: Vec::new(),
@@ -185,6 +188,19 @@ impl Engine {
         self.credential_views_dirty = true;
         self.by_name.clear();
         self.by_credential.clear();
+        let credential_index: HashMap<&str, usize> = self
+            .config
+            .credentials
+            .iter()
+            .enumerate()
+            .map(|(idx, c)| (c.id.as_str(), idx))
+            .collect();
+        self.credential_of = self
+            .config
+            .integrations
+            .iter()
+            .map(|i| credential_index.get(i.credential.as_str()).copied())
+            .collect();
         for (idx, i) in self.config.integrations.iter().enumerate() {
             self.by_name.insert(i.name.clone(), idx);
             self.by_credential
