@@ -44,17 +44,11 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
     engine.publish(Utc::now());
     let task = tokio::spawn(async move {
         let mut engine = engine;
-        let mut gate = options.start_gate;
         if let Some(store) = options.store {
-            // The console's first frame comes before the biggest job at start: it shows the configured
-            // integrations at once, and their history a moment later. (A dropped sender opens the gate too.)
-            if let Some(g) = gate.take() {
-                let _ = g.await;
-            }
             engine.restore(store, options.retention).await;
         }
         engine.start_followers();
-        let (mut commands, mut inbox) = (commands, inbox);
+        let (mut commands, mut inbox, mut gate) = (commands, inbox, options.start_gate);
         // Supervised: a panic is logged and counted, and the loop goes on with the state it had.
         while let Err(cause) =
             super::supervise::catch(engine.run(&mut commands, &mut inbox, &mut gate)).await

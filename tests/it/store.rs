@@ -515,7 +515,7 @@ fn probe_runs_equal_the_runs_of_every_result_after_out_of_order_writes_and_pruni
             .unwrap()
             .write(&[Record::Probe {
                 integration: name.to_string(),
-                result: probe(t(s), if ok { Outcome::Ok } else { Outcome::AuthFailed }),
+                result: probe(t(s), if ok { Outcome::Ok } else { Outcome::AuthRejected }),
             }])
             .unwrap();
     };
