@@ -114,15 +114,21 @@ pub fn build(
 
 impl HistoryReport {
     pub fn to_text(&self) -> String {
-        use std::fmt::Write;
         use crate::sanitize::{column_width, fit};
+        use std::fmt::Write;
         // Terminal cells, not bytes; long names cut with `…` (the same 40 as `check`'s table).
         let w = column_width(self.integrations.iter().map(|i| i.name.as_str()), 11, 40);
         let mut out = format!("since {}\n", self.since.format("%Y-%m-%d %H:%M UTC"));
         let _ = writeln!(
             out,
             "{}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
-            fit("INTEGRATION", w), "UPTIME", "INCIDENTS", "MTTR", "LONGEST", "401", "403"
+            fit("INTEGRATION", w),
+            "UPTIME",
+            "INCIDENTS",
+            "MTTR",
+            "LONGEST",
+            "401",
+            "403"
         );
         let secs = |s: Option<i64>| {
             s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s)))

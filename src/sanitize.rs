@@ -194,7 +194,11 @@ pub fn fit(s: &str, width: usize) -> String {
 
 /// The width of a text-table column: the widest value, at least `min` (the heading), at most `max`.
 pub fn column_width<'a>(values: impl Iterator<Item = &'a str>, min: usize, max: usize) -> usize {
-    values.map(display_width).max().unwrap_or(0).clamp(min, max.max(min))
+    values
+        .map(display_width)
+        .max()
+        .unwrap_or(0)
+        .clamp(min, max.max(min))
 }
 
 /// Escape text for Slack's mrkdwn: `&`, `<` and `>` (so `<!channel>` and `<url|text>` from outside are inert).
@@ -235,7 +239,9 @@ mod tests {
         r.add("  unit-test-secret/with+plus=  \n");
         r.add("short");
         assert_eq!(
-            r.clean("echo unit-test-secret/with+plus= and unit-test-secret%2Fwith%2Bplus%3D\u{1b}[2J"),
+            r.clean(
+                "echo unit-test-secret/with+plus= and unit-test-secret%2Fwith%2Bplus%3D\u{1b}[2J"
+            ),
             "echo [redacted] and [redacted]\\x1b[2J"
         );
         assert_eq!(r.clean("a short word"), "a short word");

@@ -78,7 +78,10 @@ impl<'a> Ctx<'a> {
         let (line, column) = self.source.position(span.start);
         self.warnings.push((
             span.start,
-            crate::sanitize::owned(format!("{}:{line}:{column}: {message}", self.path.display())),
+            crate::sanitize::owned(format!(
+                "{}:{line}:{column}: {message}",
+                self.path.display()
+            )),
         ));
     }
 }

@@ -780,7 +780,11 @@ fn safe(s: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
 fn safe_error(s: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
     s.map(|s| {
         let cleaned = crate::sanitize::clean(&s);
-        if cleaned == *s { s } else { Cow::Owned(cleaned) }
+        if cleaned == *s {
+            s
+        } else {
+            Cow::Owned(cleaned)
+        }
     })
 }
 

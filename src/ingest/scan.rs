@@ -99,7 +99,13 @@ impl ScanReport {
         // Terminal cells, not bytes; long names cut with `…`.
         let width = column_width(self.integrations.iter().map(|r| r.name.as_str()), 11, 40);
         let mut out = String::new();
-        let _ = writeln!(out, "{}  {:>8}  {:>8}", fit("INTEGRATION", width), "401", "403");
+        let _ = writeln!(
+            out,
+            "{}  {:>8}  {:>8}",
+            fit("INTEGRATION", width),
+            "401",
+            "403"
+        );
         for r in &self.integrations {
             let _ = writeln!(
                 out,

@@ -38,15 +38,15 @@ fn posted_secret(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-/// A token endpoint refusing every request with escapes and markup in `error`, the posted secret echoed in
-/// `error_description` and in a header, a bidi override in `message`.
+/// A token endpoint refusing every request with escapes, markup and the posted secret in `error`, the secret
+/// echoed again in `error_description` (with a newline and a bidi override) and in a header.
 async fn start_hostile() -> (String, tokio::task::JoinHandle<()>) {
     let app = Router::new().route(
         "/v2/token",
         post(|body: Bytes| async move {
             let secret = posted_secret(&body);
             let answer = serde_json::json!({
-                "error": format!("{PWNED} {MARKUP}"),
+                "error": format!("{PWNED} {MARKUP} sent:{secret}"),
                 "error_description": format!("client_secret {secret} is not valid\n\u{202e}txt.exe"),
                 "message": "x",
             });
@@ -149,7 +149,10 @@ async fn check_shows_escapes_and_redacts_the_echoed_secret() {
     assert_eq!(code, 2);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let probe = &v["integrations"][0]["probe"];
-    assert_eq!(probe["error"], format!("{PWNED_SHOWN} {MARKUP}"));
+    assert_eq!(
+        probe["error"],
+        format!("{PWNED_SHOWN} {MARKUP} sent:[redacted]")
+    );
     assert_eq!(
         probe["detail"],
         "client_secret [redacted] is not valid\\n\\u{202e}txt.exe"
@@ -217,7 +220,10 @@ async fn the_agent_api_metrics_and_database_carry_no_raw_control_character_and_n
         .text()
         .await
         .unwrap();
-    assert!(state.contains("client_secret [redacted] is not valid"), "{state}");
+    assert!(
+        state.contains("client_secret [redacted] is not valid"),
+        "{state}"
+    );
     agent.stop().await;
     assert_db_clean(&db, &[SENTINEL]);
     server.abort();
@@ -237,14 +243,22 @@ async fn rotate_verify_and_the_audit_trail_show_escapes_and_redact_the_new_secre
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert_clean("verify stdout", &out.stdout, &[SENTINEL, new_secret]);
     assert_clean("verify stderr", &out.stderr, &[SENTINEL, new_secret]);
-    assert!(out.stdout.contains("PWNED"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("{PWNED_SHOWN} {MARKUP} sent:[redacted]")),
+        "{}",
+        out.stdout
+    );
     for args in [&["audit"][..], &["audit", "--format", "json"]] {
         let out = env.run(args, None);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
         assert_clean("audit", &out.stdout, &[SENTINEL, new_secret]);
         assert!(!out.stdout.contains("\\u001b"), "{}", out.stdout);
         assert!(out.stdout.contains("PWNED"), "{}", out.stdout);
+        assert!(out.stdout.contains("sent:[redacted]"), "{}", out.stdout);
     }
+    let out = env.run(&["audit"], None);
+    assert!(out.stdout.contains(PWNED_SHOWN), "{}", out.stdout);
     env.assert_never_leaked(&[SENTINEL, new_secret]);
     assert_db_clean(&env.db, &[SENTINEL, new_secret]);
     server.abort();
@@ -305,7 +319,10 @@ async fn slack_receives_escaped_markup_and_no_raw_control_characters() {
         text.contains("&lt;!channel&gt; &lt;https://evil.example/|click here&gt; &amp; more"),
         "{text}"
     );
-    assert!(!text.contains("<!channel>") && !text.contains("<https://"), "{text}");
+    assert!(
+        !text.contains("<!channel>") && !text.contains("<https://"),
+        "{text}"
+    );
     assert!(text.contains(PWNED_SHOWN), "{text}");
     assert_clean("slack text", &message.to_string(), &[SENTINEL]);
     agent.stop().await;

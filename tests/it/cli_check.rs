@@ -586,11 +586,7 @@ async fn long_and_wide_names_keep_the_columns_aligned_without_panicking() {
     let run = authwatch(&["check", "--config", &config], dir.path()).await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    let rows: Vec<&str> = run
-        .stdout
-        .lines()
-        .take_while(|l| !l.is_empty())
-        .collect();
+    let rows: Vec<&str> = run.stdout.lines().take_while(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), 5, "{}", run.stdout);
     // Every row's CREDENTIAL column starts at the same terminal column as the heading's.
     let cell = |row: &str, word: &str| {
@@ -598,10 +594,17 @@ async fn long_and_wide_names_keep_the_columns_aligned_without_panicking() {
         authwatch::sanitize::display_width(&row[..at])
     };
     let credential_col = cell(rows[0], "CREDENTIAL");
-    for (row, cred) in rows[1..].iter().zip(["cred-0", "cred-1", "cred-2", "cred-3"]) {
+    for (row, cred) in rows[1..]
+        .iter()
+        .zip(["cred-0", "cred-1", "cred-2", "cred-3"])
+    {
         assert_eq!(cell(row, cred), credential_col, "{}", run.stdout);
     }
     // The name column is cut at 40 cells with an ellipsis.
-    assert!(run.stdout.contains(&format!("{}…", "n".repeat(39))), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("{}…", "n".repeat(39))),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.len() < 4_000, "{}", run.stdout.len());
 }

@@ -1123,24 +1123,32 @@ fn names_and_ids_with_control_or_bidi_characters_are_refused() {
         );
         let (shown, e) = err(&text);
         let help = "may hold letters, digits, spaces and punctuation only";
-        expect(&shown, &e, 2, 6, &format!("`id` in [[credential]]"), help);
+        expect(&shown, &e, 2, 6, "`id` in [[credential]]", help);
         for (line, key) in [(8, "name"), (10, "team"), (11, "business_unit")] {
             let d = e
                 .diagnostics()
                 .iter()
                 .find(|d| d.line == line && d.message.starts_with(&format!("`{key}`")))
-                .unwrap_or_else(|| panic!("no diagnostic for {key} = {value} at line {line}:\n{shown}"));
+                .unwrap_or_else(|| {
+                    panic!("no diagnostic for {key} = {value} at line {line}:\n{shown}")
+                });
             assert!(
-                d.message.contains(&format!("contains control or bidi characters ({named})")),
+                d.message
+                    .contains(&format!("contains control or bidi characters ({named})")),
                 "{}",
                 d.message
             );
             let col = key.len() + 4;
             assert_eq!(d.column, col, "{key}: {shown}");
-            assert!(shown.contains(&format!("authwatch.toml:{line}:{col}: `{key}`")), "{shown}");
+            assert!(
+                shown.contains(&format!("authwatch.toml:{line}:{col}: `{key}`")),
+                "{shown}"
+            );
         }
         assert!(
-            !shown.chars().any(|c| authwatch::sanitize::is_unsafe(c) && c != '\n'),
+            !shown
+                .chars()
+                .any(|c| authwatch::sanitize::is_unsafe(c) && c != '\n'),
             "raw control character in:\n{shown:?}"
         );
     }
@@ -1148,5 +1156,9 @@ fn names_and_ids_with_control_or_bidi_characters_are_refused() {
     let (shown, _) = err(&format!("{}\"na\\u001bme\" = 1\n", sfmc("pkg")));
     assert!(shown.contains("unknown key `na\\x1bme`"), "{shown}");
     // Ordinary Unicode is fine.
-    ok(&format!("{}{}", sfmc("pkg"), integration("crm-sync ✓ 日本 — ünïcødé", "pkg")));
+    ok(&format!(
+        "{}{}",
+        sfmc("pkg"),
+        integration("crm-sync ✓ 日本 — ünïcødé", "pkg")
+    ));
 }
