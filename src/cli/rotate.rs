@@ -324,14 +324,15 @@ pub fn audit(
                 return Ok(0);
             }
             println!(
-                "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} DETAILS",
-                "TIME", "ACTOR", "CREDENTIAL", "ACTION", "FROM", "TO", "RESULT"
+                "{:<23}  {:<10} {:<7} {:<16} {:<16} {:>9} -> {:<9} {:<9} DETAILS",
+                "TIME", "ACTOR", "VIA", "CREDENTIAL", "ACTION", "FROM", "TO", "RESULT"
             );
             for e in &entries {
                 println!(
-                    "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
+                    "{:<23}  {:<10} {:<7} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
                     crate::duration::utc_stamp(e.at),
                     e.actor,
+                    if e.origin.is_empty() { "-" } else { &e.origin },
                     e.credential,
                     e.action,
                     e.from,

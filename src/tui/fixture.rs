@@ -476,6 +476,7 @@ pub fn snapshot() -> Snapshot {
             },
         ],
         connection: None,
+        rotations: Arc::new(Vec::new()),
     }
 }
 
