@@ -1,6 +1,23 @@
 //! Command-line interface: clap definitions, dispatch, exit codes and output formats. Every subcommand returns
 //! its exit code; the configuration and database paths are resolved here, once, and handed down.
 
+/// Standard output that a closed pipe (`check | true`, `report | head -c 800`) ends quietly: a failed write is
+/// dropped instead of panicking (`println!` exits 101 on EPIPE), so the command keeps its own exit code (Nagios).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod console;
 mod rotate;
 
@@ -251,7 +268,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             )
             .await
             {
-                Ok(()) => Ok(0),
+                Ok(code) => Ok(code),
                 Err(crate::agent::AgentError::Start(e)) => {
                     eprintln!("error: {e}");
                     Ok(EXIT_USAGE)
@@ -311,7 +328,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                     }
                     Err(code) => {
                         if format == CheckFormat::Nagios {
-                            println!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
+                            outln!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
                         }
                         Ok(code)
                     }
@@ -326,7 +343,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Err(code) => return Ok(code),
             };
             let (text, ok) = config::check_report(&config).await;
-            print!("{text}");
+            out!("{text}");
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
         Some(Cmd::Scan { files, format }) => {
@@ -351,8 +368,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             let report =
                 crate::history_report::build(&store, &names, now - since.as_chrono(), now)?;
             match format {
-                Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Text => out!("{}", report.to_text()),
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
             }
             Ok(0)
         }
@@ -538,8 +555,8 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
         }
     }
     match format {
-        Format::Text => print!("{}", total.to_text()),
-        Format::Json => println!("{}", total.to_json()),
+        Format::Text => out!("{}", total.to_text()),
+        Format::Json => outln!("{}", total.to_json()),
     }
     Ok(0)
 }
@@ -549,7 +566,7 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
         Ok(s) => s,
         Err(e) => {
             if format == CheckFormat::Nagios {
-                println!("AUTHWATCH UNKNOWN - {e}");
+                outln!("AUTHWATCH UNKNOWN - {e}");
             }
             eprintln!("error: {e}");
             return Ok(EXIT_USAGE);
@@ -572,9 +589,9 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
     }
     let report = StateReport::from_snapshot(&snapshot);
     match format {
-        CheckFormat::Text => print!("{}", report.to_text()),
-        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        CheckFormat::Nagios => print!(
+        CheckFormat::Text => out!("{}", report.to_text()),
+        CheckFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        CheckFormat::Nagios => out!(
             "{}",
             crate::nagios::plugin_output(
                 &snapshot,
