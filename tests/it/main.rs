@@ -22,6 +22,7 @@ mod proptests;
 mod real_tools;
 mod report;
 mod rotation;
+mod rotation_api;
 mod rotation_console;
 mod rotation_fsm;
 mod rotation_safety;
