@@ -223,6 +223,7 @@ fn spawn_engine(dir: &Path, text: &str, db: Option<&Path>) -> authwatch::engine:
             start_gate: None,
             store: db.map(|p| Store::open(p).unwrap()),
             retention,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -423,6 +424,7 @@ async fn a_rotation_completed_elsewhere_reprobes_at_once_and_lifts_the_pause() {
         .append_audit(&authwatch::store::AuditEntry {
             at: chrono::Utc::now(),
             actor: "cli".into(),
+            origin: "cli".into(),
             credential: "pkg".into(),
             action: "activate-result".into(),
             from: "promoted".into(),
