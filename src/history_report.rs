@@ -19,6 +19,9 @@ pub struct IntegrationHistory {
     /// None when nothing was probed in the window.
     pub uptime_pct: Option<f64>,
     pub incidents: usize,
+    /// Start of the incident still open at the end of the window (an integration failing from its first probe
+    /// has one from then).
+    pub ongoing_since: Option<DateTime<Utc>>,
     pub mttr_seconds: Option<i64>,
     pub longest_outage_seconds: Option<i64>,
     pub last_success: Option<DateTime<Utc>>,
@@ -57,6 +60,8 @@ pub struct Summary {
     pub uptime_7d: Option<f64>,
     /// Newest first.
     pub incidents: Vec<Incident>,
+    /// The first probe result kept, when it is younger than a week: the uptimes cover only the time since.
+    pub first_probe: Option<DateTime<Utc>>,
 }
 
 pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summary, StoreError> {
@@ -70,6 +75,7 @@ pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summar
         uptime_24h: uptime::uptime_pct(&probes[from_day..], now),
         uptime_7d: uptime::uptime_pct(&probes, now),
         incidents,
+        first_probe: probes.first().map(|p| p.0).filter(|t| *t > week),
     })
 }
 
@@ -99,6 +105,10 @@ pub fn build(
             name: name.clone(),
             uptime_pct: uptime::uptime_pct(&probes, now),
             incidents: incidents.len(),
+            ongoing_since: incidents
+                .iter()
+                .find(|i| i.ended.is_none())
+                .map(|i| i.started),
             mttr_seconds: uptime::mttr_seconds(&incidents),
             longest_outage_seconds: uptime::longest_seconds(&incidents, now),
             last_success: store.last_success(name)?,
@@ -114,19 +124,21 @@ pub fn build(
 
 impl HistoryReport {
     pub fn to_text(&self) -> String {
+        use crate::sanitize::{column_width, fit};
         use std::fmt::Write;
-        let w = self
-            .integrations
-            .iter()
-            .map(|i| i.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(11);
+        // Terminal cells, not bytes; long names cut with `…` (the same 40 as `check`'s table).
+        let w = column_width(self.integrations.iter().map(|i| i.name.as_str()), 11, 40);
         let mut out = format!("since {}\n", self.since.format("%Y-%m-%d %H:%M UTC"));
         let _ = writeln!(
             out,
-            "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
-            "INTEGRATION", "UPTIME", "INCIDENTS", "MTTR", "LONGEST", "401", "403"
+            "{}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
+            fit("INTEGRATION", w),
+            "UPTIME",
+            "INCIDENTS",
+            "MTTR",
+            "LONGEST",
+            "401",
+            "403"
         );
         let secs = |s: Option<i64>| {
             s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s)))
@@ -135,12 +147,15 @@ impl HistoryReport {
         for i in &self.integrations {
             let _ = writeln!(
                 out,
-                "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  {}",
-                i.name,
+                "{}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  {}",
+                fit(&i.name, w),
                 i.uptime_pct
                     .map(|u| format!("{u:.2}%"))
                     .unwrap_or_else(|| "-".into()),
-                i.incidents,
+                match i.ongoing_since {
+                    Some(_) => format!("{} ongoing", i.incidents),
+                    None => i.incidents.to_string(),
+                },
                 secs(i.mttr_seconds),
                 secs(i.longest_outage_seconds),
                 i.auth_events.unauthorized,

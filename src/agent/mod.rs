@@ -87,13 +87,8 @@ impl RunningAgent {
             ),
             None => None,
         };
-        if let Some(db) = &options.db {
-            // An interrupted rotation step (a crash mid-promote) is found and set right at start.
-            tokio::spawn(crate::rotation::reconcile_interrupted(
-                Arc::new(config.clone()),
-                db.clone(),
-            ));
-        }
+        // An interrupted rotation step (a crash mid-promote) is found and set by the engine's rotation driver
+        // as it starts.
         let metrics = Arc::new(Metrics::new());
         let notifier = Notifier::spawn(notify::NotifierOptions {
             receivers: config.notify.clone(),
@@ -112,6 +107,15 @@ impl RunningAgent {
                 start_gate: None,
                 store,
                 retention,
+                // The API's rotation steps run on the engine's driver (the history database holds their state).
+                rotation: options
+                    .db
+                    .clone()
+                    .map(|db| crate::rotation::session::RotationSetup {
+                        config: config.clone(),
+                        db,
+                        sim: None,
+                    }),
             },
         )
         .map_err(|e| format!("cannot start the probe engine: {e}"))?;
@@ -132,6 +136,7 @@ impl RunningAgent {
             shutdown: shutdown_rx.clone(),
             started_at,
             db_configured: options.db.is_some(),
+            secrets_safe: tls_config.is_some() || listen.ip().is_loopback(),
         };
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
@@ -260,12 +265,13 @@ pub enum AgentError {
     Signals(#[from] std::io::Error),
 }
 
-/// `authwatch agent`: run until SIGTERM/SIGINT; SIGHUP reloads `config_path`.
+/// `authwatch agent`: run until SIGTERM/SIGINT; SIGHUP reloads `config_path`. Returns the exit code, 128 + the
+/// signal that ended it (143 after SIGTERM, 130 after SIGINT), as shells and systemd's `SuccessExitStatus` read it.
 pub async fn run(
     config_path: Option<PathBuf>,
     config: Config,
     options: AgentOptions,
-) -> Result<(), AgentError> {
+) -> Result<i32, AgentError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -273,13 +279,21 @@ pub async fn run(
     let agent = RunningAgent::start(config, options)
         .await
         .map_err(AgentError::Start)?;
-    println!("authwatch agent listening on {}", agent.url());
+    {
+        // Not println!: a closed stdout (no journal, `| head`) must not panic the agent.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "authwatch agent listening on {}",
+            agent.url()
+        );
+    }
     tracing::info!("agent listening on {}", agent.url());
     let supervision = agent.supervise();
-    loop {
+    let code = loop {
         tokio::select! {
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break 128 + libc::SIGTERM,
+            _ = sigint.recv() => break 128 + libc::SIGINT,
             _ = sighup.recv() => {
                 let Some(path) = config_path.as_deref() else {
                     eprintln!("SIGHUP: no configuration file to reload");
@@ -310,12 +324,20 @@ pub async fn run(
                 }
             }
         }
-    }
+    };
     eprintln!("stopping");
     systemd::stopping();
+    // A rotation step running for the API finishes and journals its result first.
+    if crate::rotation::safety::steps_in_flight() > 0 {
+        eprintln!(
+            "finishing the running rotation step first (up to {} s)",
+            crate::rotation::safety::SIGNAL_GRACE.as_secs()
+        );
+        crate::rotation::safety::wait_for_steps(crate::rotation::safety::SIGNAL_GRACE).await;
+    }
     for task in supervision {
         task.abort();
     }
     agent.stop().await;
-    Ok(())
+    Ok(code)
 }

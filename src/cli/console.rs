@@ -22,6 +22,9 @@ pub async fn local(
         db: db.to_path_buf(),
         sim,
     });
+    let access = rotation.as_ref().map(|r| tui::RotationAccess {
+        demo: r.sim.is_some(),
+    });
     // Opening runs migrations: SQLite work, off the async workers.
     let path = db.map(Path::to_path_buf);
     let opened =
@@ -41,21 +44,16 @@ pub async fn local(
             start_gate: Some(gate_rx),
             store,
             retention,
+            rotation: rotation.clone(),
         },
     )
     .wrap_err("cannot start the probe engine")?;
     let options = tui::TuiOptions {
         first_frame: Some(gate_tx),
-        rotation,
+        rotation: access,
         ..options(args, log_path)
     };
-    if let Some(setup) = &options.rotation {
-        // A rotation step interrupted by a crash is found and set right before anyone opens the wizard.
-        tokio::spawn(rotation::reconcile_interrupted(
-            setup.config.clone(),
-            setup.db.clone(),
-        ));
-    }
+    // A rotation step interrupted by a crash is found and set by the engine's rotation driver as it starts.
     let result = tui::run(running.handle.clone(), options).await;
     // Quitting (or a signal) during a rotation step: the step finishes and journals its result first.
     if rotation::safety::steps_in_flight() > 0 {
@@ -67,7 +65,7 @@ pub async fn local(
     }
     let _ = running.handle.send(Command::Shutdown).await;
     let _ = running.task.await;
-    result.map(|()| 0)
+    result
 }
 
 /// `authwatch --connect URL [--token-file PATH]`: the console on an agent's state. Exit code 3 when the agent
@@ -119,13 +117,15 @@ pub async fn remote(
     let options = tui::TuiOptions {
         // A viewer token can only read: the console hides the actions instead of failing them.
         read_only: base.read_only || conn.role == Role::Viewer,
-        // Secrets are not here but on the agent's host: `authwatch rotate` runs there, so `rotation` stays None.
+        // An operator token rotates through the agent (secrets stay on its host); merged agents do not rotate.
+        rotation: (conn.role != Role::Viewer && urls.len() == 1)
+            .then_some(tui::RotationAccess { demo: false }),
         ..base
     };
     let result = tui::run(conn.handle.clone(), options).await;
     let _ = conn.handle.send(Command::Shutdown).await;
     conn.task.abort();
-    result.map(|()| 0)
+    result
 }
 
 /// The console options the flags ask for (no first-frame gate, no rotation).
@@ -134,7 +134,9 @@ fn options(args: &ConsoleArgs, log_path: Option<PathBuf>) -> tui::TuiOptions {
         read_only: args.read_only,
         color: !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         ascii: args.ascii,
-        tick: args.tick.as_std(),
+        tick: args
+            .tick
+            .map_or(std::time::Duration::from_secs(1), |t| t.as_std()),
         log_path,
         first_frame: None,
         rotation: None,

@@ -1,6 +1,23 @@
 //! Command-line interface: clap definitions, dispatch, exit codes and output formats. Every subcommand returns
 //! its exit code; the configuration and database paths are resolved here, once, and handed down.
 
+/// Standard output that a closed pipe (`check | true`, `report | head -c 800`) ends quietly: a failed write is
+/// dropped instead of panicking (`println!` exits 101 on EPIPE), so the command keeps its own exit code (Nagios).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod console;
 mod rotate;
 
@@ -50,6 +67,11 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", requires = "connect")]
     pub ca_file: Option<PathBuf>,
 
+    /// No colour at all, in the console and in error reports (NO_COLOR is honoured too); status stays readable
+    /// as words and symbols
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
     #[command(flatten)]
     pub console: ConsoleArgs,
 
@@ -57,20 +79,45 @@ pub struct Cli {
     pub command: Option<Cmd>,
 }
 
-#[derive(Debug, Clone, Args)]
+/// The console's own flags: on `authwatch` (and `--connect`) and `authwatch demo` only, not on the one-shot
+/// subcommands, whose help they would only clutter.
+#[derive(Debug, Clone, Default, Args)]
 pub struct ConsoleArgs {
     /// Wall-screen mode: probe/rotate/ack actions disappear from keys, help and header
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub read_only: bool,
-    /// No colour at all (NO_COLOR is honoured too); status stays readable as words and symbols
-    #[arg(long, global = true)]
-    pub no_color: bool,
     /// ASCII borders and symbols for terminals without Unicode
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub ascii: bool,
-    /// Clock tick of the console
-    #[arg(long, global = true, value_name = "DURATION", default_value = "1s")]
-    pub tick: HumanDuration,
+    /// Clock tick of the console [default: 1s]
+    #[arg(long, value_name = "DURATION")]
+    pub tick: Option<HumanDuration>,
+    /// Set from the global --no-color.
+    #[arg(skip)]
+    pub no_color: bool,
+}
+
+impl ConsoleArgs {
+    /// Flags given before the subcommand (`authwatch --read-only demo`) and after it (`authwatch demo --ascii`).
+    fn or(self, other: ConsoleArgs) -> ConsoleArgs {
+        ConsoleArgs {
+            read_only: self.read_only || other.read_only,
+            ascii: self.ascii || other.ascii,
+            tick: other.tick.or(self.tick),
+            no_color: self.no_color || other.no_color,
+        }
+    }
+
+    /// The first console flag given, for refusing it where there is no console.
+    fn any_given(&self) -> Option<&'static str> {
+        [
+            (self.read_only, "--read-only"),
+            (self.ascii, "--ascii"),
+            (self.tick.is_some(), "--tick"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,7 +137,10 @@ pub enum CheckFormat {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Open the console on the built-in simulator with the demo scenario (works from any directory)
-    Demo,
+    Demo {
+        #[command(flatten)]
+        console: ConsoleArgs,
+    },
     /// Run headless for a team: probes, history, notifications, and an HTTP API for consoles and Prometheus
     Agent {
         /// Address to listen on (default: [agent] listen, else 127.0.0.1:9477); beyond loopback needs tokens
@@ -192,6 +242,24 @@ pub enum Cmd {
     },
 }
 
+impl Cmd {
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Cmd::Demo { .. } => "demo",
+            Cmd::Agent { .. } => "agent",
+            Cmd::Check { .. } => "check",
+            Cmd::Config { .. } => "config",
+            Cmd::Scan { .. } => "scan",
+            Cmd::Report { .. } => "report",
+            Cmd::Simulate { .. } => "simulate",
+            Cmd::Rotate { .. } => "rotate",
+            Cmd::Secret { .. } => "secret",
+            Cmd::Audit { .. } => "audit",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SecretCmd {
     /// Store a secret read from stdin (a no-echo prompt on a terminal); nothing ever prints one
@@ -214,9 +282,21 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         connect,
         token_file,
         ca_file,
-        console: console_args,
+        no_color,
+        console: mut console_args,
         command,
     } = cli;
+    console_args.no_color = no_color;
+    // `authwatch --read-only check`: the flag would do nothing; say so instead of ignoring it.
+    if let Some(cmd) = command.as_ref().filter(|c| !matches!(c, Cmd::Demo { .. }))
+        && let Some(flag) = console_args.any_given()
+    {
+        eprintln!(
+            "error: {flag} is a console option: it goes with `authwatch` or `authwatch demo`, not `authwatch {}`",
+            cmd.name()
+        );
+        return Ok(EXIT_USAGE);
+    }
     let config_flag = config_flag.as_deref();
     let db_flag = db_flag.as_deref();
     // Every subcommand below that reads the configuration does it through this one call.
@@ -251,7 +331,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             )
             .await
             {
-                Ok(()) => Ok(0),
+                Ok(code) => Ok(code),
                 Err(crate::agent::AgentError::Start(e)) => {
                     eprintln!("error: {e}");
                     Ok(EXIT_USAGE)
@@ -273,7 +353,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             rotate::apply_stored_expiries(&mut config, Some(&db));
             console::local(config, &console_args, Some(&db), log_path, None).await
         }
-        Some(Cmd::Demo) => {
+        Some(Cmd::Demo { console }) => {
+            let console_args = console_args.or(console);
             let demo = Demo::start(true).await?;
             let logging = crate::logging::init_in(demo.dir.path());
             let log_path = logging.as_ref().map(|(_, p)| p.clone()).or(log_path);
@@ -311,7 +392,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                     }
                     Err(code) => {
                         if format == CheckFormat::Nagios {
-                            println!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
+                            outln!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
                         }
                         Ok(code)
                     }
@@ -326,7 +407,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Err(code) => return Ok(code),
             };
             let (text, ok) = config::check_report(&config).await;
-            print!("{text}");
+            out!("{text}");
+            outln!("{}", detection_note(&config));
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
         Some(Cmd::Scan { files, format }) => {
@@ -351,8 +433,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             let report =
                 crate::history_report::build(&store, &names, now - since.as_chrono(), now)?;
             match format {
-                Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Text => out!("{}", report.to_text()),
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
             }
             Ok(0)
         }
@@ -415,6 +497,24 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             Err(code) => Ok(code),
         },
     }
+}
+
+/// How long a revoked secret can show OK with these settings (the README's table, for this configuration): SFMC
+/// tokens live 1079 s; a generic OAuth 2.0 server's lifetime is not known ahead, so `token_refresh` bounds it.
+fn detection_note(config: &Config) -> String {
+    let lifetime = config
+        .credentials
+        .iter()
+        .all(|c| c.provider == config::Provider::Sfmc)
+        .then_some(std::time::Duration::from_secs(1079));
+    let bound = crate::rules::schedule::revocation_detection_bound(&config.settings, lifetime);
+    let secs = bound.as_secs();
+    format!(
+        "detection: a revoked secret turns FAIL within {}m {:02}s at most (plus the probes' own HTTP time); \
+         lower token_refresh to shorten it (README: How long a revoked secret can show OK)",
+        secs / 60,
+        secs % 60
+    )
 }
 
 /// Refuse a credential id the configuration does not know (a typo would otherwise read as "no entries").
@@ -538,8 +638,8 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
         }
     }
     match format {
-        Format::Text => print!("{}", total.to_text()),
-        Format::Json => println!("{}", total.to_json()),
+        Format::Text => out!("{}", total.to_text()),
+        Format::Json => outln!("{}", total.to_json()),
     }
     Ok(0)
 }
@@ -549,7 +649,7 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
         Ok(s) => s,
         Err(e) => {
             if format == CheckFormat::Nagios {
-                println!("AUTHWATCH UNKNOWN - {e}");
+                outln!("AUTHWATCH UNKNOWN - {e}");
             }
             eprintln!("error: {e}");
             return Ok(EXIT_USAGE);
@@ -572,9 +672,9 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
     }
     let report = StateReport::from_snapshot(&snapshot);
     match format {
-        CheckFormat::Text => print!("{}", report.to_text()),
-        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        CheckFormat::Nagios => print!(
+        CheckFormat::Text => out!("{}", report.to_text()),
+        CheckFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        CheckFormat::Nagios => out!(
             "{}",
             crate::nagios::plugin_output(
                 &snapshot,

@@ -3,18 +3,21 @@
 //! applying results, `restore` continuing from the store, `publish` the views, `evidence` the log 401/403s.
 
 mod evidence;
+mod fingerprint;
 mod handle;
 mod history;
 mod probes;
 mod publish;
 mod restore;
+mod rotation_link;
 mod rotations;
 mod run;
+mod secret_watch;
 mod snapshot;
 mod state;
 pub mod supervise;
 
-pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
+pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped, RotateCommand};
 pub use run::{EngineOptions, RunningEngine, run_once, spawn};
 pub use snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 

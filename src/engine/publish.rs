@@ -33,12 +33,14 @@ impl Engine {
             .or_else(|| self.history_error.clone());
         if !any
             && !self.log_changed
+            && !self.rotations_changed
             && self.version > 0
             && history_error == self.snapshots.borrow().history_error
         {
             return;
         }
         self.log_changed = false;
+        self.rotations_changed = false;
         let mut summary = Summary::default();
         for st in &self.integrations {
             summary.add(st.view.health.status);
@@ -56,6 +58,7 @@ impl Engine {
             history_error,
             log_sources: self.log_sources.clone(),
             connection: None,
+            rotations: self.rotation_views.clone(),
             newest_data_at: self
                 .integrations
                 .iter()
@@ -92,8 +95,10 @@ impl Engine {
         let secret_expires = self.credential_of[idx]
             .and_then(|c| self.config.credentials.get(c))
             .and_then(|c| c.secret_expires);
+        let secret_verified_at = self.secret_verified.get(&integration.credential).copied();
         let st = &mut self.integrations[idx];
         let history = st.history.clone();
+        let token_reused_until = history.last().and_then(|p| p.token_reused_until);
         let health = health::evaluate(
             &Evidence {
                 history: &history,
@@ -132,7 +137,8 @@ impl Engine {
             st.acked = None;
         }
         st.health = health.clone();
-        if self.history.is_some() {
+        if !self.one_shot {
+            // Kept in memory from the first result on (with or without a store): a sweep has no history.
             st.summary = summary(&mut st.runs, &mut st.changes, now);
         }
         let view = IntegrationView {
@@ -149,6 +155,9 @@ impl Engine {
             uptime_24h: st.summary.uptime_24h,
             uptime_7d: st.summary.uptime_7d,
             incidents: st.summary.incidents.clone(),
+            uptime_since: st.summary.first_probe,
+            secret_verified_at,
+            token_reused_until,
             ..IntegrationView::placeholder(integration)
         };
         // An unchanged view keeps its `Arc`: consumers (the console's rows) see which integrations changed, e.g.
@@ -170,6 +179,7 @@ fn summary(runs: &mut Runs, changes: &mut Vec<Change>, now: DateTime<Utc>) -> Hi
         uptime_24h: runs.uptime(now - chrono::Duration::hours(24), now),
         uptime_7d: runs.uptime(week, now),
         incidents,
+        first_probe: runs.first().filter(|t| *t > week),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct EngineOptions {
     pub store: Option<crate::store::Store>,
     /// How long history is kept in the store.
     pub retention: Duration,
+    /// Run rotations here (the console's wizard, the agent's API): the config, database and (demo) simulator.
+    pub rotation: Option<crate::rotation::session::RotationSetup>,
 }
 
 /// A running engine: the handle for consumers and the task to await on shutdown.
@@ -40,7 +42,12 @@ pub struct RunningEngine {
 
 /// Start the engine on the current tokio runtime.
 pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, ProbeSetupError> {
-    let (mut engine, handle, inbox, commands) = Engine::new(config)?;
+    let (mut engine, handle, mut inbox, commands) = Engine::new(config)?;
+    if let Some(setup) = options.rotation {
+        let (link, out) = super::rotation_link::Link::spawn(setup);
+        engine.rotation = Some(link);
+        inbox.rotation = Some(out);
+    }
     engine.publish(Utc::now());
     let task = tokio::spawn(async move {
         let mut engine = engine;
@@ -126,6 +133,8 @@ impl Engine {
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
+        // The first tick is at once (once the gate opens): the baseline of every secret reference.
+        let mut secret_tick = secret_interval(&self.config);
         loop {
             let wake = if gate.is_some() {
                 None
@@ -168,7 +177,20 @@ impl Engine {
                     }
                 }
                 Some(summaries) = inbox.summaries.recv() => self.take_summaries(summaries),
+                _ = secret_tick.tick(), if gate.is_none() && !self.one_shot => self.check_secrets(),
+                Some(reads) = inbox.secret_reads.recv() => self.secrets_read(reads),
                 Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
+                Some(out) = super::rotation_link::next_out(&mut inbox.rotation) => {
+                    self.rotation_out(out);
+                    // A step's answer goes out with the snapshot that shows it.
+                    self.last_publish = Some(Instant::now());
+                    self.publish_pending = false;
+                    self.publish(Utc::now());
+                    self.send_rotation_replies();
+                }
+            }
+            if secret_tick.period() != secret_period(&self.config) {
+                secret_tick = secret_interval(&self.config); // reloaded with another interval
             }
             if gate.is_none() {
                 self.start_due();
@@ -208,6 +230,7 @@ impl Engine {
                 credential,
                 expires,
             } => self.set_secret_expiry(&credential, expires),
+            Command::Rotate(cmd) => self.rotate(*cmd),
             Command::Ping(reply) => {
                 let _ = reply.try_send(());
             }
@@ -227,7 +250,12 @@ impl Engine {
             Err(e) => tracing::error!("keeping the old HTTP client after reload: {e}"),
         }
         self.semaphore = Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1)));
-        self.config = Arc::new(config);
+        let before = std::mem::replace(&mut self.config, Arc::new(config));
+        self.keep_secret_reads(&before);
+        self.secret_reading = false;
+        if let Some(link) = &self.rotation {
+            link.reconfigure(self.config.clone());
+        }
         self.generation += 1;
         self.cache.clear();
         self.credentials.clear();
@@ -253,6 +281,9 @@ impl Engine {
         }
         self.summarizing = false;
         self.summarize();
+        if let Some(link) = &self.rotation {
+            link.refresh(credentials.to_vec());
+        }
     }
 
     /// Acknowledge the current incident (nothing to acknowledge while OK).
@@ -276,6 +307,20 @@ impl Engine {
         let st = &mut self.integrations[idx];
         st.acked = Some(ack);
         st.changed = true;
+    }
+}
+
+/// The timer of the secret-reference reads (`secret_check_interval`; zero turns the reads off, see `check_secrets`).
+fn secret_interval(config: &Config) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(secret_period(config));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+fn secret_period(config: &Config) -> Duration {
+    match config.settings.secret_check_interval {
+        d if d.is_zero() => Duration::from_secs(86_400),
+        d => d,
     }
 }
 

@@ -36,6 +36,17 @@ pub struct IntegrationView {
     pub uptime_7d: Option<f64>,
     /// Incidents of the last 7 days, newest first.
     pub incidents: Vec<Incident>,
+    /// The first probe result, when it is younger than a week: the uptimes cover only the time since.
+    #[serde(default)]
+    pub uptime_since: Option<DateTime<Utc>>,
+    /// When a new token was last granted to its credential (by any of its consumers): the last time the client
+    /// secret itself was verified. Probes that reuse a cached token check the token, not the secret.
+    #[serde(default)]
+    pub secret_verified_at: Option<DateTime<Utc>>,
+    /// When the token its last probe used stops being reused: the first probe after it requests a new token
+    /// (None when its last probe got no token).
+    #[serde(default)]
+    pub token_reused_until: Option<DateTime<Utc>>,
 }
 
 impl IntegrationView {
@@ -66,6 +77,9 @@ impl IntegrationView {
             uptime_24h: None,
             uptime_7d: None,
             incidents: Vec::new(),
+            uptime_since: None,
+            secret_verified_at: None,
+            token_reused_until: None,
         }
     }
 
@@ -159,6 +173,9 @@ pub struct Snapshot {
     /// stale (e.g. "agent unreachable since 14:02:11, reconnecting"). None for a local engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
+    /// Each credential's rotation: state, steps done, the last step's checks, who holds the lease.
+    #[serde(default)]
+    pub rotations: Arc<Vec<crate::rotation::session::RotationView>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -187,10 +204,14 @@ impl Snapshot {
             history_error: None,
             log_sources: Vec::new(),
             connection: None,
+            rotations: Arc::new(Vec::new()),
         }
     }
     pub fn integration(&self, name: &str) -> Option<&Arc<IntegrationView>> {
         self.integrations.iter().find(|i| i.name == name)
+    }
+    pub fn rotation(&self, credential: &str) -> Option<&crate::rotation::session::RotationView> {
+        self.rotations.iter().find(|r| r.credential == credential)
     }
     pub fn credential(&self, id: &str) -> Option<&Arc<CredentialView>> {
         self.credentials.iter().find(|c| c.id == id)

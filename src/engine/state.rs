@@ -61,6 +61,9 @@ pub(super) struct Inbox {
     pub results: mpsc::UnboundedReceiver<ResultMsg>,
     pub summaries: mpsc::UnboundedReceiver<Summaries>,
     pub follow: mpsc::Receiver<FollowUpdate>,
+    pub secret_reads: mpsc::UnboundedReceiver<super::fingerprint::SecretReads>,
+    /// Answers of the rotation driver (None: no rotation here).
+    pub rotation: Option<mpsc::UnboundedReceiver<super::rotation_link::DriverOut>>,
 }
 
 pub(super) struct Engine {
@@ -75,6 +78,13 @@ pub(super) struct Engine {
     pub credential_of: Vec<Option<usize>>,
     /// Credentials paused after refusals or held by the token endpoint.
     pub credentials: Credentials<Instant>,
+    /// Per credential: when a new token was last granted (the secret itself verified), by any consumer.
+    pub secret_verified: HashMap<String, DateTime<Utc>>,
+    /// The last read of each credential's secret reference (a fingerprint), to notice a changed secret.
+    pub secret_reads: super::fingerprint::Reads,
+    pub secret_key: Arc<ring::hmac::Key>,
+    pub secret_reads_tx: mpsc::UnboundedSender<super::fingerprint::SecretReads>,
+    pub secret_reading: bool,
     pub due: DueHeap,
     /// Built when their inputs change (config, paused credentials, the clock's minute), not per snapshot.
     pub credential_views: Vec<Arc<crate::engine::CredentialView>>,
@@ -111,6 +121,11 @@ pub(super) struct Engine {
     pub summarizing: bool,
     /// A one-shot sweep (`check`): confirm auth failures at once, never pause, stop when everything is final.
     pub one_shot: bool,
+    /// The rotation driver, when rotation runs here.
+    pub rotation: Option<super::rotation_link::Link>,
+    /// Each credential's rotation as published (credential order of the config).
+    pub rotation_views: Arc<Vec<crate::rotation::session::RotationView>>,
+    pub rotations_changed: bool,
 }
 
 impl Engine {
@@ -126,6 +141,7 @@ impl Engine {
         let (results_tx, results) = mpsc::unbounded_channel();
         let (summaries_tx, summaries) = mpsc::unbounded_channel();
         let (follow_tx, follow) = mpsc::channel(64);
+        let (secret_reads_tx, secret_reads) = mpsc::unbounded_channel();
         let mut engine = Engine {
             semaphore: Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1))),
             config: Arc::new(config),
@@ -136,6 +152,11 @@ impl Engine {
             by_credential: HashMap::new(),
             credential_of: Vec::new(),
             credentials: Credentials::default(),
+            secret_verified: HashMap::new(),
+            secret_reads: Default::default(),
+            secret_key: Arc::new(super::fingerprint::fingerprint_key()),
+            secret_reads_tx,
+            secret_reading: false,
             due: DueHeap::new(),
             credential_views: Vec::new(),
             credential_views_dirty: true,
@@ -161,6 +182,9 @@ impl Engine {
             summaries_tx,
             summarizing: false,
             one_shot: false,
+            rotation: None,
+            rotation_views: Arc::new(Vec::new()),
+            rotations_changed: false,
         };
         engine.integrations = engine.fresh_states(&HashMap::new());
         engine.reset_due();
@@ -173,6 +197,8 @@ impl Engine {
             results,
             summaries,
             follow,
+            secret_reads,
+            rotation: None,
         };
         Ok((engine, handle, inbox, cmd_rx))
     }
@@ -269,6 +295,18 @@ impl Engine {
             .get(credential)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// A new token was granted to `credential` at `at`: its consumers' views say the secret was verified then.
+    pub fn note_secret_verified(&mut self, credential: &str, at: DateTime<Utc>) {
+        let slot = self
+            .secret_verified
+            .entry(credential.to_string())
+            .or_insert(at);
+        *slot = (*slot).max(at);
+        for idx in self.consumers(credential) {
+            self.integrations[idx].changed = true;
+        }
     }
 
     pub fn record(&self, record: crate::store::Record) {

@@ -79,6 +79,20 @@ impl Prober {
         account_id: Option<&str>,
         scopes: &[String],
     ) -> Result<Token, Failure> {
+        // A secret handed in directly (a rotation's pending or previous one) is known from now on too.
+        crate::sanitize::Redactor::global().add(secret.expose_secret());
+        self.request_token_raw(cred, secret, account_id, scopes)
+            .await
+            .map_err(Failure::cleaned)
+    }
+
+    async fn request_token_raw(
+        &self,
+        cred: &Credential,
+        secret: &SecretString,
+        account_id: Option<&str>,
+        scopes: &[String],
+    ) -> Result<Token, Failure> {
         let url = cred.token_endpoint();
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
         let request = match cred.provider {
@@ -131,12 +145,11 @@ impl Prober {
             return Err(classify::classify_error_status(status, &body, retry, true));
         }
         let fields = classify::parse_token_response(&body)?;
-        let lifetime = fields
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(self.token_refresh);
         // Refresh at 75% of the lifetime or after token_refresh, whichever comes first.
-        let refresh_after = (lifetime / 4 * 3).min(self.token_refresh);
+        let refresh_after = crate::rules::schedule::token_reuse(
+            fields.expires_in.map(Duration::from_secs),
+            self.token_refresh,
+        );
         Ok(Token {
             access_token: SecretString::from(fields.access_token.as_str()),
             granted_scopes: fields.scope,
@@ -150,6 +163,10 @@ impl Prober {
     /// The representative read-only call with a bearer token.
     /// Answers the real status with the body (tokenContext is documented with 202, usually sends 200).
     pub async fn call(&self, url: Url, token: &SecretString) -> Result<(u16, Vec<u8>), Failure> {
+        self.call_raw(url, token).await.map_err(Failure::cleaned)
+    }
+
+    async fn call_raw(&self, url: Url, token: &SecretString) -> Result<(u16, Vec<u8>), Failure> {
         let request = self.http.get(url).bearer_auth(token.expose_secret());
         let (status, headers, body) = self.send(request).await?;
         if (200..300).contains(&status) {
@@ -166,6 +183,14 @@ impl Prober {
         let mut response = request.send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        if (300..400).contains(&status) {
+            // Not followed, and its body not read.
+            return Err(classify::classify_redirect(
+                status,
+                header(&headers, "location"),
+                response.url(),
+            ));
+        }
         if response
             .content_length()
             .is_some_and(|n| n as usize > MAX_BODY)
@@ -302,6 +327,13 @@ impl Token {
         now < self.obtained_at + self.refresh_after
             && fresh_since.is_none_or(|t| self.obtained_at >= t)
     }
+
+    /// On the wall clock: when this token stops being reused.
+    fn reused_until(&self) -> chrono::DateTime<Utc> {
+        let left =
+            (self.obtained_at + self.refresh_after).saturating_duration_since(Instant::now());
+        chrono::SubsecRound::trunc_subsecs(crate::rules::schedule::wall_after(Utc::now(), left), 3)
+    }
 }
 
 /// Tokens are cached per (credential, account_id, scopes), so integrations that share a grant share a token.
@@ -414,8 +446,32 @@ impl Freshness {
     }
 }
 
-/// Run one probe.
+/// Run one probe. Every string of the result that came from outside (error texts, detail, MID, scopes) is
+/// clean: known secrets redacted, control and bidi characters escaped.
 pub async fn probe(
+    prober: &Prober,
+    cache: &TokenCache,
+    target: ProbeTarget<'_>,
+    secret: SecretSource<'_, '_>,
+    freshness: Freshness,
+) -> Result<ProbeResult, NotProbed> {
+    use crate::sanitize::{clean, clean_opt};
+    match probe_raw(prober, cache, target, secret, freshness).await {
+        Ok(mut r) => {
+            r.error = clean_opt(r.error);
+            r.detail = clean_opt(r.detail);
+            r.mid = clean_opt(r.mid);
+            r.granted_scopes = r
+                .granted_scopes
+                .map(|s| s.iter().map(|s| clean(s)).collect());
+            r.missing_scopes = r.missing_scopes.iter().map(|s| clean(s)).collect();
+            Ok(r)
+        }
+        Err(NotProbed::Secret(why)) => Err(NotProbed::Secret(clean(&why))),
+    }
+}
+
+async fn probe_raw(
     prober: &Prober,
     cache: &TokenCache,
     target: ProbeTarget<'_>,
@@ -439,6 +495,7 @@ pub async fn probe(
 
     let mut result = ProbeResult::new(at, Outcome::Ok, Phase::Call);
     result.fresh_token = fresh;
+    result.token_reused_until = Some(token.reused_until());
     result.token_ms = Some(if fresh {
         token.elapsed.as_millis() as u64
     } else {
@@ -470,6 +527,7 @@ pub async fn probe(
         match obtain_token(prober, &slot, &target, secret, Freshness::fresh_batch()).await? {
             Ok((new_token, _)) => {
                 result.fresh_token = true;
+                result.token_reused_until = Some(new_token.reused_until());
                 result.token_ms = Some(new_token.elapsed.as_millis() as u64);
                 if let Some(granted) = &new_token.granted_scopes {
                     result.granted_scopes = Some(granted.clone());
@@ -515,6 +573,7 @@ pub async fn probe(
             let missing = std::mem::take(&mut result.missing_scopes);
             let mut r = result_from_failure(at, Phase::Call, failure);
             r.fresh_token = result.fresh_token;
+            r.token_reused_until = result.token_reused_until;
             r.token_ms = result.token_ms;
             r.call_ms = result.call_ms;
             r.granted_scopes = result.granted_scopes;

@@ -118,7 +118,9 @@ pub(crate) const STEPS: &[&str] = &[
     // 5: the console's uptime reads (integration, at, outcome) only: a covering index answers it without the table.
     "CREATE INDEX probes_by_integration_outcome ON probes (integration, at, outcome);
      DROP INDEX probes_by_integration;",
-    // 6: where each integration's results change between ok and not ok (the first result of each run), kept by
+    // 6: where a rotation step came from (cli / console / api) beside who did it.
+    "ALTER TABLE rotation_audit ADD COLUMN origin TEXT NOT NULL DEFAULT '';",
+    // 7: where each integration's results change between ok and not ok (the first result of each run), kept by
     // triggers as results are written or deleted, so the console's start reads the week's runs, not its results.
     // A result is a run start when its predecessor (same integration, in (at, id) order) has the other ok-ness or
     // there is none; an insert before later results also settles its successor. Deletes drop the deleted row
