@@ -455,11 +455,8 @@ fn probe_runs_equal_the_runs_of_every_result_after_out_of_order_writes_and_pruni
             .unwrap()
     };
     // From the results themselves, the way the console computed them before `probe_runs`.
-    fn expected(
-        conn: &rusqlite::Connection,
-        name: &str,
-        since: i64,
-    ) -> (Vec<(i64, bool)>, Option<(i64, bool)>) {
+    type Runs = (Vec<(i64, bool)>, Option<(i64, bool)>);
+    fn expected(conn: &rusqlite::Connection, name: &str, since: i64) -> Runs {
         let mut st = conn
             .prepare("SELECT at, outcome = 'ok' FROM probes WHERE integration = ?1 AND at >= ?2 ORDER BY at, id")
             .unwrap();
@@ -516,7 +513,14 @@ fn probe_runs_equal_the_runs_of_every_result_after_out_of_order_writes_and_pruni
             .unwrap()
             .write(&[Record::Probe {
                 integration: name.to_string(),
-                result: probe(t(s), if ok { Outcome::Ok } else { Outcome::AuthRejected }),
+                result: probe(
+                    t(s),
+                    if ok {
+                        Outcome::Ok
+                    } else {
+                        Outcome::AuthRejected
+                    },
+                ),
             }])
             .unwrap();
     };
