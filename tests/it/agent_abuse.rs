@@ -60,7 +60,7 @@ fn start_agent(
     );
     let config = write_config(dir, &text);
     let mut cmd = Command::new(BIN);
-    // Its own state directory and database: never the user's (another authwatch may have written that one).
+    // Its own state directory: a database another authwatch build migrated must not stop it.
     cmd.args(["--config", config.to_str().unwrap(), "agent"])
         .env("XDG_STATE_HOME", dir)
         .stdout(Stdio::null())

@@ -153,6 +153,9 @@ async fn failing_from_the_first_evaluation_is_one_incident_in_the_detail_the_age
     assert_eq!(r.mttr_seconds, None, "ongoing: no MTTR yet");
     assert!(r.longest_outage_seconds.is_some());
     assert_eq!(r.uptime_pct, Some(0.0));
+    assert!(r.ongoing_since.is_some());
+    let text = report.to_text();
+    assert!(text.contains("1 ongoing"), "{text}");
 }
 
 /// Refused from its first probe, then fixed: one incident with an MTTR in the report, and the detail shows it.
@@ -207,6 +210,7 @@ async fn refused_from_the_first_probe_then_fixed_is_one_closed_incident_with_mtt
     let r = &report.integrations[0];
     assert_eq!(r.incidents, 1, "{}", report.to_text());
     assert!(r.mttr_seconds.is_some(), "{}", report.to_text());
+    assert_eq!(r.ongoing_since, None);
 }
 
 /// An engine on `text` (optionally with a history database), probing at once.
