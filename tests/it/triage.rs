@@ -223,6 +223,7 @@ fn spawn_engine(dir: &Path, text: &str, db: Option<&Path>) -> authwatch::engine:
             start_gate: None,
             store: db.map(|p| Store::open(p).unwrap()),
             retention,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -422,6 +423,7 @@ async fn a_rotation_completed_elsewhere_reprobes_at_once_and_lifts_the_pause() {
         .append_audit(&authwatch::store::AuditEntry {
             at: chrono::Utc::now(),
             actor: "cli".into(),
+            origin: "cli".into(),
             credential: "pkg".into(),
             action: "activate-result".into(),
             from: "promoted".into(),
@@ -519,4 +521,44 @@ fn detail_says_when_the_secret_was_verified_and_until_when_the_token_is_reused_1
         "{screen}"
     );
     insta::assert_snapshot!(screen);
+}
+
+/// The demo revokes preference-center's secret at 40s; its settings (token_refresh 2m) make that show as FAIL within
+/// about 3 minutes, as the scenario's header says, not the 21 minutes of the defaults.
+#[tokio::test]
+async fn the_demo_shows_its_revoked_secret_within_three_minutes() {
+    let demo = authwatch::demo::Demo::start(false).await.unwrap();
+    let bound = authwatch::rules::schedule::revocation_detection_bound(
+        &demo.config.settings,
+        Some(Duration::from_secs(1079)),
+    );
+    assert!(bound <= Duration::from_secs(180), "{bound:?}");
+    let defaults = authwatch::rules::schedule::revocation_detection_bound(
+        &authwatch::config::Settings::default(),
+        Some(Duration::from_secs(1079)),
+    );
+    // The README's table.
+    assert_eq!(defaults.as_secs(), 20 * 60 + 38);
+    demo.stop().await;
+}
+
+/// `authwatch config check` states the bound for the configuration at hand (the README's table with its settings).
+#[test]
+fn config_check_states_the_detection_bound_of_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let base = sfmc_credential("pkg", "http://127.0.0.1:9/", CLIENT, &secret)
+        + &integration("crm-sync", "pkg", "");
+    let config = write_config(dir.path(), &base).display().to_string();
+    let (code, out, err) = authwatch_help(&["--config", &config, "config", "check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("a revoked secret turns FAIL within 20m 38s at most"),
+        "{out}"
+    );
+    let shorter = format!("[settings]\ntoken_refresh = \"1m\"\n\n{base}");
+    let config = write_config(dir.path(), &shorter).display().to_string();
+    let (_, out, _) = authwatch_help(&["--config", &config, "config", "check"]);
+    // 1m + 5m30s + 1m39s.
+    assert!(out.contains("within 8m 09s at most"), "{out}");
 }
