@@ -329,3 +329,78 @@ async fn slack_receives_escaped_markup_and_no_raw_control_characters() {
     receiver.abort();
     server.abort();
 }
+
+/// A followed log line is outside text too: its error text (escapes, a bidi override, the client secret a
+/// middleware logged from a request body) is stored and shown escaped and redacted.
+#[tokio::test]
+async fn log_line_fields_are_escaped_and_redacted_before_they_are_stored() {
+    use authwatch::engine::{self, EngineOptions};
+    use authwatch::store::Store;
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "s", SENTINEL);
+    let log = dir.path().join("mw.jsonl");
+    std::fs::write(&log, "").unwrap();
+    let text = format!(
+        "[settings]\nprobe_interval = \"1h\"\n\n{}{}[[log_source]]\nname = \"mw\"\npath = \"{}\"\n",
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+        integration("crm-sync", "pkg", ""),
+        log.display()
+    );
+    let db = dir.path().join("h.db");
+    let running = engine::spawn(
+        load_config(dir.path(), &text),
+        EngineOptions {
+            store: Some(Store::open(&db).unwrap()),
+            retention: Duration::from_secs(86_400),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut watch = running.handle.watch();
+    // The first probe resolves the secret: from then on it is a known value.
+    wait(&mut watch, |s| {
+        s.integration("crm-sync")
+            .is_some_and(|i| i.health.status == Status::Ok)
+    })
+    .await;
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    let line = serde_json::json!({
+        "time": at.to_string(),
+        "integration": "crm-sync",
+        "status": 401,
+        "error": format!("{PWNED} body client_secret={SENTINEL} \u{202e}gnp.exe"),
+    });
+    std::fs::write(&log, format!("{line}\n")).unwrap();
+    let snap = wait(&mut watch, |s| s.auth_log.iter().any(|e| e.source == "mw")).await;
+    let event = snap.auth_log.iter().find(|e| e.source == "mw").unwrap();
+    assert_eq!(
+        event.error,
+        format!("{PWNED_SHOWN} body client_secret=[redacted] \\u{{202e}}gnp.exe")
+    );
+    running
+        .handle
+        .send(engine::Command::Shutdown)
+        .await
+        .unwrap();
+    running.task.await.unwrap();
+    assert_db_clean(&db, &[SENTINEL]);
+    sim.shutdown().await;
+}
+
+async fn wait(
+    watch: &mut tokio::sync::watch::Receiver<Arc<authwatch::engine::Snapshot>>,
+    pred: impl Fn(&authwatch::engine::Snapshot) -> bool,
+) -> Arc<authwatch::engine::Snapshot> {
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let s = watch.borrow_and_update().clone();
+            if pred(&s) {
+                return s;
+            }
+            watch.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the engine gets there")
+}
