@@ -103,13 +103,19 @@ impl Engine {
             }
             return;
         }
-        if marks {
+        let running = marks.then(|| session::RunningStep {
+            step: cmd.name().to_string(),
+            actor: actor.name.clone(),
+            origin: actor.origin,
+            since: Utc::now(),
+        });
+        if let Some(r) = &running {
             link.busy.insert(
                 credential.clone(),
                 Busy {
                     step: cmd.name(),
                     actor: actor.clone(),
-                    since: Utc::now(),
+                    since: r.since,
                 },
             );
         }
@@ -133,6 +139,18 @@ impl Engine {
                     "rotation is not running".into(),
                 ));
             }
+            return;
+        }
+        // Everyone sees the step running (who, from where, since when) until its answer comes.
+        if let Some(r) = running
+            && let Some(mut view) = self
+                .rotation_views
+                .iter()
+                .find(|v| v.credential == credential)
+                .cloned()
+        {
+            view.running = Some(r);
+            self.set_rotation_view(view);
         }
     }
 

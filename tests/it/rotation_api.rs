@@ -333,12 +333,30 @@ async fn two_promotes_over_the_api_at_once_one_is_refused_naming_the_holder() {
     let (code, body) = api.step(OPERATOR2, json!({"step": "promote"})).await;
     assert_eq!(code, 409, "{body}");
     assert!(texts(&body).contains("held by oncall via api"), "{body}");
+    // Everyone sees the step running: what, who, from where.
+    let view = loop {
+        let (_, view) = api.get("/api/v1/rotations/pkg", OPERATOR2).await;
+        if !view["running"].is_null() {
+            break view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running step is published: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(view["running"]["step"], "promote", "{view}");
+    assert_eq!(view["running"]["actor"], "oncall", "{view}");
+    assert_eq!(view["running"]["origin"], "api", "{view}");
     std::fs::write(&go, "").unwrap();
     let (code, body) = first.await.unwrap();
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["state"], "promoted", "{body}");
     assert_eq!(update_calls(&log).len(), 1, "one update only");
     assert_eq!(env.secret_in_file(), new_secret);
+    let (_, view) = api.get("/api/v1/rotations/pkg", OPERATOR).await;
+    assert!(view["running"].is_null(), "{view}");
+    assert_eq!(view["state"], "promoted", "{view}");
     agent.stop();
     sim.shutdown().await;
 }
