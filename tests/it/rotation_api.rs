@@ -501,3 +501,58 @@ async fn a_connect_console_with_an_operator_token_runs_the_wizard_against_the_ag
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_engine_publishes_the_progress_of_a_cli_rotation() {
+    use authwatch::engine::{self, EngineOptions};
+    use authwatch::rotation::fsm::Phase;
+    use authwatch::rotation::session::RotationSetup;
+    let sim = start_sim(&scenario(SCOPES)).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let config = authwatch::config::load(&env.config).unwrap();
+    let running = engine::spawn(
+        config.clone(),
+        EngineOptions {
+            store: Some(authwatch::store::Store::open(&env.db).unwrap()),
+            rotation: Some(RotationSetup {
+                config: std::sync::Arc::new(config),
+                db: env.db.clone(),
+                sim: None,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut watch = running.handle.watch();
+    let wait_for = |phase: Phase| {
+        let mut watch = watch.clone();
+        async move {
+            tokio::time::timeout(DEADLINE, async {
+                while !watch
+                    .borrow_and_update()
+                    .rotation("pkg")
+                    .is_some_and(|r| r.state == phase)
+                {
+                    watch.changed().await.unwrap();
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("the console shows {phase:?}"));
+        }
+    };
+    wait_for(Phase::Idle).await;
+    // Another process stages: nobody touches this engine, its snapshot follows.
+    let new_secret = sim.generate_secret("pkg").unwrap();
+    let out = env.rotate("stage", &[], Some(&new_secret));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    wait_for(Phase::Staged).await;
+    let snap = watch.borrow_and_update().clone();
+    let view = snap.rotation("pkg").unwrap();
+    assert_eq!(view.steps.first().map(|s| s.step.as_str()), Some("stage"));
+    assert!(
+        view.lease.is_none(),
+        "the CLI gave the lease back: {view:?}"
+    );
+    running.task.abort();
+    sim.shutdown().await;
+}
