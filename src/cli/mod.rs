@@ -62,6 +62,10 @@ pub struct ConsoleArgs {
     /// Wall-screen mode: probe/rotate/ack actions disappear from keys, help and header
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Wall screen for a room: big counts, what is not OK with team, owner and since, the next 30 days of
+    /// secret expiries, each failing integration's detail in turn; read-only, q quits
+    #[arg(long, global = true)]
+    pub wall: bool,
     /// No colour at all (NO_COLOR is honoured too); status stays readable as words and symbols
     #[arg(long, global = true)]
     pub no_color: bool,
