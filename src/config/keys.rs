@@ -190,7 +190,9 @@ pub(super) fn read_keys(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> KeyBindings {
                         }
                         ctx.error(
                             &span,
-                            format!("key `{name}` in [keys] is given to both `{other}` and `{action}`"),
+                            format!(
+                                "key `{name}` in [keys] is given to both `{other}` and `{action}`"
+                            ),
                             "give each action its own key",
                         );
                         continue;
@@ -200,9 +202,13 @@ pub(super) fn read_keys(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> KeyBindings {
                 }
                 None => {
                     let bare = name.get(5..).filter(|_| {
-                        name.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("ctrl-"))
+                        name.get(..5)
+                            .is_some_and(|p| p.eq_ignore_ascii_case("ctrl-"))
                     });
-                    let hint = match crate::suggest::nearest(bare.unwrap_or(&name), KEY_NAMES.iter().copied()) {
+                    let hint = match crate::suggest::nearest(
+                        bare.unwrap_or(&name),
+                        KEY_NAMES.iter().copied(),
+                    ) {
                         Some(s) if bare.is_some() => format!("did you mean `Ctrl-{s}`?"),
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!(
@@ -210,7 +216,11 @@ pub(super) fn read_keys(ctx: &mut Ctx<'_>, table: &DeTable<'_>) -> KeyBindings {
                             KEY_NAMES[..16].join(", ")
                         ),
                     };
-                    ctx.error(&span, format!("unknown key `{name}` for `{action}` in [keys]"), hint);
+                    ctx.error(
+                        &span,
+                        format!("unknown key `{name}` for `{action}` in [keys]"),
+                        hint,
+                    );
                 }
             }
         }

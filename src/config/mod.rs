@@ -14,8 +14,8 @@ mod team;
 
 pub use diag::{ConfigError, Diagnostic};
 pub use discover::{ConfigNotFound, DiscoverEnv, Searched, discover, discover_with};
-pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load, parse};
 pub use keys::{KEY_ACTIONS, KEY_NAMES, KeyBindings, KeySpec, parse_key};
+pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load, parse};
 pub use log_source::{LogFormat, LogSourceConfig};
 pub use report::check_report;
 pub use team::{

@@ -20,7 +20,9 @@ fn load(extra: &str) -> (tempfile::TempDir, Result<config::Config, ConfigError>)
 #[test]
 fn keys_table_errors_point_at_the_place_and_suggest() {
     // Line 11 is the first line of `extra` (BASE has 10 lines).
-    let (_d, r) = load("[keys]\nprobe = \"Entr\"\nacknowlege = \"A\"\nfilter = \"o\"\nsort = \"o\"\nhelp = 5\n");
+    let (_d, r) = load(
+        "[keys]\nprobe = \"Entr\"\nacknowlege = \"A\"\nfilter = \"o\"\nsort = \"o\"\nhelp = 5\n",
+    );
     let e = r.expect_err("bad [keys] must not load");
     let shown = e.to_string();
     let has = |line: usize, col: usize, msg: &str, help: &str| {
@@ -32,19 +34,43 @@ fn keys_table_errors_point_at_the_place_and_suggest() {
             "no {line}:{col} {msg:?} / {help:?} in:\n{shown}"
         );
     };
-    has(12, 9, "unknown key `Entr` for `probe` in [keys]", "did you mean `Enter`?");
-    has(13, 1, "unknown console action `acknowlege` in [keys]", "did you mean `acknowledge`?");
-    has(15, 8, "key `o` in [keys] is given to both `filter` and `sort`", "its own key");
+    has(
+        12,
+        9,
+        "unknown key `Entr` for `probe` in [keys]",
+        "did you mean `Enter`?",
+    );
+    has(
+        13,
+        1,
+        "unknown console action `acknowlege` in [keys]",
+        "did you mean `acknowledge`?",
+    );
+    has(
+        15,
+        8,
+        "key `o` in [keys] is given to both `filter` and `sort`",
+        "its own key",
+    );
     has(16, 8, "`help` in [keys] must be a key name", "help = \"o\"");
-    assert!(shown.contains("authwatch.toml:12:9: unknown key `Entr`"), "{shown}");
+    assert!(
+        shown.contains("authwatch.toml:12:9: unknown key `Entr`"),
+        "{shown}"
+    );
 }
 
 #[test]
 fn keys_table_loads() {
-    let (_d, r) = load("[keys]\nprobe = \"o\"\nacknowledge = [\"A\", \"Ctrl-A\"]\nquit = \"F10\"\n");
+    let (_d, r) =
+        load("[keys]\nprobe = \"o\"\nacknowledge = [\"A\", \"Ctrl-A\"]\nquit = \"F10\"\n");
     let c = r.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.keys.remap.len(), 3);
-    let ack = c.keys.remap.iter().find(|(a, _)| a == "acknowledge").unwrap();
+    let ack = c
+        .keys
+        .remap
+        .iter()
+        .find(|(a, _)| a == "acknowledge")
+        .unwrap();
     assert_eq!(ack.1.len(), 2);
 }
 
@@ -52,12 +78,22 @@ fn keys_table_loads() {
 #[test]
 fn every_console_action_has_a_config_name() {
     let km = authwatch::tui::keymap::Keymap::new(false);
-    let names: Vec<&str> = km.available().filter_map(|b| b.action.config_name()).collect();
+    let names: Vec<&str> = km
+        .available()
+        .filter_map(|b| b.action.config_name())
+        .collect();
     for b in km.available() {
-        assert!(b.action.config_name().is_some(), "{:?} has no [keys] name", b.action);
+        assert!(
+            b.action.config_name().is_some(),
+            "{:?} has no [keys] name",
+            b.action
+        );
     }
     for n in config::KEY_ACTIONS {
-        assert!(names.contains(n), "[keys] accepts `{n}` but no console action has that name");
+        assert!(
+            names.contains(n),
+            "[keys] accepts `{n}` but no console action has that name"
+        );
     }
 }
 

@@ -29,7 +29,7 @@ fn burst() -> Snapshot {
     log.reverse();
     let mut all: Vec<AuthEvent> = s.auth_log.iter().cloned().collect();
     all.extend(log);
-    all.sort_by(|a, b| b.at.cmp(&a.at));
+    all.sort_by_key(|e| std::cmp::Reverse(e.at));
     s.auth_log = Arc::new(all);
     s
 }
@@ -82,7 +82,10 @@ fn log_grouped_120x40_with_a_group_expanded() {
     press(&mut a, KeyCode::Char(' '));
     let screen = fixture::render_text(&a, 120, 40, now());
     assert!(screen.contains("▾ nightly-etl-loader"), "{screen}");
-    assert!(screen.contains("    02:05:40"), "its events listed: {screen}");
+    assert!(
+        screen.contains("    02:05:40"),
+        "its events listed: {screen}"
+    );
     insta::assert_snapshot!(screen);
     // Space again collapses.
     press(&mut a, KeyCode::Char(' '));
@@ -121,7 +124,10 @@ fn enter_on_an_event_opens_the_event_detail_80x24() {
     press(&mut a, KeyCode::Enter);
     let screen = fixture::render_text(&a, 80, 24, now());
     assert!(screen.contains("probe (authwatch's own"), "{screen}");
-    assert!(screen.contains("Client id") && screen.contains("(configured)"), "{screen}");
+    assert!(
+        screen.contains("Client id") && screen.contains("(configured)"),
+        "{screen}"
+    );
 }
 
 #[test]

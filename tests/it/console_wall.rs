@@ -33,7 +33,10 @@ fn press(a: &mut App, c: KeyCode) -> bool {
 fn wall_200x50() {
     let screen = fixture::render_text(&wall(true), 200, 50, now());
     // Words and symbols, not colour alone; since, team and owner of what fails; the strip of 30 days.
-    assert!(screen.contains("✖ FAIL") && screen.contains("▲ WARN"), "{screen}");
+    assert!(
+        screen.contains("✖ FAIL") && screen.contains("▲ WARN"),
+        "{screen}"
+    );
     assert!(screen.contains("Not OK:"), "{screen}");
     assert!(screen.contains("Secret expiry: next 30 days"), "{screen}");
     assert!(screen.contains("WALL (read-only)"), "{screen}");
@@ -170,7 +173,8 @@ fn frame_bytes(app: &App, w: u16, h: u16, strip: bool) -> Vec<u8> {
     };
     if strip {
         let mut term =
-            Terminal::with_options(CrosstermBackend::new(NoColor::new(out.clone())), opts()).unwrap();
+            Terminal::with_options(CrosstermBackend::new(NoColor::new(out.clone())), opts())
+                .unwrap();
         term.draw(|f| render(f, app, now())).unwrap();
     } else {
         let mut term = Terminal::with_options(CrosstermBackend::new(out.clone()), opts()).unwrap();

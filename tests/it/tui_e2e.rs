@@ -460,7 +460,8 @@ fn demo_wall_in_a_real_terminal_without_colour() {
             s.contains("WALL (read-only)")
                 && s.contains("Secret expiry: next 30 days")
                 && s.contains("✖ FAIL")
-                && s.lines().any(|l| l.contains("Not OK:") && !l.contains("Not OK: 0"))
+                && s.lines()
+                    .any(|l| l.contains("Not OK:") && !l.contains("Not OK: 0"))
         },
     );
     // Status reads as words and symbols; no cursor row: keys other than q change nothing.
@@ -474,11 +475,21 @@ fn demo_wall_in_a_real_terminal_without_colour() {
         "the wall did not exit 0 after q; the screen shows:\n{}",
         t.capture()
     );
-    let bytes = std::fs::read(&raw).expect("pipe-pane output");
-    assert!(
-        String::from_utf8_lossy(&bytes).contains("WALL (read-only)"),
-        "the pipe saw no frame"
-    );
+    // pipe-pane copies asynchronously: wait until the shell's line after the wall has come through too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let bytes = loop {
+        let bytes = std::fs::read(&raw).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        if text.contains("WALL") && text.contains("(read-only)") && text.contains("Not OK:") {
+            break bytes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pipe saw no frame: {:?}",
+            text.chars().take(2000).collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         !authwatch::tui::nocolor::has_colour_sequence(&bytes),
         "colour sequences on the wire with --no-color"

@@ -13,8 +13,7 @@ mod wizard;
 pub use nav::{Input, ListNav, Scroll};
 pub use panes::{
     ExpiryPane, GroupKey, IntegrationsPane, LogGroup, LogPane, LogRow, Pane, SortKey, group_key,
-    integration_matches, reason,
-    secret_verified_at, status_since,
+    integration_matches, reason, secret_verified_at, status_since,
 };
 pub use views::{DetailView, FilterPrompt, HelpView, View};
 pub use wizard::WizardUi;
@@ -403,7 +402,12 @@ impl App {
                 Some(c) => Input::Char(c),
                 None => {
                     if let Some(b) = self.keymap.stripped(ctx, &ev) {
-                        let key = self.keymap.keys(b).first().map(|k| k.label()).unwrap_or_default();
+                        let key = self
+                            .keymap
+                            .keys(b)
+                            .first()
+                            .map(|k| k.label())
+                            .unwrap_or_default();
                         self.set_message(format!("read-only: {key} is not available"), true, now);
                         return true;
                     }

@@ -315,7 +315,9 @@ impl LogPane {
     fn row_anchor(&self, snap: &Snapshot) -> Option<(GroupKey, Option<AuthEvent>)> {
         match self.rows.get(self.nav.selected)? {
             LogRow::Group(g) => Some((self.groups[*g].key.clone(), None)),
-            LogRow::Event(g, e) => Some((self.groups[*g].key.clone(), snap.auth_log.get(*e).cloned())),
+            LogRow::Event(g, e) => {
+                Some((self.groups[*g].key.clone(), snap.auth_log.get(*e).cloned()))
+            }
         }
     }
 
@@ -361,7 +363,8 @@ impl LogPane {
         for (gi, g) in self.groups.iter().enumerate() {
             self.rows.push(LogRow::Group(gi));
             if self.expanded.contains(&g.key) {
-                self.rows.extend(g.events.iter().map(|&e| LogRow::Event(gi, e)));
+                self.rows
+                    .extend(g.events.iter().map(|&e| LogRow::Event(gi, e)));
             }
         }
     }

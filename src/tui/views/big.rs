@@ -37,7 +37,11 @@ const QUADRANTS: [&str; 16] = [
 ];
 
 fn glyph(c: char) -> [u8; 8] {
-    let i = if c.is_ascii() { c as usize } else { '?' as usize };
+    let i = if c.is_ascii() {
+        c as usize
+    } else {
+        '?' as usize
+    };
     font8x8::legacy::BASIC_LEGACY[i]
 }
 
@@ -47,7 +51,14 @@ fn pixel(g: &[u8; 8], x: usize, y: usize) -> bool {
 }
 
 /// Draw `text` big at the top left of `area`, clipped to it. Returns the cells used horizontally.
-pub fn draw(buf: &mut Buffer, area: Rect, text: &str, size: Size, style: Style, ascii: bool) -> u16 {
+pub fn draw(
+    buf: &mut Buffer,
+    area: Rect,
+    text: &str,
+    size: Size,
+    style: Style,
+    ascii: bool,
+) -> u16 {
     let cw = size.char_width();
     let mut x0 = area.x;
     for c in text.chars() {
@@ -62,7 +73,9 @@ pub fn draw(buf: &mut Buffer, area: Rect, text: &str, size: Size, style: Style, 
                     Size::Quarter => (col as usize * 2, row as usize * 2),
                 };
                 let bits = match size {
-                    Size::Half => pixel(&g, px, py) as usize | (pixel(&g, px, py + 1) as usize) << 2,
+                    Size::Half => {
+                        pixel(&g, px, py) as usize | (pixel(&g, px, py + 1) as usize) << 2
+                    }
                     Size::Quarter => {
                         pixel(&g, px, py) as usize
                             | (pixel(&g, px + 1, py) as usize) << 1
@@ -124,13 +137,26 @@ mod tests {
     fn a_digit_in_both_sizes_and_in_ascii() {
         let area = Rect::new(0, 0, 8, 4);
         let mut buf = Buffer::empty(area);
-        assert_eq!(draw(&mut buf, area, "1", Size::Half, Style::new(), false), 8);
+        assert_eq!(
+            draw(&mut buf, area, "1", Size::Half, Style::new(), false),
+            8
+        );
         let half = text(&buf);
         assert!(half.contains('█'), "{half}");
         let mut buf = Buffer::empty(Rect::new(0, 0, 4, 4));
-        draw(&mut buf, Rect::new(0, 0, 4, 4), "1", Size::Quarter, Style::new(), true);
+        draw(
+            &mut buf,
+            Rect::new(0, 0, 4, 4),
+            "1",
+            Size::Quarter,
+            Style::new(),
+            true,
+        );
         let ascii = text(&buf);
-        assert!(ascii.chars().all(|c| c == '#' || c == ' ' || c == '\n'), "{ascii}");
+        assert!(
+            ascii.chars().all(|c| c == '#' || c == ' ' || c == '\n'),
+            "{ascii}"
+        );
         assert!(ascii.contains('#'));
     }
 
@@ -138,7 +164,10 @@ mod tests {
     fn clipped_to_the_area_and_fitted_with_a_mark() {
         let area = Rect::new(0, 0, 10, 4);
         let mut buf = Buffer::empty(area);
-        assert_eq!(draw(&mut buf, area, "abc", Size::Quarter, Style::new(), false), 8);
+        assert_eq!(
+            draw(&mut buf, area, "abc", Size::Quarter, Style::new(), false),
+            8
+        );
         assert_eq!(fit("nightly-etl", 16, Size::Quarter), "nig~");
         assert_eq!(fit("ok", 16, Size::Quarter), "ok");
     }

@@ -26,7 +26,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, e: &AuthEvent, no
         format!(" {} {} ", theme.symbol(status), e.http_status),
         theme.status(status),
     ));
-    let title = format!("401/403 event: {}", e.integration.as_deref().unwrap_or("unmatched"));
+    let title = format!(
+        "401/403 event: {}",
+        e.integration.as_deref().unwrap_or("unmatched")
+    );
     let block = pane_block(app, &title, right, true);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -54,7 +57,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, e: &AuthEvent, no
                 .clone()
                 .unwrap_or_else(|| "unmatched (no configured integration matched the line)".into()),
         ),
-        ("Status", format!("{} {}", e.http_status, status_word(e.http_status))),
+        (
+            "Status",
+            format!("{} {}", e.http_status, status_word(e.http_status)),
+        ),
         (
             "Error",
             if e.error.is_empty() {
@@ -79,14 +85,24 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, e: &AuthEvent, no
         ("Seen at", text::stamp(e.at, now)),
     ];
     if let Some(g) = group {
-        fields.push(("Group", format!("×{} with this integration, status, error and source", g.events.len())));
+        fields.push((
+            "Group",
+            format!(
+                "×{} with this integration, status, error and source",
+                g.events.len()
+            ),
+        ));
         fields.push(("First seen", text::stamp(g.first, now)));
         fields.push(("Last seen", text::stamp(g.last, now)));
     }
     if let Some(i) = integ {
         fields.push((
             "Integration",
-            format!("{} now, team {}", theme.status_text(i.health.status), i.team.as_deref().unwrap_or("-")),
+            format!(
+                "{} now, team {}",
+                theme.status_text(i.health.status),
+                i.team.as_deref().unwrap_or("-")
+            ),
         ));
     }
     let w = inner.width as usize;
@@ -96,7 +112,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, e: &AuthEvent, no
         for (n, chunk) in text::wrap(&value, value_w).into_iter().enumerate() {
             let l = if n == 0 { label } else { "" };
             lines.push(Line::from(vec![
-                Span::styled(text::fit(l, LABEL_W, "~"), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    text::fit(l, LABEL_W, "~"),
+                    Style::new().add_modifier(Modifier::BOLD),
+                ),
                 Span::raw(chunk),
             ]));
         }

@@ -45,7 +45,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             [one] => format!("1 log source unreadable: {} ({})", one.name, one.status),
             _ => format!(
                 "{n} log sources unreadable: {}",
-                unread.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                unread
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let short = format!("{n} unreadable");
@@ -82,7 +86,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     // Wide: one line per group. Narrow: two (names in full on the first, error, times and source on the second).
     let wide = w >= 72;
     let ell = theme.ellipsis();
-    let (open, closed) = if theme.ascii { ("v", ">") } else { ("▾", "▸") };
+    let (open, closed) = if theme.ascii {
+        ("v", ">")
+    } else {
+        ("▾", "▸")
+    };
     let groups = &app.log.groups;
     let integ_w = groups
         .iter()
@@ -106,7 +114,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
 
     let h = inner.height as usize;
     let per_group = if wide { 1 } else { 2 };
-    let off = app.log.nav.window((h / per_group).max(1), app.log.rows.len());
+    let off = app
+        .log
+        .nav
+        .window((h / per_group).max(1), app.log.rows.len());
     let mut lines: Vec<Line> = Vec::with_capacity(h);
     for (n, row) in app.log.rows.iter().enumerate().skip(off) {
         if lines.len() >= h {
@@ -118,7 +129,11 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
             LogRow::Group(gi) => {
                 let g = &groups[gi];
                 let (integration, status, error, source) = &g.key;
-                let marker = if app.log.expanded.contains(&g.key) { open } else { closed };
+                let marker = if app.log.expanded.contains(&g.key) {
+                    open
+                } else {
+                    closed
+                };
                 let (integ, integ_style) = match integration {
                     Some(name) => (name.as_str(), Style::new()),
                     None => ("unmatched", theme.dim()),
@@ -131,7 +146,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
                 let count = format!("{}{}", if theme.ascii { "x" } else { "×" }, g.events.len());
                 let times = span_text(g.first, g.last, now, theme.ascii);
                 if wide {
-                    let fixed = 2 + integ_w + 1 + 4 + count_w + 1 + text::width(&times) + 1 + source_w + 1;
+                    let fixed =
+                        2 + integ_w + 1 + 4 + count_w + 1 + text::width(&times) + 1 + source_w + 1;
                     let err_w = w.saturating_sub(fixed).max(1);
                     row_lines.push(Line::from(vec![
                         Span::raw(format!("{marker} ")),
@@ -164,7 +180,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
                 row_lines.push(Line::from(vec![
                     Span::raw("    "),
                     Span::raw(t),
-                    Span::styled(format!(" ({} ago)", text::age(Some(e.at), now)), theme.dim()),
+                    Span::styled(
+                        format!(" ({} ago)", text::age(Some(e.at), now)),
+                        theme.dim(),
+                    ),
                 ]));
             }
         }

@@ -69,7 +69,10 @@ fn header_line(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let snap = app.snapshot();
     let worst = snap.summary.worst();
     let mut left = vec![
-        Span::styled(format!(" authwatch {} ", theme.status_text(worst)), theme.badge(worst)),
+        Span::styled(
+            format!(" authwatch {} ", theme.status_text(worst)),
+            theme.badge(worst),
+        ),
         Span::styled(format!(" {}", snap.config_name), theme.bold()),
     ];
     if !snap.environments.is_empty() {
@@ -80,7 +83,10 @@ fn header_line(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         left.push(Span::styled(format!("  {c}"), theme.message(true)));
     }
     if let Some(e) = &snap.history_error {
-        left.push(Span::styled(format!("  history not saved: {e}"), theme.message(true)));
+        left.push(Span::styled(
+            format!("  history not saved: {e}"),
+            theme.message(true),
+        ));
     }
     let clock = format!("{} UTC ", now.format("%Y-%m-%d %H:%M"));
     let used: usize = left.iter().map(Span::width).sum();
@@ -111,9 +117,20 @@ fn counts_row(frame: &mut Frame, area: Rect, app: &App) {
         let w = size.width(&digits).min(col.width);
         let x = col.x + (col.width - w) / 2;
         // Zero stays plain so the eye goes to what is not zero.
-        let style = if n > 0 { theme.status(status) } else { theme.dim() };
+        let style = if n > 0 {
+            theme.status(status)
+        } else {
+            theme.dim()
+        };
         let big_area = Rect::new(x, col.y + 1, w, Size::HEIGHT).intersection(*col);
-        big::draw(frame.buffer_mut(), big_area, &digits, size, style, theme.ascii);
+        big::draw(
+            frame.buffer_mut(),
+            big_area,
+            &digits,
+            size,
+            style,
+            theme.ascii,
+        );
         let label = format!("{} {}", theme.symbol(status), status.label());
         let lw = text::width(&label) as u16;
         if col.height > Size::HEIGHT + 1 {
@@ -123,7 +140,11 @@ fn counts_row(frame: &mut Frame, area: Rect, app: &App) {
                 lw.min(col.width),
                 1,
             );
-            let lstyle = if n > 0 { theme.status(status).add_modifier(Modifier::BOLD) } else { theme.dim() };
+            let lstyle = if n > 0 {
+                theme.status(status).add_modifier(Modifier::BOLD)
+            } else {
+                theme.dim()
+            };
             frame.render_widget(Paragraph::new(Span::styled(label, lstyle)), r);
         }
     }
@@ -132,11 +153,19 @@ fn counts_row(frame: &mut Frame, area: Rect, app: &App) {
 fn all_ok(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let theme = &app.theme;
     let n = app.snapshot().integrations.len();
-    let text = if n == 0 { "no integrations".to_string() } else { "all OK".to_string() };
+    let text = if n == 0 {
+        "no integrations".to_string()
+    } else {
+        "all OK".to_string()
+    };
     let w = Size::Half.width(&text).min(area.width);
     if area.height >= Size::HEIGHT + 2 {
         let r = Rect::new(area.x + (area.width - w) / 2, area.y + 1, w, Size::HEIGHT);
-        let style = if n == 0 { theme.dim() } else { theme.status(Status::Ok) };
+        let style = if n == 0 {
+            theme.dim()
+        } else {
+            theme.status(Status::Ok)
+        };
         big::draw(frame.buffer_mut(), r, &text, Size::Half, style, theme.ascii);
     }
     let line = format!(
@@ -156,7 +185,10 @@ fn line_of<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>) -> Line<'a> {
     let theme = &app.theme;
     let status = i.health.status;
     let mut spans = vec![
-        Span::styled(format!("{} ", theme.status_text(status)), theme.status(status)),
+        Span::styled(
+            format!("{} ", theme.status_text(status)),
+            theme.status(status),
+        ),
         Span::styled(i.name.clone(), theme.bold()),
     ];
     spans.push(Span::raw(format!("  {}", since_text(i, now))));
@@ -242,7 +274,14 @@ fn failing_list(
                 Size::Quarter
             };
             let head = big::fit(&head, inner.width, size);
-            big::draw(frame.buffer_mut(), r, &head, size, theme.status(status), theme.ascii);
+            big::draw(
+                frame.buffer_mut(),
+                r,
+                &head,
+                size,
+                theme.status(status),
+                theme.ascii,
+            );
             y += Size::HEIGHT;
             if per == big2 {
                 let mut second = match status_since(i) {
@@ -255,7 +294,14 @@ fn failing_list(
                 }
                 let second = big::fit(&second, inner.width, Size::Quarter);
                 let r = Rect::new(inner.x, y, inner.width, Size::HEIGHT);
-                big::draw(frame.buffer_mut(), r, &second, Size::Quarter, theme.bold(), theme.ascii);
+                big::draw(
+                    frame.buffer_mut(),
+                    r,
+                    &second,
+                    Size::Quarter,
+                    theme.bold(),
+                    theme.ascii,
+                );
                 y += Size::HEIGHT;
             }
         }
@@ -302,7 +348,10 @@ fn expiry_strip(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
     let items = expiring(app, now);
     let block = Block::bordered()
         .border_set(theme.border(false))
-        .title(Line::styled(" Secret expiry: next 30 days ", theme.title(false)));
+        .title(Line::styled(
+            " Secret expiry: next 30 days ",
+            theme.title(false),
+        ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.width < 30 || inner.height < 2 {
@@ -326,7 +375,10 @@ fn expiry_strip(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             day.day().to_string()
         };
         let day_style = if d == 0 { theme.today() } else { Style::new() };
-        days.push(Span::styled(text::fit(&label, cell as usize, ""), day_style));
+        days.push(Span::styled(
+            text::fit(&label, cell as usize, ""),
+            day_style,
+        ));
         let here: Vec<_> = items.iter().filter(|(dl, ..)| *dl == d).collect();
         let mark = match here.as_slice() {
             [] => (if theme.ascii { "." } else { "·" }).to_string(),
@@ -341,7 +393,10 @@ fn expiry_strip(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             Some(s) => theme.expiry_day(s),
             None => theme.dim(),
         };
-        marks.push(Span::styled(text::fit(&mark, cell as usize, ""), mark_style));
+        marks.push(Span::styled(
+            text::fit(&mark, cell as usize, ""),
+            mark_style,
+        ));
     }
     let mut lines = vec![Line::from(days), Line::from(marks)];
     let expired: Vec<_> = items.iter().filter(|(d, ..)| *d < 0).collect();
@@ -365,14 +420,21 @@ fn expiry_strip(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
             break;
         }
         let when = (now + Duration::days(*d)).format("%a %b %-d");
-        let left = if *d == 0 { "today".to_string() } else { format!("in {d}d") };
+        let left = if *d == 0 {
+            "today".to_string()
+        } else {
+            format!("in {d}d")
+        };
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", theme.status_text(*s)), theme.status(*s)),
             Span::raw(entry(id, o, &format!("{left} ({when})"))),
         ]));
     }
     if items.is_empty() && lines.len() < inner.height as usize {
-        lines.push(Line::styled("no secret expires in the next 30 days", theme.dim()));
+        lines.push(Line::styled(
+            "no secret expires in the next 30 days",
+            theme.dim(),
+        ));
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -393,7 +455,10 @@ fn footer_line(frame: &mut Frame, area: Rect, app: &App, failing: usize) {
     };
     let quit = app
         .keymap
-        .key_label(crate::tui::keymap::Context::Integrations, crate::tui::keymap::Action::Quit)
+        .key_label(
+            crate::tui::keymap::Context::Integrations,
+            crate::tui::keymap::Action::Quit,
+        )
         .unwrap_or_else(|| "q".into());
     let line = Line::from(vec![
         Span::styled(format!(" {quit} "), theme.selected()),
