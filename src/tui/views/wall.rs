@@ -369,7 +369,10 @@ fn expiry_strip(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
         } else {
             day.day().to_string()
         };
-        let label = if text::width(&label) < cell as usize {
+        let label = if cell < 3 && d % 7 != 0 {
+            // Two cells a day: the numbers would run together; one a week.
+            String::new()
+        } else if text::width(&label) < cell as usize {
             label
         } else {
             day.day().to_string()
