@@ -308,6 +308,10 @@ impl ProbeResult {
             },
             Outcome::Timeout => "timed out".to_string(),
             Outcome::Network => format!("network error: {err}"),
+            // "redirect (301) to other.example: not followed" names its status itself.
+            Outcome::BadResponse if self.http_status.is_some_and(|s| (300..400).contains(&s)) => {
+                err.to_string()
+            }
             Outcome::BadResponse => format!("bad response{status}: {err}"),
         }
     }

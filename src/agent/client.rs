@@ -7,7 +7,6 @@ use super::stream::Delta;
 use crate::config::Role;
 use crate::engine::{Command, EngineHandle, Snapshot};
 use chrono::{DateTime, Utc};
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -18,6 +17,10 @@ use url::Url;
 
 /// No bytes (not even a keep-alive) for this long: the connection is considered lost.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+/// The largest single event the console accepts from an agent (a snapshot of thousands of integrations is a few
+/// MiB). A longer one ends the connection, which is then made again: memory stays bounded whatever the other end
+/// sends.
+pub const MAX_EVENT: usize = 8 * 1024 * 1024;
 const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
 pub struct Connection {
@@ -272,37 +275,148 @@ async fn stream_once(
     if !resp.status().is_success() {
         return Err(format!("the agent answered {}", resp.status()));
     }
-    let mut events = resp.bytes_stream().eventsource();
+    let mut body = resp.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut events = Vec::new();
     let mut current: Option<Arc<Snapshot>> = None;
     loop {
-        let event = match tokio::time::timeout(IDLE_TIMEOUT, events.next()).await {
+        let chunk = match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
             Err(_) => return Err("no data from the agent for 45s".into()),
             Ok(None) => return Ok(()),
-            Ok(Some(Err(EventStreamError::Transport(e)))) => {
-                return Err(e.without_url().to_string());
-            }
-            Ok(Some(Err(e))) => return Err(format!("bad event stream: {e}")),
-            Ok(Some(Ok(event))) => event,
+            Ok(Some(Err(e))) => return Err(e.without_url().to_string()),
+            Ok(Some(Ok(chunk))) => chunk,
         };
-        match event.event.as_str() {
-            "snapshot" => {
-                let snap: Snapshot =
-                    serde_json::from_str(&event.data).map_err(|e| format!("bad snapshot: {e}"))?;
-                let snap = Arc::new(snap);
-                current = Some(snap.clone());
-                *last_update = Some(Utc::now());
-                tx.send_replace(snap);
+        parser.feed(&chunk, &mut events)?;
+        for event in events.drain(..) {
+            apply_event(event, tx, &mut current, last_update)?;
+        }
+    }
+}
+
+/// One parsed event into the console's state.
+fn apply_event(
+    event: SseEvent,
+    tx: &watch::Sender<Arc<Snapshot>>,
+    current: &mut Option<Arc<Snapshot>>,
+    last_update: &mut Option<DateTime<Utc>>,
+) -> Result<(), String> {
+    match event.event.as_str() {
+        "snapshot" => {
+            let snap: Snapshot =
+                serde_json::from_str(&event.data).map_err(|e| format!("bad snapshot: {e}"))?;
+            let snap = Arc::new(snap);
+            *current = Some(snap.clone());
+            *last_update = Some(Utc::now());
+            tx.send_replace(snap);
+        }
+        "delta" => {
+            let delta: Delta =
+                serde_json::from_str(&event.data).map_err(|e| format!("bad delta: {e}"))?;
+            let Some(base) = current.as_ref().filter(|c| c.version == delta.base) else {
+                return Err("out of step with the agent; resynchronising".into());
+            };
+            let next = Arc::new(delta.apply(base));
+            *current = Some(next.clone());
+            *last_update = Some(Utc::now());
+            tx.send_replace(next);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// One server-sent event: its type (`message` when none was named) and its data lines joined by `\n`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+}
+
+/// A `text/event-stream` parser that works in one pass over the bytes (no rescanning of a growing line) and
+/// refuses an event longer than [`MAX_EVENT`] bytes, counted as they arrive, before it is complete.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    /// The line being read (bytes since the last line end).
+    line: Vec<u8>,
+    event: String,
+    data: String,
+    /// Bytes of the event being read, line ends included.
+    size: usize,
+    /// The previous chunk ended in `\r`: a `\n` first in this one belongs to that line end.
+    skip_lf: bool,
+}
+
+impl SseParser {
+    /// Feed the next bytes; complete events are pushed to `out`. An error ends the stream (reconnect).
+    pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), String> {
+        if self.skip_lf && bytes.first() == Some(&b'\n') {
+            bytes = &bytes[1..];
+            self.size = self.size.saturating_add(1);
+        }
+        self.skip_lf = false;
+        while !bytes.is_empty() {
+            let (part, end) = match memchr::memchr2(b'\n', b'\r', bytes) {
+                Some(i) => (&bytes[..i], Some(i)),
+                None => (bytes, None),
+            };
+            self.size = self.size.saturating_add(part.len());
+            if self.size > MAX_EVENT {
+                return Err(format!(
+                    "an event from the agent is larger than {} MiB; reconnecting",
+                    MAX_EVENT / (1024 * 1024)
+                ));
             }
-            "delta" => {
-                let delta: Delta =
-                    serde_json::from_str(&event.data).map_err(|e| format!("bad delta: {e}"))?;
-                let Some(base) = current.as_ref().filter(|c| c.version == delta.base) else {
-                    return Err("out of step with the agent; resynchronising".into());
+            self.line.extend_from_slice(part);
+            let Some(i) = end else { break };
+            let mut next = i + 1;
+            self.size = self.size.saturating_add(1);
+            if bytes[i] == b'\r' {
+                match bytes.get(next) {
+                    Some(b'\n') => {
+                        next += 1;
+                        self.size = self.size.saturating_add(1);
+                    }
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            self.end_line(out);
+            bytes = &bytes[next..];
+        }
+        Ok(())
+    }
+
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            // A blank line dispatches the event (none when it carried no data).
+            let event = std::mem::take(&mut self.event);
+            let data = std::mem::take(&mut self.data);
+            self.size = 0;
+            if !data.is_empty() {
+                let data = data.strip_suffix('\n').unwrap_or(&data).to_string();
+                let event = if event.is_empty() {
+                    "message".to_string()
+                } else {
+                    event
                 };
-                let next = Arc::new(delta.apply(base));
-                current = Some(next.clone());
-                *last_update = Some(Utc::now());
-                tx.send_replace(next);
+                out.push(SseEvent { event, data });
+            }
+            return;
+        }
+        if line[0] == b':' {
+            return; // a comment (keep-alive)
+        }
+        let text = String::from_utf8_lossy(&line);
+        let (field, value) = match text.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (text.as_ref(), ""),
+        };
+        match field {
+            "event" => self.event = value.to_string(),
+            "data" => {
+                self.data.push_str(value);
+                self.data.push('\n');
             }
             _ => {}
         }
@@ -312,6 +426,64 @@ async fn stream_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(chunks: &[&[u8]]) -> Result<Vec<SseEvent>, String> {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.feed(c, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn ev(event: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn events_across_chunks_and_line_ends() {
+        let want = vec![ev("snapshot", "{\"a\":1}"), ev("delta", "x\ny")];
+        let text =
+            b"event: snapshot\ndata: {\"a\":1}\n\n: keep-alive\n\nevent:delta\ndata: x\ndata:y\n\n";
+        assert_eq!(parse(&[text]).unwrap(), want);
+        // Byte by byte, and with CRLF / CR line ends split between chunks.
+        let bytes: Vec<&[u8]> = text.chunks(1).collect();
+        assert_eq!(parse(&bytes).unwrap(), want);
+        let crlf = String::from_utf8_lossy(text).replace('\n', "\r\n");
+        let bytes: Vec<&[u8]> = crlf.as_bytes().chunks(1).collect();
+        assert_eq!(parse(&bytes).unwrap(), want);
+        let cr = String::from_utf8_lossy(text).replace('\n', "\r");
+        assert_eq!(parse(&[cr.as_bytes()]).unwrap(), want);
+        assert_eq!(parse(&[b"data: m\n\n"]).unwrap(), vec![ev("message", "m")]);
+    }
+
+    #[test]
+    fn an_endless_event_is_refused_at_the_limit() {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        p.feed(b"event: snapshot\ndata: ", &mut out).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut fed = 0usize;
+        let err = loop {
+            match p.feed(&chunk, &mut out) {
+                Ok(()) => fed += chunk.len(),
+                Err(e) => break e,
+            }
+            assert!(fed <= MAX_EVENT, "accepted {fed} bytes of one event");
+        };
+        assert!(err.contains("larger than 8 MiB"), "{err}");
+        assert!(out.is_empty());
+        // Many events of which none is too long are fine.
+        let mut p = SseParser::default();
+        let event = format!("data: {}\n\n", "y".repeat(1024 * 1024));
+        for _ in 0..20 {
+            p.feed(event.as_bytes(), &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 20);
+    }
 
     #[test]
     fn path_segments_are_escaped() {

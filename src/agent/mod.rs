@@ -260,12 +260,13 @@ pub enum AgentError {
     Signals(#[from] std::io::Error),
 }
 
-/// `authwatch agent`: run until SIGTERM/SIGINT; SIGHUP reloads `config_path`.
+/// `authwatch agent`: run until SIGTERM/SIGINT; SIGHUP reloads `config_path`. Returns the exit code, 128 + the
+/// signal that ended it (143 after SIGTERM, 130 after SIGINT), as shells and systemd's `SuccessExitStatus` read it.
 pub async fn run(
     config_path: Option<PathBuf>,
     config: Config,
     options: AgentOptions,
-) -> Result<(), AgentError> {
+) -> Result<i32, AgentError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -273,13 +274,21 @@ pub async fn run(
     let agent = RunningAgent::start(config, options)
         .await
         .map_err(AgentError::Start)?;
-    println!("authwatch agent listening on {}", agent.url());
+    {
+        // Not println!: a closed stdout (no journal, `| head`) must not panic the agent.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "authwatch agent listening on {}",
+            agent.url()
+        );
+    }
     tracing::info!("agent listening on {}", agent.url());
     let supervision = agent.supervise();
-    loop {
+    let code = loop {
         tokio::select! {
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break 128 + libc::SIGTERM,
+            _ = sigint.recv() => break 128 + libc::SIGINT,
             _ = sighup.recv() => {
                 let Some(path) = config_path.as_deref() else {
                     eprintln!("SIGHUP: no configuration file to reload");
@@ -310,12 +319,12 @@ pub async fn run(
                 }
             }
         }
-    }
+    };
     eprintln!("stopping");
     systemd::stopping();
     for task in supervision {
         task.abort();
     }
     agent.stop().await;
-    Ok(())
+    Ok(code)
 }

@@ -69,7 +69,7 @@ pub async fn local(
     }
     let _ = running.handle.send(Command::Shutdown).await;
     let _ = running.task.await;
-    result.map(|()| 0)
+    result
 }
 
 /// `authwatch --connect URL [--token-file PATH]`: the console on an agent's state. Exit code 3 when the agent
@@ -127,7 +127,7 @@ pub async fn remote(
     let result = tui::run(conn.handle.clone(), options).await;
     let _ = conn.handle.send(Command::Shutdown).await;
     conn.task.abort();
-    result.map(|()| 0)
+    result
 }
 
 /// The console options the flags ask for (no first-frame gate, no rotation).

@@ -1,6 +1,23 @@
 //! Command-line interface: clap definitions, dispatch, exit codes and output formats. Every subcommand returns
 //! its exit code; the configuration and database paths are resolved here, once, and handed down.
 
+/// Standard output that a closed pipe (`check | true`, `report | head -c 800`) ends quietly: a failed write is
+/// dropped instead of panicking (`println!` exits 101 on EPIPE), so the command keeps its own exit code (Nagios).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod console;
 mod rotate;
 
@@ -59,7 +76,7 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Args)]
 pub struct ConsoleArgs {
-    /// Wall-screen mode: probe/rotate/ack actions disappear from keys, help and header
+    /// Read-only: probe/rotate/ack actions disappear from keys, help and header (--wall implies it)
     #[arg(long, global = true)]
     pub read_only: bool,
     /// Wall screen for a room: big counts, what is not OK with team, owner and since, the next 30 days of
@@ -255,7 +272,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             )
             .await
             {
-                Ok(()) => Ok(0),
+                Ok(code) => Ok(code),
                 Err(crate::agent::AgentError::Start(e)) => {
                     eprintln!("error: {e}");
                     Ok(EXIT_USAGE)
@@ -315,7 +332,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                     }
                     Err(code) => {
                         if format == CheckFormat::Nagios {
-                            println!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
+                            outln!("AUTHWATCH UNKNOWN - configuration error (see stderr)");
                         }
                         Ok(code)
                     }
@@ -330,7 +347,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 Err(code) => return Ok(code),
             };
             let (text, ok) = config::check_report(&config).await;
-            print!("{text}");
+            out!("{text}");
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
         Some(Cmd::Scan { files, format }) => {
@@ -355,8 +372,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             let report =
                 crate::history_report::build(&store, &names, now - since.as_chrono(), now)?;
             match format {
-                Format::Text => print!("{}", report.to_text()),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Text => out!("{}", report.to_text()),
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
             }
             Ok(0)
         }
@@ -542,8 +559,8 @@ fn scan(explicit: Option<&std::path::Path>, files: &[PathBuf], format: Format) -
         }
     }
     match format {
-        Format::Text => print!("{}", total.to_text()),
-        Format::Json => println!("{}", total.to_json()),
+        Format::Text => out!("{}", total.to_text()),
+        Format::Json => outln!("{}", total.to_json()),
     }
     Ok(0)
 }
@@ -553,7 +570,7 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
         Ok(s) => s,
         Err(e) => {
             if format == CheckFormat::Nagios {
-                println!("AUTHWATCH UNKNOWN - {e}");
+                outln!("AUTHWATCH UNKNOWN - {e}");
             }
             eprintln!("error: {e}");
             return Ok(EXIT_USAGE);
@@ -576,9 +593,9 @@ async fn check(config: &Config, format: CheckFormat, only: &[String]) -> Result<
     }
     let report = StateReport::from_snapshot(&snapshot);
     match format {
-        CheckFormat::Text => print!("{}", report.to_text()),
-        CheckFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        CheckFormat::Nagios => print!(
+        CheckFormat::Text => out!("{}", report.to_text()),
+        CheckFormat::Json => outln!("{}", serde_json::to_string_pretty(&report)?),
+        CheckFormat::Nagios => out!(
             "{}",
             crate::nagios::plugin_output(
                 &snapshot,

@@ -69,8 +69,8 @@ pub fn read_secret(prompt: &str) -> Result<SecretString, String> {
 
 fn print_report(report: &Report, format: Format) {
     match format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => println!(
+        Format::Text => out!("{}", report.to_text()),
+        Format::Json => outln!(
             "{}",
             serde_json::to_string_pretty(report).unwrap_or_default()
         ),
@@ -295,7 +295,7 @@ pub fn secret_set(name: &str) -> Result<i32> {
     };
     match vault.set(name, &secret) {
         Ok(()) => {
-            println!(
+            outln!(
                 "stored `{name}` in {} (refer to it as client_secret = {{ store = \"{name}\" }})",
                 vault.path().display()
             );
@@ -317,18 +317,24 @@ pub fn audit(
 ) -> Result<i32> {
     let entries = store.audit(credential, chrono::Utc::now() - since)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&entries)?),
         Format::Text => {
             if entries.is_empty() {
-                println!("no rotation audit entries in that period");
+                outln!("no rotation audit entries in that period");
                 return Ok(0);
             }
-            println!(
+            outln!(
                 "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} DETAILS",
-                "TIME", "ACTOR", "CREDENTIAL", "ACTION", "FROM", "TO", "RESULT"
+                "TIME",
+                "ACTOR",
+                "CREDENTIAL",
+                "ACTION",
+                "FROM",
+                "TO",
+                "RESULT"
             );
             for e in &entries {
-                println!(
+                outln!(
                     "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
                     crate::duration::utc_stamp(e.at),
                     e.actor,

@@ -8,11 +8,33 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often, at the latest, the writer checks that its database file is still the one at the path.
+pub const FILE_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 pub struct HistoryWriter {
     tx: mpsc::Sender<Vec<Record>>,
     error: Arc<Mutex<Option<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The database file was deleted or replaced while we run: open the file at the path (a new one when missing),
+/// so what follows is saved; until that works, history is reported as not saved.
+fn reopen(store: &mut Store, error: &Mutex<Option<String>>) {
+    let path = store.path().display().to_string();
+    match store.reopen() {
+        Ok(()) => {
+            tracing::warn!("the history database {path} was deleted or replaced: opened it again");
+            *error.lock().expect("history error lock") = None;
+        }
+        Err(e) => {
+            tracing::error!(
+                "the history database {path} was deleted or replaced and cannot be opened again: {e}"
+            );
+            *error.lock().expect("history error lock") = Some(format!(
+                "history not saved: database file deleted or replaced, cannot open it again: {e}"
+            ));
+        }
+    }
 }
 
 impl HistoryWriter {
@@ -33,7 +55,11 @@ impl HistoryWriter {
                         }
                         last_prune = Some(Instant::now());
                     }
-                    match rx.recv_timeout(PRUNE_EVERY) {
+                    let received = rx.recv_timeout(FILE_CHECK_EVERY);
+                    if store.file_replaced() {
+                        reopen(&mut store, &shared);
+                    }
+                    match received {
                         Ok(first) => pending.extend(first),
                         Err(mpsc::RecvTimeoutError::Timeout) => continue,
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,

@@ -2,6 +2,7 @@
 //! common case: strings without JSON escapes are borrowed from the line.
 //!
 //! Semantics of [`LineParser::parse`], which `scan` reproduces exactly at buffer level:
+//! 0. A line of [`MAX_LINE`] bytes or more is [`Line::Malformed`], unread (the follower and `scan` never hold it).
 //! 1. A blank line is [`Line::OtherStatus`].
 //! 2. A line failing the cheap shape check is [`Line::Malformed`] (jsonl: first and last non-blank bytes are
 //!    `{` and `}`; combined: has a `[` followed later by a `"`).
@@ -41,6 +42,31 @@ pub struct RawEvent<'a> {
     /// `error_description` member). combined: `METHOD /path` of the request, query string removed.
     pub error: Option<Cow<'a, str>>,
 }
+
+impl RawEvent<'_> {
+    /// The same event, owning its strings.
+    pub fn into_owned(self) -> RawEvent<'static> {
+        RawEvent {
+            at: self.at,
+            status: self.status,
+            keys: MatchKeys {
+                integration: self.keys.integration.map(owned),
+                client_id: self.keys.client_id.map(owned),
+                account_id: self.keys.account_id.map(owned),
+                host: self.keys.host.map(owned),
+            },
+            error: self.error.map(owned),
+        }
+    }
+}
+
+fn owned(c: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(c.into_owned())
+}
+
+/// Lines of this many bytes or more (not counting the `\n`) are malformed without being read: no log line of
+/// an integration is that long, and `scan` and the follower skip them alike, with bounded memory.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// The values a [`super::Matcher`] can map to an integration, in the order it tries them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -95,6 +121,10 @@ impl LineParser {
 
     /// Parse one line (with or without its trailing `\n`).
     pub fn parse<'a>(&self, line: &'a [u8]) -> Line<'a> {
+        let line = strip_newline(line);
+        if line.len() >= MAX_LINE {
+            return Line::Malformed;
+        }
         let line = strip_eol(line);
         match self.shape(line) {
             Shape::Blank => Line::OtherStatus,
@@ -146,7 +176,23 @@ impl LineParser {
         }
     }
 
+    /// A line that is not valid UTF-8 (one stray byte from a truncated write or a legacy encoding) is read again
+    /// with the bad bytes replaced by U+FFFD, so its status still counts.
     fn parse_json<'a>(&self, line: &'a [u8]) -> Line<'a> {
+        match self.parse_json_utf8(line) {
+            Line::Malformed if std::str::from_utf8(line).is_err() => {
+                let fixed = String::from_utf8_lossy(line).into_owned();
+                match self.parse_json_utf8(fixed.as_bytes()) {
+                    Line::Event(ev) => Line::Event(ev.into_owned()),
+                    Line::OtherStatus => Line::OtherStatus,
+                    Line::Malformed => Line::Malformed,
+                }
+            }
+            parsed => parsed,
+        }
+    }
+
+    fn parse_json_utf8<'a>(&self, line: &'a [u8]) -> Line<'a> {
         let mut slots = Slots::default();
         let mut de = serde_json::Deserializer::from_slice(line);
         let top = MapSeed {
@@ -191,6 +237,12 @@ pub(crate) enum Shape {
     Blank,
     Bad,
     Ok,
+}
+
+/// Without its trailing `\n` (a `\r` before it stays).
+#[inline]
+pub(crate) fn strip_newline(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
 }
 
 #[inline]

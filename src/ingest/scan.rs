@@ -6,7 +6,7 @@
 
 use super::IngestError;
 use super::matcher::Matcher;
-use super::parse::{Line, LineParser, Shape, strip_eol};
+use super::parse::{Line, LineParser, MAX_LINE, Shape, strip_eol};
 use crate::config::LogSourceConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -187,6 +187,8 @@ struct Scanner<'p> {
     matcher: &'p Matcher,
     report: ScanReport,
     buf: Vec<u8>,
+    /// Inside a line longer than the buffer: its bytes are dropped as they come; counted when it ends.
+    skipping: bool,
 }
 
 impl<'p> Scanner<'p> {
@@ -196,6 +198,7 @@ impl<'p> Scanner<'p> {
             matcher,
             report: ScanReport::new(matcher),
             buf: Vec::new(),
+            skipping: false,
         }
     }
 
@@ -205,8 +208,10 @@ impl<'p> Scanner<'p> {
         let mut filled = 0;
         loop {
             if filled == buf.len() {
-                // one line longer than the buffer: grow
-                buf.resize(buf.len() * 2, 0);
+                // A whole buffer without a newline: one line far over MAX_LINE. Drop its bytes (memory stays at
+                // one buffer) and count it once its end comes, as the follower does.
+                self.skipping = true;
+                filled = 0;
             }
             let n = match r.read(&mut buf[filled..]) {
                 Ok(n) => n,
@@ -214,8 +219,13 @@ impl<'p> Scanner<'p> {
                 Err(e) => return Err(IngestError::io(path, e)),
             };
             if n == 0 {
-                if filled > 0 {
-                    self.chunk(&buf[..filled]);
+                let mut start = 0;
+                if self.skipping {
+                    start = memchr::memchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1);
+                    self.skipped_line();
+                }
+                if start < filled {
+                    self.chunk(&buf[start..filled]);
                 }
                 break;
             }
@@ -226,12 +236,26 @@ impl<'p> Scanner<'p> {
             let Some(last_nl) = memchr::memrchr(b'\n', &buf[..filled]) else {
                 continue;
             };
-            self.chunk(&buf[..=last_nl]);
+            let mut start = 0;
+            if self.skipping {
+                start = memchr::memchr(b'\n', &buf[..filled]).map_or(0, |i| i + 1);
+                self.skipped_line();
+            }
+            if start <= last_nl {
+                self.chunk(&buf[start..=last_nl]);
+            }
             buf.copy_within(last_nl + 1..filled, 0);
             filled -= last_nl + 1;
         }
         self.buf = buf;
         Ok(())
+    }
+
+    /// The end of a line that was too long to hold: one line, malformed.
+    fn skipped_line(&mut self) {
+        self.skipping = false;
+        self.report.lines += 1;
+        self.report.malformed += 1;
     }
 
     /// Lines of `data`: all end in `\n` except possibly the last.
@@ -241,16 +265,18 @@ impl<'p> Scanner<'p> {
         let mut start = 0;
         let mut lines = 0u64;
         let mut malformed = 0u64;
+        let bad =
+            |line: &[u8]| line.len() >= MAX_LINE || parser.shape(strip_eol(line)) == Shape::Bad;
         for nl in memchr::memchr_iter(b'\n', data) {
             lines += 1;
-            if parser.shape(strip_eol(&data[start..nl])) == Shape::Bad {
+            if bad(&data[start..nl]) {
                 malformed += 1;
             }
             start = nl + 1;
         }
         if start < data.len() {
             lines += 1;
-            if parser.shape(strip_eol(&data[start..])) == Shape::Bad {
+            if bad(&data[start..]) {
                 malformed += 1;
             }
         }
@@ -289,6 +315,9 @@ impl<'p> Scanner<'p> {
             let ls = memchr::memrchr(b'\n', &data[..pos]).map_or(0, |i| i + 1);
             let le = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
             next_line = le + 1;
+            if le - ls >= MAX_LINE {
+                continue; // counted as malformed in pass 1
+            }
             let line = strip_eol(&data[ls..le]);
             if parser.shape(line) != Shape::Ok {
                 continue; // already counted (or blank)

@@ -376,11 +376,11 @@ async fn worker(
                     recorder.record(&r, &m, "sent", attempts, None);
                     break;
                 }
-                Err(e) if attempts >= MAX_ATTEMPTS || *stop.borrow() => {
-                    recorder.record(&r, &m, "failed", attempts, Some(e));
+                Err(e) if !e.retry || attempts >= MAX_ATTEMPTS || *stop.borrow() => {
+                    recorder.record(&r, &m, "failed", attempts, Some(e.reason));
                     break;
                 }
-                Err(e) => {
+                Err(Failed { reason: e, .. }) => {
                     tracing::warn!(
                         "notification {} {} to {}: attempt {attempts} failed: {e}; retrying in {:?}",
                         m.event.as_str(),
@@ -399,13 +399,29 @@ async fn worker(
     }
 }
 
+/// Why an attempt failed; `retry: false` when trying again cannot help (a redirect: the receiver's URL is wrong
+/// or taken over, and retrying would only knock on it again).
+struct Failed {
+    reason: String,
+    retry: bool,
+}
+
+impl From<String> for Failed {
+    fn from(reason: String) -> Self {
+        Failed {
+            reason,
+            retry: true,
+        }
+    }
+}
+
 /// One attempt. Errors never contain the URL.
 async fn send(
     client: &reqwest::Client,
     r: &NotifyConfig,
     m: &Message,
     secret_timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), Failed> {
     use secrecy::ExposeSecret;
     let base = match &r.url {
         UrlRef::Plain(u) => u.clone(),
@@ -424,7 +440,7 @@ async fn send(
         NotifyKind::Teams => (base, payload::teams(m)),
         NotifyKind::PagerDuty => {
             let Some(key_ref) = &r.routing_key else {
-                return Err("no routing_key".into());
+                return Err(String::from("no routing_key").into());
             };
             let key = key_ref
                 .resolve(secret_timeout)
@@ -457,11 +473,12 @@ async fn send(
             .and_then(|l| url::Url::parse(l).ok())
             .and_then(|u| u.host_str().map(crate::sanitize::owned_str))
             .unwrap_or_else(|| "an unknown host".into());
-        Err(format!(
-            "the receiver answered {status}, a redirect to {host} (not followed)"
-        ))
+        Err(Failed {
+            reason: format!("the receiver answered {status}, a redirect to {host} (not followed)"),
+            retry: false,
+        })
     } else {
-        Err(format!("the receiver answered {status}"))
+        Err(format!("the receiver answered {status}").into())
     }
 }
 

@@ -115,7 +115,13 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 impl ErrorInfo {
     pub fn parse(body: &[u8]) -> ErrorInfo {
-        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+        // A stray invalid UTF-8 byte does not hide the error code: read again with it replaced.
+        let parsed =
+            serde_json::from_slice::<Value>(body).or_else(|e| match std::str::from_utf8(body) {
+                Ok(_) => Err(e),
+                Err(_) => serde_json::from_str(&String::from_utf8_lossy(body)),
+            });
+        let Ok(Value::Object(obj)) = parsed else {
             return ErrorInfo::default();
         };
         ErrorInfo {
@@ -226,6 +232,26 @@ pub fn classify_error_status(
         detail,
         retry_after: retry_after.map(|r| r.wait),
     }
+}
+
+/// A 3xx answer: never followed (a token request must not carry the secret elsewhere). Named with its status and
+/// the host the `Location` points to (resolved against the request URL), never the whole target URL.
+pub fn classify_redirect(status: u16, location: Option<&str>, request: &url::Url) -> Failure {
+    let target = location
+        .and_then(|l| request.join(l.trim()).ok())
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        });
+    let error = match target {
+        Some(host) => format!("redirect ({status}) to {host}: not followed"),
+        None => format!("redirect ({status}) without a usable Location: not followed"),
+    };
+    let mut f = Failure::new(Outcome::BadResponse).with_error(error);
+    f.http_status = Some(status);
+    f
 }
 
 /// A successful token response, validated. The token itself goes straight into a `SecretString` by the caller.
@@ -379,6 +405,35 @@ mod tests {
             assert_eq!(f.error.as_deref(), error, "{status} {body}");
             assert_eq!(f.http_status, Some(status));
         }
+    }
+
+    #[test]
+    fn redirects_are_named_with_status_and_target_host() {
+        let req = url::Url::parse("https://abc.auth.marketingcloudapis.com/v2/token").unwrap();
+        for status in [301, 302, 303, 307, 308] {
+            let f = classify_redirect(status, Some("https://other.example/v2/token?x=1"), &req);
+            assert_eq!(f.outcome, Outcome::BadResponse);
+            assert_eq!(f.http_status, Some(status));
+            assert_eq!(
+                f.error.as_deref(),
+                Some(format!("redirect ({status}) to other.example: not followed").as_str())
+            );
+        }
+        let f = classify_redirect(302, Some("/elsewhere"), &req);
+        assert_eq!(
+            f.error.as_deref(),
+            Some("redirect (302) to abc.auth.marketingcloudapis.com: not followed")
+        );
+        let f = classify_redirect(301, Some("http://other.example:8080/"), &req);
+        assert_eq!(
+            f.error.as_deref(),
+            Some("redirect (301) to other.example:8080: not followed")
+        );
+        let f = classify_redirect(307, None, &req);
+        assert_eq!(
+            f.error.as_deref(),
+            Some("redirect (307) without a usable Location: not followed")
+        );
     }
 
     #[test]

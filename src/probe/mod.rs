@@ -166,6 +166,14 @@ impl Prober {
         let mut response = request.send().await.map_err(transport_failure)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
+        if (300..400).contains(&status) {
+            // Not followed, and its body not read.
+            return Err(classify::classify_redirect(
+                status,
+                header(&headers, "location"),
+                response.url(),
+            ));
+        }
         if response
             .content_length()
             .is_some_and(|n| n as usize > MAX_BODY)

@@ -75,6 +75,13 @@ pub fn default_path() -> Option<PathBuf> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Device and inode of the file opened: a file deleted or replaced under us is noticed by comparing.
+    file: Option<(u64, u64)>,
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -143,7 +150,34 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            file: file_identity(path),
         })
+    }
+
+    /// The file at our path is gone or is another file than the one we opened (deleted, or replaced by a
+    /// restore): what we write would be lost with the old file.
+    pub fn file_replaced(&self) -> bool {
+        self.file.is_none() || file_identity(&self.path) != self.file
+    }
+
+    /// Open the file at our path again (created and migrated when missing), after [`Store::file_replaced`].
+    /// Our connection to the old file is closed first: as its last connection, SQLite checkpoints into the old
+    /// file and removes its `-wal`/`-shm`, which must not be read as part of the new one. On failure this store
+    /// writes nowhere (every write fails) until a later reopen succeeds.
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        let nowhere = Connection::open_in_memory().map_err(|e| self.err(e))?;
+        drop(std::mem::replace(&mut self.conn, nowhere));
+        self.file = None;
+        if !self.path.exists() {
+            // The main file deleted while another connection kept its journal: that journal is the old file's.
+            for suffix in ["-wal", "-shm"] {
+                let mut journal = self.path.clone().into_os_string();
+                journal.push(suffix);
+                let _ = std::fs::remove_file(journal);
+            }
+        }
+        *self = Store::open(&self.path)?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -166,7 +166,9 @@ fn draw(term: &mut Term, hold: &AtomicBool, app: &mut App) -> std::io::Result<()
 #[error("authwatch needs a terminal (use `ssh -t`, or `authwatch check` for one sweep)")]
 pub struct NeedsTerminal;
 
-pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Result<()> {
+/// Returns the exit code: 0 when the user quit (or the terminal went away), 128 + the signal's number after
+/// SIGINT, SIGTERM or SIGHUP (130, 143, 129), as shells report a command a signal ended.
+pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Result<i32> {
     let mut snapshots = handle.watch();
     let first = snapshots.borrow_and_update().clone();
     let mut app = App::new(
@@ -228,7 +230,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
     ticker.tick().await; // the first tick completes immediately
     let mut engine_alive = true;
 
-    let result: color_eyre::Result<()> = loop {
+    let result: color_eyre::Result<i32> = loop {
         let mut dirty = false;
         // Sleep until the footer message expires (if any), else effectively forever.
         let msg_wait = app
@@ -239,7 +241,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         tokio::select! {
             ev = events.recv() => match ev {
                 // An I/O error on the terminal: the session is gone (e.g. SSH dropped). Leave.
-                None | Some(Err(_)) => break Ok(()),
+                None | Some(Err(_)) => break Ok(0),
                 Some(Ok(ev)) => dirty |= handle_event(&mut app, ev),
             },
             changed = snapshots.changed(), if engine_alive => match changed {
@@ -257,7 +259,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
                 // The clock and the ages are on screen. Also the moment to notice a hung-up terminal, which
                 // neither a read error nor SIGHUP reliably reports.
                 if terminal_hung_up() {
-                    break Ok(());
+                    break Ok(0);
                 }
                 dirty |= app.tick(Utc::now());
             }
@@ -266,9 +268,9 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
                 None => rotation_updates = None,
             },
             _ = tokio::time::sleep(msg_wait) => dirty |= app.expire_message(Utc::now()),
-            _ = sigterm.recv() => break Ok(()),
-            _ = sighup.recv() => break Ok(()),
-            _ = sigint.recv() => break Ok(()),
+            _ = sigterm.recv() => break Ok(128 + libc::SIGTERM),
+            _ = sighup.recv() => break Ok(128 + libc::SIGHUP),
+            _ = sigint.recv() => break Ok(128 + libc::SIGINT),
         }
 
         // Coalesce bursts: take every key already waiting and only the newest snapshot, then draw once.
@@ -287,13 +289,13 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
             dirty = true;
         }
         if app.should_quit() {
-            break Ok(());
+            break Ok(0);
         }
         if dirty && let Err(e) = draw(&mut term, &hold, &mut app) {
             break Err(e).wrap_err("drawing to the terminal");
         }
         if gone.load(Ordering::Relaxed) {
-            break Ok(());
+            break Ok(0);
         }
     };
     drop(term);

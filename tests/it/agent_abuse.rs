@@ -246,3 +246,177 @@ async fn idle_and_slow_header_connections_are_closed_and_the_limit_makes_room() 
     assert_eq!(r.status(), 200);
     agent.stop().await;
 }
+
+/// A TCP connection to `addr` whose receive buffer is a few KiB, so a peer that writes and is never read
+/// blocks quickly (as a viewer on a slow or stuck link does).
+fn small_window_connect(addr: std::net::SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let std::net::SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 loopback expected: {addr}")
+    };
+    // SAFETY: plain socket calls on a descriptor we own; on success it is handed to TcpStream, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let size: libc::c_int = 4096;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let r = libc::connect(
+            fd,
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(r, 0, "connect: {}", std::io::Error::last_os_error());
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
+/// A viewer of `/api/v1/events` (engine events included) that sends its request and never reads.
+fn stalled_viewer(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = small_window_connect(addr);
+    s.write_all(
+        format!(
+            "GET /api/v1/events?probes=true HTTP/1.1\r\nHost: agent\r\nAuthorization: Bearer {OPERATOR}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    s
+}
+
+/// Connections the agent holds on its port (ESTABLISHED, or CLOSE_WAIT: the peer left, the agent has not closed
+/// its side yet), from /proc/net/tcp. Outbound connections (to the simulator) are not counted.
+fn agent_connections(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            local_port == Some(port) && matches!(f.get(3), Some(&"01") | Some(&"08"))
+        })
+        .count()
+}
+
+/// 200 viewers that never read, on an agent with 60 integrations probed every second (a snapshot and deltas
+/// every sweep, engine events for each probe): `/healthz` answers while they stall, the agent's memory stays
+/// bounded, and when they leave their connections and buffers go (descriptors back, RSS near where it was).
+#[test]
+fn two_hundred_stalled_sse_viewers_are_bounded_and_freed_when_they_leave() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let operator = write_secret(dir.path(), "operator.token", OPERATOR);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut text = format!(
+        "[settings]\nprobe_interval = \"1s\"\n\n[agent]\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [[agent.token]]\nname = \"oncall\"\nrole = \"operator\"\ntoken = {{ file = \"{}\" }}\n\n{}",
+        operator.display(),
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+    );
+    for i in 0..60 {
+        text += &integration(&format!("integration-{i:02}-with-a-longer-name"), "pkg", "");
+    }
+    let config = write_config(dir.path(), &text);
+    let agent = Agent(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap(), "agent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + DEADLINE;
+    while healthz_status(&rt, &base) != Some(200) {
+        assert!(Instant::now() < deadline, "agent did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rss_before = agent.kib("VmRSS:");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let viewers: Vec<TcpStream> = (0..200).map(|_| stalled_viewer(addr)).collect();
+    // Every viewer is being served (one descriptor each on the agent's side).
+    let deadline = Instant::now() + DEADLINE;
+    while agent_connections(port) < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 200 viewers accepted",
+            agent_connections(port)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Several sweeps go by while nobody reads: each one is a snapshot/delta and 60 probe events per viewer.
+    let version = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .get(format!("{base}/api/v1/state"))
+                .bearer_auth(OPERATOR)
+                .send()
+                .await
+                .ok()?;
+            r.json::<serde_json::Value>().await.ok()?["version"].as_u64()
+        })
+    };
+    let start = version(&rt).expect("the state answers");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while version(&rt).is_none_or(|v| v < start + 5) {
+        assert!(Instant::now() < deadline, "the engine did not go on");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        healthz_status(&rt, &base),
+        Some(200),
+        "/healthz behind 200 stalled viewers"
+    );
+    let grown = agent.kib("VmHWM:").saturating_sub(rss_before);
+    assert!(
+        grown < 64 * 1024,
+        "peak RSS grew by {} MiB with 200 stalled viewers",
+        grown / 1024
+    );
+
+    // They leave: every connection is closed on the agent's side, and their buffers with it.
+    drop(viewers);
+    let deadline = Instant::now() + DEADLINE;
+    while agent_connections(port) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} viewer connections still held after the viewers left",
+            agent_connections(port)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = agent.kib("VmRSS:").saturating_sub(rss_before);
+    eprintln!(
+        "agent RSS: {rss_before} KiB before, peak +{grown} KiB with 200 stalled viewers, +{left} KiB after they left"
+    );
+    assert!(
+        left < 32 * 1024,
+        "RSS still {} MiB above the start after the viewers left",
+        left / 1024
+    );
+    assert_eq!(healthz_status(&rt, &base), Some(200));
+    std::mem::forget(sim);
+}

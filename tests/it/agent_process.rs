@@ -141,7 +141,7 @@ fn sighup_reloads_keeps_a_good_config_over_a_bad_one_and_sigterm_stops_cleanly()
     );
     assert_eq!(names(&state(&rt, &base).unwrap()), ["crm-sync", "web-shop"]);
 
-    // SIGTERM: a clean exit (0) with the history written.
+    // SIGTERM: a clean exit (143 = 128 + SIGTERM, systemd's SuccessExitStatus) with the history written.
     let mut agent = agent;
     agent.signal(libc::SIGTERM);
     let deadline = Instant::now() + DEADLINE;
@@ -152,7 +152,7 @@ fn sighup_reloads_keeps_a_good_config_over_a_bad_one_and_sigterm_stops_cleanly()
         assert!(Instant::now() < deadline, "the agent did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM");
     let mut stderr = String::new();
     std::fs::File::open(&stderr_path)
         .unwrap()
@@ -264,8 +264,121 @@ fn systemd_notify_protocol_on_a_real_notify_socket() {
         assert!(Instant::now() < deadline, "the agent did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM");
     // Nothing carried the secret.
     assert!(!format!("{seen:?}").contains(SENTINEL));
+    rt.block_on(sim.shutdown());
+}
+
+/// Ctrl-C in a terminal running the agent: it stops cleanly and exits 130 (128 + SIGINT).
+#[test]
+fn sigint_stops_the_agent_with_exit_130() {
+    use std::io::BufRead;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[settings]\nprobe_interval = \"1h\"\n\n[agent]\nlisten = \"127.0.0.1:0\"\n\n{}{}",
+            sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+            integration("crm-sync", "pkg", "")
+        ),
+    );
+    let mut agent = Agent(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap()])
+            .args([
+                "--db",
+                dir.path().join("agent.db").to_str().unwrap(),
+                "agent",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The first line says it listens: the signal handlers are in place by then.
+    let mut line = String::new();
+    std::io::BufReader::new(agent.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    agent.signal(libc::SIGINT);
+    let deadline = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = agent.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the agent did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130), "128 + SIGINT");
+    rt.block_on(sim.shutdown());
+}
+
+/// Rows in the `probes` table of the file at `db`, without creating it when missing (Store::open would).
+fn probe_rows(db: &std::path::Path) -> Option<u64> {
+    if !db.exists() {
+        return None;
+    }
+    Store::open(db).ok()?.count("probes").ok()
+}
+
+/// The database file deleted, then replaced, while the agent runs: each time the agent notices, opens the file
+/// at the path again and goes on saving history there (nothing reported as not saved).
+#[test]
+fn a_deleted_or_replaced_database_file_is_opened_again_and_history_goes_on() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[settings]\nprobe_interval = \"1s\"\n\n[agent]\nlisten = \"127.0.0.1:{port}\"\n\n{}{}",
+            sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+            integration("crm-sync", "pkg", "")
+        ),
+    );
+    let db = dir.path().join("agent.db");
+    let _agent = Agent(
+        Command::new(BIN)
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--db", db.to_str().unwrap(), "agent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // "Within a minute": the agent checks every few seconds.
+    let wait_rows = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while probe_rows(&db).is_none_or(|n| n == 0) {
+            assert!(Instant::now() < deadline, "no probes saved {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_rows("at all");
+
+    // Deleted (the main file only, as `rm agent.db` does while the agent keeps its journal open).
+    std::fs::remove_file(&db).unwrap();
+    wait_rows("after the file was deleted");
+
+    // Replaced by another (empty) database, as a restore would.
+    let other = dir.path().join("other.db");
+    drop(Store::open(&other).unwrap());
+    std::fs::rename(&other, &db).unwrap();
+    wait_rows("after the file was replaced");
+
+    let state = state(&rt, &base).expect("the agent answers");
+    assert!(state["history_error"].is_null(), "{state}");
     rt.block_on(sim.shutdown());
 }

@@ -231,3 +231,61 @@ fn every_option_and_subcommand_has_help_text() {
     walk(&authwatch::cli::Cli::command(), "authwatch", &mut missing);
     assert!(missing.is_empty(), "no help text: {missing:?}");
 }
+
+/// Run with stdout a pipe whose reading end is already closed (`| true`, `| head` after it stopped reading):
+/// every write fails with EPIPE. Returns the exit code and stderr.
+fn with_closed_stdout(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authwatch"))
+        .args(args)
+        .env("XDG_STATE_HOME", dir)
+        .env("XDG_CONFIG_HOME", dir)
+        .env_remove("AUTHWATCH_CONFIG")
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The only reader goes away before the first write.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `authwatch check --demo | true`: no panic (101), the Nagios exit code of the sweep survives.
+#[test]
+fn a_closed_stdout_ends_check_quietly_with_its_own_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    for format in ["text", "json", "nagios"] {
+        let args = ["check", "--demo", "--format", format];
+        let normal = authwatch(&args, dir.path());
+        assert!(
+            [0, 1, 2].contains(&normal.code),
+            "{}{}",
+            normal.stdout,
+            normal.stderr
+        );
+        let (code, stderr) = with_closed_stdout(&args, dir.path());
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        assert_eq!(code, Some(normal.code), "{format}: {stderr}");
+    }
+}
+
+/// `authwatch report --format json | head -c 800`, and the text report and the audit table likewise.
+#[test]
+fn a_closed_stdout_ends_report_and_audit_quietly() {
+    let (dir, config, db) = config_and_db();
+    for args in [
+        vec![
+            "report", "--config", &config, "--db", &db, "--format", "json",
+        ],
+        vec!["report", "--config", &config, "--db", &db],
+        vec!["audit", "--config", &config, "--db", &db],
+    ] {
+        let (code, stderr) = with_closed_stdout(&args, dir.path());
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+}

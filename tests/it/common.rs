@@ -60,3 +60,29 @@ pub fn one_client_scenario(client_id: &str, secret: &str, client_extra: &str) ->
         "[sim]\nexpires_in = 1079\nhang = \"5s\"\n\n[[client]]\nid = \"pkg\"\nclient_id = \"{client_id}\"\nsecret = \"{secret}\"\nscopes = [\"data_extensions_read\", \"email_read\"]\nmids = [\"5100001\", \"5100002\"]\n{client_extra}\n"
     )
 }
+
+/// Run `bin args` (environment and directory from `setup`) and return its output and its own peak RSS in KiB.
+/// A small python3 parent measures it (getrusage of its children): `ru_maxrss` of a child spawned straight from
+/// the test process would include the test process's own high-water mark, which the kernel carries across exec.
+pub fn run_with_peak_rss(
+    bin: &str,
+    args: &[&str],
+    setup: impl FnOnce(&mut std::process::Command),
+) -> (std::process::Output, u64) {
+    const MEASURE: &str = "import resource, subprocess, sys\n\
+        r = subprocess.run(sys.argv[1:])\n\
+        sys.stderr.write('\\npeak_rss_kib=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+        sys.exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", MEASURE, bin]).args(args);
+    setup(&mut cmd);
+    let out = cmd.output().expect("python3 runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib = stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("peak_rss_kib="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS reported: {stderr}"));
+    (out, kib)
+}

@@ -734,3 +734,73 @@ async fn unreadable_file_is_an_error_state() {
     rx.status(SourceStatus::Ok).await;
     h.join();
 }
+
+/// A log with a 200 MB line (itself a valid 401 object), a line with one invalid UTF-8 byte, a line that is not
+/// JSON, and two plain 401s.
+fn hostile_log(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    f.write_all(ev_line(0).as_bytes()).unwrap();
+    f.write_all(b"{\"status\":401,\"client_id\":\"crmclient\",\"error\":\"big\",\"pad\":\"")
+        .unwrap();
+    let pad = vec![b'x'; 1 << 20];
+    for _ in 0..200 {
+        f.write_all(&pad).unwrap();
+    }
+    f.write_all(b"\"}\n").unwrap();
+    f.write_all(
+        b"{\"time\":\"2026-10-10T13:55:36Z\",\"status\":401,\"client_id\":\"crmclient\",\"note\":\"caf\xe9\",\"error\":\"e2\"}\n",
+    )
+    .unwrap();
+    f.write_all(b"not json at all 401\n").unwrap();
+    f.write_all(ev_line(3).as_bytes()).unwrap();
+}
+
+/// `authwatch scan` and the follower agree on the same file: the 200 MB line is one malformed line to both (never
+/// held: scan's peak RSS stays far below it), and the line with a bad byte still yields its 401.
+#[tokio::test]
+async fn scan_and_follower_agree_on_a_200_mb_line_and_a_bad_utf8_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    hostile_log(&log);
+
+    // The real binary, without a configuration (every 401 unmatched), and its own peak RSS.
+    let path = log.display().to_string();
+    let cwd = dir.path().to_path_buf();
+    let (out, max_rss_kib) = tokio::task::spawn_blocking(move || {
+        crate::common::run_with_peak_rss(
+            env!("CARGO_BIN_EXE_authwatch"),
+            &["scan", "--format", "json", &path],
+            |c| {
+                c.env("XDG_CONFIG_HOME", &cwd)
+                    .env("XDG_STATE_HOME", &cwd)
+                    .env_remove("AUTHWATCH_CONFIG")
+                    .current_dir(&cwd);
+            },
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let scan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(scan["lines"], 5, "{scan}");
+    assert_eq!(scan["malformed"], 2, "{scan}");
+    assert_eq!(scan["unmatched"]["401"], 3, "{scan}");
+    assert!(
+        max_rss_kib < 64 * 1024,
+        "scan peaked at {} MiB on a 200 MB line",
+        max_rss_kib / 1024
+    );
+
+    // The follower on the same file: the same lines, malformed lines and 401s.
+    let (h, mut rx) = start(source(dir.path(), "app.jsonl"), vec![]);
+    let events = rx.events(3).await;
+    assert_eq!(errors(&events), ["e0", "e2", "e3"]);
+    assert!(events.iter().all(|e| e.http_status == 401));
+    let size = std::fs::metadata(&log).unwrap().len();
+    while rx.offsets.first().is_none_or(|o| o.offset < size) {
+        rx.next_update().await;
+    }
+    assert_eq!((rx.lines, rx.malformed), (5, 2));
+    h.join();
+}

@@ -517,3 +517,133 @@ async fn pagerduty_and_teams_receive_their_documented_payloads() {
     );
     assert!(!format!("{all:?}").contains(SENTINEL));
 }
+
+/// Requests one server saw: path and Referer header of each.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+/// A server recording every request; answers `answer(path)`.
+async fn recording_server(
+    answer: fn(&str, &str) -> axum::response::Response,
+    other: String,
+) -> (std::net::SocketAddr, Seen) {
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = log.clone();
+        let other = other.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let referer = req
+                .headers()
+                .get("referer")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            log.lock().unwrap().push((path.clone(), referer));
+            answer(&path, &other)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, seen)
+}
+
+/// `/hook/<status>/<key>` answers that 3xx with a Location on `other`.
+fn redirect_by_path(path: &str, other: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = path
+        .split('/')
+        .nth(2)
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::NOT_FOUND);
+    (
+        status,
+        [(axum::http::header::LOCATION, format!("{other}/landed"))],
+    )
+        .into_response()
+}
+
+fn accept_all(_: &str, _: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    StatusCode::OK.into_response()
+}
+
+/// A webhook receiver answering 301/302/307/308 towards another host: nothing is followed (the other host sees
+/// no request), each send fails at once and is recorded with the status and the target host only, and no
+/// request carries a Referer (which would hold the secret webhook URL).
+#[tokio::test]
+async fn webhook_redirects_to_another_host_are_not_followed_and_recorded_by_host() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", "wrong-secret");
+    let (other_addr, landed) = recording_server(accept_all, String::new()).await;
+    let (hook_addr, knocked) = recording_server(
+        redirect_by_path,
+        format!("http://localhost:{}", other_addr.port()),
+    )
+    .await;
+    let statuses = [301, 302, 307, 308];
+    let mut receivers = String::new();
+    for status in statuses {
+        let file = write_secret(
+            dir.path(),
+            &format!("hook-{status}"),
+            &format!("http://{hook_addr}/hook/{status}/S3CRETKEY"),
+        );
+        receivers += &format!(
+            "[[notify]]\nname = \"hook-{status}\"\nkind = \"webhook\"\nurl = {{ file = \"{}\" }}\nteams = [\"crm-ops\"]\n\n",
+            file.display()
+        );
+    }
+    let text = format!(
+        "[settings]\nprobe_interval = \"1h\"\nconfirm_retry = \"20ms\"\nfailure_threshold = 2\n\n{receivers}{}{}",
+        sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
+        integration("crm-sync", "pkg", "team = \"crm-ops\""),
+    );
+    let db = dir.path().join("authwatch.db");
+    let agent = RunningAgent::start(
+        load_config(dir.path(), &text),
+        AgentOptions {
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            db: Some(db.clone()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    until("a failed send recorded per receiver", || {
+        Store::open(&db)
+            .and_then(|s| s.notifications(None))
+            .is_ok_and(|r| r.iter().filter(|n| n.outcome == "failed").count() == statuses.len())
+    })
+    .await;
+    agent.stop().await;
+    let records = Store::open(&db).unwrap().notifications(None).unwrap();
+    for status in statuses {
+        let r = records
+            .iter()
+            .find(|r| r.receiver == format!("hook-{status}"))
+            .unwrap_or_else(|| panic!("no record for hook-{status}: {records:#?}"));
+        assert_eq!((r.outcome.as_str(), r.attempts), ("failed", 1), "{r:#?}");
+        let detail = r.detail.as_deref().unwrap_or("");
+        assert!(
+            detail.contains(&status.to_string())
+                && detail.contains("a redirect to localhost (not followed)"),
+            "{detail}"
+        );
+        assert!(!format!("{r:?}").contains("S3CRETKEY"), "{r:#?}");
+        assert!(!format!("{r:?}").contains("/landed"), "{r:#?}");
+    }
+    assert!(
+        landed.lock().unwrap().is_empty(),
+        "the other host was reached: {:?}",
+        landed.lock().unwrap()
+    );
+    let knocked = knocked.lock().unwrap();
+    assert_eq!(knocked.len(), statuses.len(), "{knocked:?}");
+    assert!(
+        knocked.iter().all(|(_, referer)| referer.is_none()),
+        "{knocked:?}"
+    );
+}

@@ -325,6 +325,35 @@ fn demo_exits_on_sighup_and_when_the_terminal_goes_away() {
     );
 }
 
+/// The console ends on SIGINT, SIGTERM and SIGHUP with 128 + the signal (130, 143, 129), as a shell reports a
+/// command a signal ended: scripts and supervisors can tell a signal from a quit (0).
+#[test]
+fn console_exits_130_143_129_after_sigint_sigterm_sighup() {
+    for (signal, want) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let t = Tmux::new(&format!("sig{signal}"));
+        t.start(r#"exec "$AW_BIN" demo"#);
+        t.wait_screen("the three panes", Duration::from_secs(30), has_panes);
+        let pid: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut dead = t.display("#{pane_dead} #{pane_dead_status}#{pane_dead_signal}");
+        // tmux may set pane_dead a moment before it has the status: wait for both.
+        while !(dead.starts_with("1 ") && dead.len() > 2) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            dead = t.display("#{pane_dead} #{pane_dead_status}#{pane_dead_signal}");
+        }
+        assert_eq!(
+            dead,
+            format!("1 {want}"),
+            "after SIG{signal} (status, else the signal)"
+        );
+    }
+}
+
 /// A child process killed when the test ends, however it ends.
 struct Child(std::process::Child);
 
@@ -494,4 +523,86 @@ fn demo_wall_in_a_real_terminal_without_colour() {
         !authwatch::tui::nocolor::has_colour_sequence(&bytes),
         "colour sequences on the wire with --no-color"
     );
+}
+
+/// A fake agent whose event stream sends one event that never ends. The console (`--connect`, the real binary
+/// in a real terminal) refuses the event at its size limit, says so in its log, shows the agent as lost and
+/// connects again; its memory stays bounded (peak RSS from /proc) however long the event goes on.
+#[test]
+fn connect_console_drops_an_endless_event_and_reconnects_with_bounded_memory() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let streams = Arc::new(AtomicUsize::new(0));
+    let counted = streams.clone();
+    let addr = rt.block_on(async move {
+        let app = axum::Router::new()
+            .route(
+                "/api/v1/whoami",
+                axum::routing::get(|| async {
+                    axum::Json(serde_json::json!({"name": "viewer", "role": "viewer"}))
+                }),
+            )
+            .route(
+                "/api/v1/events",
+                axum::routing::get(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        use futures::StreamExt;
+                        let head = futures::stream::once(async {
+                            axum::body::Bytes::from_static(b"event: snapshot\ndata: {\"pad\":\"")
+                        });
+                        let endless =
+                            futures::stream::repeat(axum::body::Bytes::from(vec![b'x'; 64 * 1024]));
+                        let body = axum::body::Body::from_stream(
+                            head.chain(endless).map(Ok::<_, std::convert::Infallible>),
+                        );
+                        ([("content-type", "text/event-stream")], body)
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    });
+    let t = Tmux::new("endless-event");
+    t.start(&format!(r#"exec "$AW_BIN" --connect http://{addr}"#));
+    let pid: u32 = t.display("#{pane_pid}").parse().expect("pane pid");
+    // Three streams: the first, and two reconnections after refused events.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while streams.load(Ordering::SeqCst) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} event streams opened; the screen shows:\n{}",
+            streams.load(Ordering::SeqCst),
+            t.capture()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.wait_screen("the agent shown as lost", Duration::from_secs(15), |s| {
+        s.contains("NO AGENT since")
+    });
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("console running");
+    let peak_kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM");
+    assert!(
+        peak_kib < 80 * 1024,
+        "console peaked at {} MiB on an endless event",
+        peak_kib / 1024
+    );
+    let logs = t.dir.path().join("state/authwatch");
+    let text: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(
+        text.contains("an event from the agent is larger than 8 MiB; reconnecting"),
+        "{text}"
+    );
+    t.send(&["q"]);
 }
