@@ -57,6 +57,8 @@ pub struct Summary {
     pub uptime_7d: Option<f64>,
     /// Newest first.
     pub incidents: Vec<Incident>,
+    /// The first probe result kept, when it is younger than a week: the uptimes cover only the time since.
+    pub first_probe: Option<DateTime<Utc>>,
 }
 
 pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summary, StoreError> {
@@ -70,6 +72,7 @@ pub fn summarize(store: &Store, name: &str, now: DateTime<Utc>) -> Result<Summar
         uptime_24h: uptime::uptime_pct(&probes[from_day..], now),
         uptime_7d: uptime::uptime_pct(&probes, now),
         incidents,
+        first_probe: probes.first().map(|p| p.0).filter(|t| *t > week),
     })
 }
 

@@ -12,8 +12,7 @@ fn main() -> ExitCode {
         }
     };
     // --no-color / NO_COLOR: a blank theme, so even error reports carry no escape sequences.
-    let no_color =
-        cli.console.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let no_color = cli.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let mut hook = color_eyre::config::HookBuilder::new();
     if no_color {
         hook = hook.theme(color_eyre::config::Theme::new());
@@ -21,7 +20,7 @@ fn main() -> ExitCode {
     let _ = hook.install();
     // The demo logs into its own temporary directory (see `cli::run`).
     let logging = match cli.command {
-        Some(cli::Cmd::Demo) => None,
+        Some(cli::Cmd::Demo { .. }) => None,
         _ => authwatch::logging::init(),
     };
     let log_path = logging.as_ref().map(|(_, p)| p.clone());

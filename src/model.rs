@@ -211,6 +211,11 @@ pub struct ProbeResult {
     /// organization.id from tokenContext, when the call returned it.
     pub mid: Option<String>,
     pub retry_after_secs: Option<u64>,
+    /// When the token this probe used stops being reused (the next probe after it requests a new token, which
+    /// checks the client secret again). None when no token was granted. Not stored: a restart starts without
+    /// cached tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_reused_until: Option<DateTime<Utc>>,
 }
 
 impl ProbeResult {
@@ -229,7 +234,13 @@ impl ProbeResult {
             missing_scopes: Vec::new(),
             mid: None,
             retry_after_secs: None,
+            token_reused_until: None,
         }
+    }
+
+    /// This probe requested a new token and was granted one: it verified the client secret itself.
+    pub fn verified_secret(&self) -> bool {
+        self.fresh_token && (self.phase == Phase::Call || self.token_reused_until.is_some())
     }
 
     /// Total latency of the phases that ran.

@@ -20,6 +20,23 @@ pub struct IntegrationReport {
     pub status: Status,
     pub reasons: Vec<String>,
     pub probe: Option<ProbeReport>,
+    /// Uptime and incidents kept by a running engine (console, agent) from the first probe on; absent in a
+    /// one-shot `check`, which keeps no history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryFigures>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryFigures {
+    /// Percent of the covered time the integration was ok (from its first probe when that is younger).
+    pub uptime_24h: Option<f64>,
+    pub uptime_7d: Option<f64>,
+    /// The first probe, when younger than a week: the uptimes cover only the time since.
+    pub uptime_since: Option<DateTime<Utc>>,
+    /// Incidents overlapping the last 7 days, the ongoing one included.
+    pub incidents_7d: usize,
+    /// Start of the ongoing incident, if there is one.
+    pub incident_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -173,6 +190,17 @@ impl IntegrationReport {
                 token_ms: p.token_ms,
                 call_ms: p.call_ms,
                 missing_scopes: p.missing_scopes.clone(),
+            }),
+            history: (v.uptime_24h.is_some() || !v.incidents.is_empty()).then(|| HistoryFigures {
+                uptime_24h: v.uptime_24h,
+                uptime_7d: v.uptime_7d,
+                uptime_since: v.uptime_since,
+                incidents_7d: v.incidents.len(),
+                incident_since: v
+                    .incidents
+                    .iter()
+                    .find(|i| i.ended.is_none())
+                    .map(|i| i.started),
             }),
         }
     }

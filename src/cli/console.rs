@@ -138,7 +138,9 @@ fn options(args: &ConsoleArgs, log_path: Option<PathBuf>) -> tui::TuiOptions {
         keys: Default::default(),
         color: !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         ascii: args.ascii,
-        tick: args.tick.as_std(),
+        tick: args
+            .tick
+            .map_or(std::time::Duration::from_secs(1), |t| t.as_std()),
         log_path,
         first_frame: None,
         rotation: None,

@@ -67,6 +67,11 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", requires = "connect")]
     pub ca_file: Option<PathBuf>,
 
+    /// No colour at all, in the console and in error reports (NO_COLOR is honoured too); status stays readable
+    /// as words and symbols
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
     #[command(flatten)]
     pub console: ConsoleArgs,
 
@@ -74,24 +79,51 @@ pub struct Cli {
     pub command: Option<Cmd>,
 }
 
-#[derive(Debug, Clone, Args)]
+/// The console's own flags: on `authwatch` (and `--connect`) and `authwatch demo` only, not on the one-shot
+/// subcommands, whose help they would only clutter.
+#[derive(Debug, Clone, Default, Args)]
 pub struct ConsoleArgs {
     /// Read-only: probe/rotate/ack actions disappear from keys, help and header (--wall implies it)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub read_only: bool,
     /// Wall screen for a room: big counts, what is not OK with team, owner and since, the next 30 days of
     /// secret expiries, each failing integration's detail in turn; read-only, q quits
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub wall: bool,
-    /// No colour at all (NO_COLOR is honoured too); status stays readable as words and symbols
-    #[arg(long, global = true)]
-    pub no_color: bool,
     /// ASCII borders and symbols for terminals without Unicode
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub ascii: bool,
-    /// Clock tick of the console
-    #[arg(long, global = true, value_name = "DURATION", default_value = "1s")]
-    pub tick: HumanDuration,
+    /// Clock tick of the console [default: 1s]
+    #[arg(long, value_name = "DURATION")]
+    pub tick: Option<HumanDuration>,
+    /// Set from the global --no-color.
+    #[arg(skip)]
+    pub no_color: bool,
+}
+
+impl ConsoleArgs {
+    /// Flags given before the subcommand (`authwatch --read-only demo`) and after it (`authwatch demo --ascii`).
+    fn or(self, other: ConsoleArgs) -> ConsoleArgs {
+        ConsoleArgs {
+            read_only: self.read_only || other.read_only,
+            wall: self.wall || other.wall,
+            ascii: self.ascii || other.ascii,
+            tick: other.tick.or(self.tick),
+            no_color: self.no_color || other.no_color,
+        }
+    }
+
+    /// The first console flag given, for refusing it where there is no console.
+    fn any_given(&self) -> Option<&'static str> {
+        [
+            (self.read_only, "--read-only"),
+            (self.wall, "--wall"),
+            (self.ascii, "--ascii"),
+            (self.tick.is_some(), "--tick"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,7 +143,10 @@ pub enum CheckFormat {
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Open the console on the built-in simulator with the demo scenario (works from any directory)
-    Demo,
+    Demo {
+        #[command(flatten)]
+        console: ConsoleArgs,
+    },
     /// Run headless for a team: probes, history, notifications, and an HTTP API for consoles and Prometheus
     Agent {
         /// Address to listen on (default: [agent] listen, else 127.0.0.1:9477); beyond loopback needs tokens
@@ -213,6 +248,24 @@ pub enum Cmd {
     },
 }
 
+impl Cmd {
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Cmd::Demo { .. } => "demo",
+            Cmd::Agent { .. } => "agent",
+            Cmd::Check { .. } => "check",
+            Cmd::Config { .. } => "config",
+            Cmd::Scan { .. } => "scan",
+            Cmd::Report { .. } => "report",
+            Cmd::Simulate { .. } => "simulate",
+            Cmd::Rotate { .. } => "rotate",
+            Cmd::Secret { .. } => "secret",
+            Cmd::Audit { .. } => "audit",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SecretCmd {
     /// Store a secret read from stdin (a no-echo prompt on a terminal); nothing ever prints one
@@ -235,9 +288,21 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
         connect,
         token_file,
         ca_file,
-        console: console_args,
+        no_color,
+        console: mut console_args,
         command,
     } = cli;
+    console_args.no_color = no_color;
+    // `authwatch --read-only check`: the flag would do nothing; say so instead of ignoring it.
+    if let Some(cmd) = command.as_ref().filter(|c| !matches!(c, Cmd::Demo { .. }))
+        && let Some(flag) = console_args.any_given()
+    {
+        eprintln!(
+            "error: {flag} is a console option: it goes with `authwatch` or `authwatch demo`, not `authwatch {}`",
+            cmd.name()
+        );
+        return Ok(EXIT_USAGE);
+    }
     let config_flag = config_flag.as_deref();
     let db_flag = db_flag.as_deref();
     // Every subcommand below that reads the configuration does it through this one call.
@@ -294,7 +359,8 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             rotate::apply_stored_expiries(&mut config, Some(&db));
             console::local(config, &console_args, Some(&db), log_path, None).await
         }
-        Some(Cmd::Demo) => {
+        Some(Cmd::Demo { console }) => {
+            let console_args = console_args.or(console);
             let demo = Demo::start(true).await?;
             let logging = crate::logging::init_in(demo.dir.path());
             let log_path = logging.as_ref().map(|(_, p)| p.clone()).or(log_path);

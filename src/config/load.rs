@@ -37,6 +37,7 @@ pub const SETTINGS_KEYS: &[&str] = &[
     "max_concurrent_probes",
     "ca_file",
     "secret_command_timeout",
+    "secret_check_interval",
     "db",
     "retention",
     "sustained_window",
@@ -284,7 +285,7 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
     s.name = r
         .string(ctx, "name", "\"acme-prod\"")
         .map(Spanned::into_inner);
-    let durations: [(&str, &mut std::time::Duration, &str, bool); 11] = [
+    let durations: [(&str, &mut std::time::Duration, &str, bool); 12] = [
         ("staging_delay", &mut s.staging_delay, "5m", false),
         ("retention", &mut s.retention, "30d", false),
         ("sustained_window", &mut s.sustained_window, "10m", false),
@@ -300,6 +301,12 @@ fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Setting
             &mut s.secret_command_timeout,
             "10s",
             false,
+        ),
+        (
+            "secret_check_interval",
+            &mut s.secret_check_interval,
+            "1m",
+            true,
         ),
     ];
     for (key, slot, example, allow_zero) in durations {

@@ -98,6 +98,9 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// How long a `{ command = [...] }` secret reference may run.
     pub secret_command_timeout: Duration,
+    /// How often `env`, `file` and `store` secret references are re-read to notice a changed secret (compared
+    /// by a keyed fingerprint, never kept); a change re-probes the credential at once. Zero: never.
+    pub secret_check_interval: Duration,
     /// History database (default under $XDG_STATE_HOME); `--db` overrides it.
     pub db: Option<PathBuf>,
     /// How long history is kept.
@@ -125,6 +128,7 @@ impl Default for Settings {
             max_concurrent_probes: 16,
             ca_file: None,
             secret_command_timeout: Duration::from_secs(10),
+            secret_check_interval: Duration::from_secs(60),
             db: None,
             retention: Duration::from_secs(30 * 86_400),
             sustained_window: Duration::from_secs(600),

@@ -3,6 +3,7 @@
 //! applying results, `restore` continuing from the store, `publish` the views, `evidence` the log 401/403s.
 
 mod evidence;
+mod fingerprint;
 mod handle;
 mod history;
 mod probes;
@@ -10,6 +11,7 @@ mod publish;
 mod restore;
 mod rotations;
 mod run;
+mod secret_watch;
 mod snapshot;
 mod state;
 pub mod supervise;

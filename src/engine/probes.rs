@@ -163,6 +163,10 @@ impl Engine {
     fn record_result(&mut self, idx: usize, result: ProbeResult) {
         let name = self.config.integrations[idx].name.clone();
         let (at, outcome, fresh_token) = (result.at, result.outcome, result.fresh_token);
+        if result.verified_secret() {
+            let credential = self.config.integrations[idx].credential.clone();
+            self.note_secret_verified(&credential, at);
+        }
         if let Some(status) = result.http_status.filter(|s| *s == 401 || *s == 403) {
             let event = AuthEvent {
                 at,

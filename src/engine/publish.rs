@@ -93,8 +93,10 @@ impl Engine {
             .config
             .credential(&integration.credential)
             .and_then(|c| c.secret_expires);
+        let secret_verified_at = self.secret_verified.get(&integration.credential).copied();
         let st = &mut self.integrations[idx];
         let history = st.history.clone();
+        let token_reused_until = history.last().and_then(|p| p.token_reused_until);
         let health = health::evaluate(
             &Evidence {
                 history: &history,
@@ -133,7 +135,8 @@ impl Engine {
             st.acked = None;
         }
         st.health = health.clone();
-        if self.history.is_some() {
+        if !self.one_shot {
+            // Kept in memory from the first result on (with or without a store): a sweep has no history.
             st.summary = summary(&mut st.runs, &mut st.changes, now);
         }
         st.view = Arc::new(IntegrationView {
@@ -150,6 +153,9 @@ impl Engine {
             uptime_24h: st.summary.uptime_24h,
             uptime_7d: st.summary.uptime_7d,
             incidents: st.summary.incidents.clone(),
+            uptime_since: st.summary.first_probe,
+            secret_verified_at,
+            token_reused_until,
             ..IntegrationView::placeholder(integration)
         });
     }
@@ -166,6 +172,7 @@ fn summary(runs: &mut Runs, changes: &mut Vec<Change>, now: DateTime<Utc>) -> Hi
         uptime_24h: runs.uptime(now - chrono::Duration::hours(24), now),
         uptime_7d: runs.uptime(week, now),
         incidents,
+        first_probe: runs.first().filter(|t| *t > week),
     }
 }
 

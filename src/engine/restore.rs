@@ -8,7 +8,7 @@ use crate::model::PROBE_SOURCE;
 use crate::rules::health::LogEvidence;
 use crate::rules::tracking::Tracking;
 use crate::rules::uptime::{Change, Runs};
-use crate::store::{Recent, Store};
+use crate::store::{Recent, Record, Store, Transition};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,13 +37,20 @@ impl Engine {
         let Ok((store, recent)) = loaded else {
             return;
         };
+        let mut unrecorded = Vec::new();
         match recent {
             Ok((recent, weeks)) => {
+                // Status changes evaluated before the store was attached (the first snapshot, e.g. FAIL for a
+                // secret that expired days ago) were not recorded: `early_changes` records them.
+                let mut early = Vec::with_capacity(self.integrations.len());
                 for (st, (runs, changes)) in self.integrations.iter_mut().zip(weeks) {
                     st.runs = runs;
-                    st.changes = changes;
+                    early.push(std::mem::replace(&mut st.changes, changes));
                 }
+                let stored: std::collections::HashSet<String> =
+                    recent.statuses.keys().cloned().collect();
                 self.apply_recent(recent, now);
+                unrecorded = self.early_changes(early, &stored);
             }
             Err(e) => {
                 tracing::error!("cannot load history: {e}");
@@ -51,8 +58,47 @@ impl Engine {
             }
         }
         self.db_path = Some(store.path().to_path_buf());
-        self.history = Some(HistoryWriter::spawn(store, retention));
+        let writer = HistoryWriter::spawn(store, retention);
+        if !unrecorded.is_empty() {
+            writer.record_all(unrecorded);
+        }
+        self.history = Some(writer);
         self.publish(Utc::now());
+    }
+
+    /// The changes of the first evaluation (before the store was attached) of integrations the store has no
+    /// status for: recorded as if they had happened with the store there, so an integration failing from the
+    /// start has its incident in `report` and in the detail view. One with a stored status was set back to it
+    /// by `apply_recent`, and its next evaluation records the change from there.
+    fn early_changes(
+        &mut self,
+        early: Vec<Vec<Change>>,
+        stored: &std::collections::HashSet<String>,
+    ) -> Vec<Record> {
+        let mut out = Vec::new();
+        for (idx, changes) in early.into_iter().enumerate() {
+            let name = self.config.integrations[idx].name.clone();
+            let Some(st) = self.integrations.get_mut(idx) else {
+                break;
+            };
+            if stored.contains(&name) || changes.is_empty() {
+                continue;
+            }
+            let mut from = crate::model::Status::Unknown;
+            for (at, to, reason) in changes {
+                out.push(Record::Transition(Transition {
+                    integration: name.clone(),
+                    at,
+                    from,
+                    to,
+                    reason: reason.clone(),
+                }));
+                st.changes.push((at, to, reason));
+                from = to;
+            }
+            st.changed = true;
+        }
+        out
     }
 
     fn apply_recent(&mut self, mut recent: Recent, now: DateTime<Utc>) {
@@ -60,6 +106,9 @@ impl Engine {
         let config = self.config.clone();
         for (idx, integration) in config.integrations.iter().enumerate() {
             if let Some(probes) = recent.probes.remove(&integration.name) {
+                if let Some(p) = probes.iter().rev().find(|p| p.verified_secret()) {
+                    self.note_secret_verified(&integration.credential, p.at);
+                }
                 let tracking = Tracking::from_history(&probes, &config.settings);
                 if tracking.paused {
                     self.schedule(idx, None, now_i);

@@ -126,6 +126,8 @@ impl Engine {
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
         reevaluate.tick().await;
+        // The first tick is at once (once the gate opens): the baseline of every secret reference.
+        let mut secret_tick = secret_interval(&self.config);
         loop {
             let wake = if gate.is_some() {
                 None
@@ -167,7 +169,12 @@ impl Engine {
                     }
                 }
                 Some(summaries) = inbox.summaries.recv() => self.take_summaries(summaries),
+                _ = secret_tick.tick(), if gate.is_none() && !self.one_shot => self.check_secrets(),
+                Some(reads) = inbox.secret_reads.recv() => self.secrets_read(reads),
                 Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
+            }
+            if secret_tick.period() != secret_period(&self.config) {
+                secret_tick = secret_interval(&self.config); // reloaded with another interval
             }
             if gate.is_none() {
                 self.start_due();
@@ -226,7 +233,9 @@ impl Engine {
             Err(e) => tracing::error!("keeping the old HTTP client after reload: {e}"),
         }
         self.semaphore = Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1)));
-        self.config = Arc::new(config);
+        let before = std::mem::replace(&mut self.config, Arc::new(config));
+        self.keep_secret_reads(&before);
+        self.secret_reading = false;
         self.generation += 1;
         self.cache.clear();
         self.credentials.clear();
@@ -275,6 +284,20 @@ impl Engine {
         let st = &mut self.integrations[idx];
         st.acked = Some(ack);
         st.changed = true;
+    }
+}
+
+/// The timer of the secret-reference reads (`secret_check_interval`; zero turns the reads off, see `check_secrets`).
+fn secret_interval(config: &Config) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(secret_period(config));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
+fn secret_period(config: &Config) -> Duration {
+    match config.settings.secret_check_interval {
+        d if d.is_zero() => Duration::from_secs(86_400),
+        d => d,
     }
 }
 

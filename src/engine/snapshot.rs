@@ -36,6 +36,17 @@ pub struct IntegrationView {
     pub uptime_7d: Option<f64>,
     /// Incidents of the last 7 days, newest first.
     pub incidents: Vec<Incident>,
+    /// The first probe result, when it is younger than a week: the uptimes cover only the time since.
+    #[serde(default)]
+    pub uptime_since: Option<DateTime<Utc>>,
+    /// When a new token was last granted to its credential (by any of its consumers): the last time the client
+    /// secret itself was verified. Probes that reuse a cached token check the token, not the secret.
+    #[serde(default)]
+    pub secret_verified_at: Option<DateTime<Utc>>,
+    /// When the token its last probe used stops being reused: the first probe after it requests a new token
+    /// (None when its last probe got no token).
+    #[serde(default)]
+    pub token_reused_until: Option<DateTime<Utc>>,
 }
 
 impl IntegrationView {
@@ -66,6 +77,9 @@ impl IntegrationView {
             uptime_24h: None,
             uptime_7d: None,
             incidents: Vec::new(),
+            uptime_since: None,
+            secret_verified_at: None,
+            token_reused_until: None,
         }
     }
 

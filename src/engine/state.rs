@@ -61,6 +61,7 @@ pub(super) struct Inbox {
     pub results: mpsc::UnboundedReceiver<ResultMsg>,
     pub summaries: mpsc::UnboundedReceiver<Summaries>,
     pub follow: mpsc::Receiver<FollowUpdate>,
+    pub secret_reads: mpsc::UnboundedReceiver<super::fingerprint::SecretReads>,
 }
 
 pub(super) struct Engine {
@@ -73,6 +74,13 @@ pub(super) struct Engine {
     pub by_credential: HashMap<String, Vec<usize>>,
     /// Credentials paused after refusals or held by the token endpoint.
     pub credentials: Credentials<Instant>,
+    /// Per credential: when a new token was last granted (the secret itself verified), by any consumer.
+    pub secret_verified: HashMap<String, DateTime<Utc>>,
+    /// The last read of each credential's secret reference (a fingerprint), to notice a changed secret.
+    pub secret_reads: super::fingerprint::Reads,
+    pub secret_key: Arc<ring::hmac::Key>,
+    pub secret_reads_tx: mpsc::UnboundedSender<super::fingerprint::SecretReads>,
+    pub secret_reading: bool,
     pub due: DueHeap,
     /// Built when their inputs change (config, paused credentials, the clock's minute), not per snapshot.
     pub credential_views: Vec<Arc<crate::engine::CredentialView>>,
@@ -124,6 +132,7 @@ impl Engine {
         let (results_tx, results) = mpsc::unbounded_channel();
         let (summaries_tx, summaries) = mpsc::unbounded_channel();
         let (follow_tx, follow) = mpsc::channel(64);
+        let (secret_reads_tx, secret_reads) = mpsc::unbounded_channel();
         let mut engine = Engine {
             semaphore: Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1))),
             config: Arc::new(config),
@@ -133,6 +142,11 @@ impl Engine {
             by_name: HashMap::new(),
             by_credential: HashMap::new(),
             credentials: Credentials::default(),
+            secret_verified: HashMap::new(),
+            secret_reads: Default::default(),
+            secret_key: Arc::new(super::fingerprint::fingerprint_key()),
+            secret_reads_tx,
+            secret_reading: false,
             due: DueHeap::new(),
             credential_views: Vec::new(),
             credential_views_dirty: true,
@@ -170,6 +184,7 @@ impl Engine {
             results,
             summaries,
             follow,
+            secret_reads,
         };
         Ok((engine, handle, inbox, cmd_rx))
     }
@@ -253,6 +268,18 @@ impl Engine {
             .get(credential)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// A new token was granted to `credential` at `at`: its consumers' views say the secret was verified then.
+    pub fn note_secret_verified(&mut self, credential: &str, at: DateTime<Utc>) {
+        let slot = self
+            .secret_verified
+            .entry(credential.to_string())
+            .or_insert(at);
+        *slot = (*slot).max(at);
+        for idx in self.consumers(credential) {
+            self.integrations[idx].changed = true;
+        }
     }
 
     pub fn record(&self, record: crate::store::Record) {

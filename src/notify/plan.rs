@@ -474,6 +474,9 @@ pub(crate) mod tests {
             uptime_24h: None,
             uptime_7d: None,
             incidents: vec![],
+            uptime_since: None,
+            secret_verified_at: None,
+            token_reused_until: None,
         }
     }
 

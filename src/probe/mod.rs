@@ -131,12 +131,11 @@ impl Prober {
             return Err(classify::classify_error_status(status, &body, retry, true));
         }
         let fields = classify::parse_token_response(&body)?;
-        let lifetime = fields
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(self.token_refresh);
         // Refresh at 75% of the lifetime or after token_refresh, whichever comes first.
-        let refresh_after = (lifetime / 4 * 3).min(self.token_refresh);
+        let refresh_after = crate::rules::schedule::token_reuse(
+            fields.expires_in.map(Duration::from_secs),
+            self.token_refresh,
+        );
         Ok(Token {
             access_token: SecretString::from(fields.access_token.as_str()),
             granted_scopes: fields.scope,
@@ -310,6 +309,13 @@ impl Token {
         now < self.obtained_at + self.refresh_after
             && fresh_since.is_none_or(|t| self.obtained_at >= t)
     }
+
+    /// On the wall clock: when this token stops being reused.
+    fn reused_until(&self) -> chrono::DateTime<Utc> {
+        let left =
+            (self.obtained_at + self.refresh_after).saturating_duration_since(Instant::now());
+        chrono::SubsecRound::trunc_subsecs(crate::rules::schedule::wall_after(Utc::now(), left), 3)
+    }
 }
 
 /// Tokens are cached per (credential, account_id, scopes), so integrations that share a grant share a token.
@@ -447,6 +453,7 @@ pub async fn probe(
 
     let mut result = ProbeResult::new(at, Outcome::Ok, Phase::Call);
     result.fresh_token = fresh;
+    result.token_reused_until = Some(token.reused_until());
     result.token_ms = Some(if fresh {
         token.elapsed.as_millis() as u64
     } else {
@@ -478,6 +485,7 @@ pub async fn probe(
         match obtain_token(prober, &slot, &target, secret, Freshness::fresh_batch()).await? {
             Ok((new_token, _)) => {
                 result.fresh_token = true;
+                result.token_reused_until = Some(new_token.reused_until());
                 result.token_ms = Some(new_token.elapsed.as_millis() as u64);
                 if let Some(granted) = &new_token.granted_scopes {
                     result.granted_scopes = Some(granted.clone());
@@ -523,6 +531,7 @@ pub async fn probe(
             let missing = std::mem::take(&mut result.missing_scopes);
             let mut r = result_from_failure(at, Phase::Call, failure);
             r.fresh_token = result.fresh_token;
+            r.token_reused_until = result.token_reused_until;
             r.token_ms = result.token_ms;
             r.call_ms = result.call_ms;
             r.granted_scopes = result.granted_scopes;

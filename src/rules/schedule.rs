@@ -62,6 +62,38 @@ pub fn next_after(
     }
 }
 
+/// How long a granted token is reused: until 75% of its lifetime (`expires_in`) or `token_refresh`, whichever
+/// comes first (`token_refresh` alone when the server states no lifetime). Probes within it check the token and
+/// the call, not the client secret: the secret is checked when the next token is requested.
+pub fn token_reuse(lifetime: Option<Duration>, token_refresh: Duration) -> Duration {
+    match lifetime {
+        Some(l) => (l / 4 * 3).min(token_refresh),
+        None => token_refresh,
+    }
+}
+
+/// The longest a revoked (or expired, or replaced) client secret can go on showing OK before its integration
+/// turns FAIL, with tokens of `token_lifetime`, not counting the probes' own HTTP time (at most `timeout` per
+/// request). Revoking a secret does not revoke the tokens already granted, so the worst case is a token granted
+/// just before the revocation:
+/// 1. it is reused for `token_reuse(token_lifetime, token_refresh)`;
+/// 2. the first probe after that (at most one `probe_interval` later, +10% jitter) requests a new token and is
+///    refused: WARN, "confirming";
+/// 3. `failure_threshold - 1` confirmations follow, each after the confirm backoff (+10% jitter); the last one
+///    turns it FAIL.
+///
+/// A human pressing "probe now", `authwatch check` and a changed secret reference skip all of it (fresh token).
+pub fn revocation_detection_bound(s: &Settings, token_lifetime: Option<Duration>) -> Duration {
+    let upper = |d: Duration| jitter(d, 1.0);
+    let mut total =
+        token_reuse(token_lifetime, s.token_refresh).saturating_add(upper(s.probe_interval));
+    for n in 1..s.failure_threshold {
+        let confirm = exp(s.confirm_retry, n).min(s.probe_interval.max(s.confirm_retry));
+        total = total.saturating_add(upper(confirm));
+    }
+    total
+}
+
 /// base * 2^(n-1), saturating.
 fn exp(base: Duration, n: u32) -> Duration {
     let factor = 1u32
@@ -221,6 +253,37 @@ mod tests {
             next_after(&r, 0, 1, &Settings::default()),
             Next::After { .. }
         ));
+    }
+
+    #[test]
+    fn revocation_detection_bound_with_the_defaults_and_shorter_settings() {
+        let sfmc = Some(Duration::from_secs(1079));
+        let s = Settings::default();
+        // 809.25s of token reuse + 330s (5m +10%) + 33s + 66s of confirmations = 1238.25s, about 20m38s.
+        assert_eq!(
+            token_reuse(sfmc, s.token_refresh),
+            Duration::from_millis(809_250)
+        );
+        assert_eq!(
+            revocation_detection_bound(&s, sfmc),
+            Duration::from_millis(1_238_250)
+        );
+        // Without a stated lifetime, token_refresh alone (15m).
+        assert_eq!(
+            revocation_detection_bound(&s, None),
+            Duration::from_millis(900_000 + 330_000 + 99_000)
+        );
+        // token_refresh shorter than probe_interval: every probe requests a new token.
+        let short = Settings {
+            token_refresh: Duration::from_secs(60),
+            probe_interval: Duration::from_secs(60),
+            failure_threshold: 1,
+            ..Settings::default()
+        };
+        assert_eq!(
+            revocation_detection_bound(&short, sfmc),
+            Duration::from_secs(60 + 66)
+        );
     }
 
     #[test]

@@ -99,6 +99,11 @@ impl Runs {
         }
     }
 
+    /// The first result kept (the start of the oldest run).
+    pub fn first(&self) -> Option<DateTime<Utc>> {
+        self.runs.front().map(|r| r.0)
+    }
+
     /// Forget runs that ended before `since` (the one in progress at `since` stays).
     pub fn prune(&mut self, since: DateTime<Utc>) {
         while self.runs.get(1).is_some_and(|r| r.0 <= since) {

@@ -281,6 +281,17 @@ fn integrations() -> Vec<IntegrationView> {
                 .take_while(|p| p.outcome.is_auth_failure())
                 .count() as u32;
             let paused = s.name == "crm-sync";
+            // The engine's view of the token: granted by the newest probe that asked for one, reused for 13m29s
+            // (75% of SFMC's 1079 s), and only while the newest probe still had it.
+            let secret_verified_at = s
+                .history
+                .iter()
+                .rev()
+                .find(|p| p.verified_secret())
+                .map(|p| p.at);
+            let token_reused_until = secret_verified_at
+                .filter(|_| s.history.last().is_some_and(|p| p.phase == Phase::Call))
+                .map(|at| at + Duration::milliseconds(809_250));
             IntegrationView {
                 name: s.name.into(),
                 credential: s.credential.into(),
@@ -350,6 +361,9 @@ fn integrations() -> Vec<IntegrationView> {
                 } else {
                     Vec::new()
                 },
+                uptime_since: None,
+                secret_verified_at,
+                token_reused_until,
             }
         })
         .collect()

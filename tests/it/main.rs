@@ -31,6 +31,7 @@ mod scan;
 mod sim;
 mod store;
 mod third_party;
+mod triage;
 mod tui_e2e;
 mod tui_render;
 mod vault;

@@ -469,11 +469,14 @@ pub fn reason(i: &IntegrationView, now: DateTime<Utc>) -> String {
 /// When a probe last requested a new token and got it: the last time the client secret itself was checked
 /// (a probe that reuses a cached token checks the token, not the secret).
 pub fn secret_verified_at(i: &IntegrationView) -> Option<DateTime<Utc>> {
-    i.history
-        .iter()
-        .rev()
-        .find(|p| p.fresh_token && p.phase == crate::model::Phase::Call)
-        .map(|p| p.at)
+    // The engine's, per credential (another consumer's new token verified it too); else this one's history.
+    i.secret_verified_at.or_else(|| {
+        i.history
+            .iter()
+            .rev()
+            .find(|p| p.verified_secret())
+            .map(|p| p.at)
+    })
 }
 
 /// Since when the integration has been in its current state: the start of the failures (or of the ongoing

@@ -253,19 +253,39 @@ fn lines<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize) -
         |t: Option<DateTime<Utc>>| t.map(|t| text::stamp(t, now)).unwrap_or_else(|| "-".into());
     out.extend(field("Failing since", raw(when(i.failing_since)), width));
     out.extend(field("Last success", raw(when(i.last_success)), width));
-    // A probe that reuses a cached token checks the token, not the secret: say when the secret was checked.
+    // A probe that reuses a cached token checks the token, not the secret: say when the secret was checked, and
+    // until when the token is reused (a revoked secret shows only once a new token is requested).
     let verified = match (secret_verified_at(i), i.last_probe()) {
         (_, None) => "-".to_string(),
-        (Some(at), Some(p)) if p.fresh_token => {
+        (Some(at), Some(p)) if p.verified_secret() => {
             format!("last verified {} by the last probe", text::stamp(at, now))
         }
+        (Some(at), Some(p)) if p.fresh_token => format!(
+            "last verified {}; the last token request failed",
+            text::stamp(at, now)
+        ),
         (Some(at), Some(_)) => format!(
             "last verified {}; the probes since reused the cached token",
             text::stamp(at, now)
         ),
+        (None, Some(p)) if p.fresh_token => "not verified: the token requests failed".to_string(),
         (None, Some(_)) => "not verified yet: the probes so far reused a cached token".to_string(),
     };
     out.extend(field("Secret", raw(verified), width));
+    if let Some(until) = i.token_reused_until {
+        let reuse = if until > now {
+            format!(
+                "reused until {}, then a new one checks the secret",
+                text::stamp(until, now)
+            )
+        } else {
+            format!(
+                "reused until {}: the next probe asks for a new one",
+                text::stamp(until, now)
+            )
+        };
+        out.extend(field("Token", raw(reuse), width));
+    }
     let next = if i.paused {
         "paused (press p to probe now and resume)".to_string()
     } else if i.probing {
@@ -354,10 +374,15 @@ fn history<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize)
         ));
     }
     let pct = |u: Option<f64>| u.map(|u| format!("{u:.2}%")).unwrap_or_else(|| "-".into());
+    // Probed for less than the window: the figures cover the time since the first probe, and say so.
+    let since = i
+        .uptime_since
+        .map(|t| format!(", since {}", text::clock_or_date(t, now)))
+        .unwrap_or_default();
     out.extend(field(
         "Uptime",
         raw(format!(
-            "{} (24h)  {} (7d)",
+            "{} (24h)  {} (7d){since}",
             pct(i.uptime_24h),
             pct(i.uptime_7d)
         )),

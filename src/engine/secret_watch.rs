@@ -1,0 +1,89 @@
+//! Changed secrets, noticed without waiting for the next token request: every `secret_check_interval` the `env`,
+//! `file` and `store` references are read again, off the engine's loop, and compared by a fingerprint (HMAC-SHA256
+//! under a key made at start, so neither the secret nor anything that could be checked against a guess outside
+//! this process is kept). A secret that changed, or one that can be read again after it could not, re-probes its
+//! credential's integrations at once with a new token and lifts their pause. `command` references are not run
+//! on a timer (a program may prompt, cost or log); they are read whenever a token is requested.
+//!
+//! No token is requested unless a secret changed: SFMC's budget of one token per 20 minutes per package stands.
+
+use super::fingerprint::{Read, SecretReads, fingerprint, is_news};
+use super::state::Engine;
+use crate::config::Config;
+use crate::secrets::SecretRef;
+use secrecy::ExposeSecret;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Read every `env`/`file`/`store` reference of `config` and send the fingerprints.
+async fn read_all(
+    config: Arc<Config>,
+    key: Arc<ring::hmac::Key>,
+    generation: u64,
+    tx: mpsc::UnboundedSender<SecretReads>,
+) {
+    let timeout = config.settings.secret_command_timeout;
+    let mut reads = Vec::new();
+    for c in &config.credentials {
+        if matches!(c.client_secret, SecretRef::Command(_)) {
+            continue;
+        }
+        let read = match c.client_secret.resolve(timeout).await {
+            Ok(secret) => Read::Value(fingerprint(&key, secret.expose_secret())),
+            Err(_) => Read::Unavailable,
+        };
+        reads.push((c.id.clone(), read));
+    }
+    let _ = tx.send(SecretReads { generation, reads });
+}
+
+impl Engine {
+    /// Start one round of reads (none while one is running, none when turned off).
+    pub(super) fn check_secrets(&mut self) {
+        if self.secret_reading || self.config.settings.secret_check_interval.is_zero() {
+            return;
+        }
+        self.secret_reading = true;
+        tokio::spawn(read_all(
+            self.config.clone(),
+            self.secret_key.clone(),
+            self.generation,
+            self.secret_reads_tx.clone(),
+        ));
+    }
+
+    /// A round of reads: re-probe (with a new token, lifting pauses) the consumers of every secret that changed.
+    pub(super) fn secrets_read(&mut self, round: SecretReads) {
+        self.secret_reading = false;
+        if round.generation != self.generation {
+            return;
+        }
+        for (credential, read) in round.reads {
+            let consumers = self.consumers(&credential);
+            let missing = consumers
+                .iter()
+                .any(|&i| self.integrations[i].secret_error.is_some());
+            if is_news(self.secret_reads.get(&credential), &read, missing) {
+                tracing::info!(
+                    credential,
+                    "secret reference reads a new value: re-probing its integrations now"
+                );
+                for idx in consumers {
+                    self.force(idx);
+                }
+            }
+            self.secret_reads.insert(credential, read);
+        }
+    }
+
+    /// After a reload: forget the reads of credentials whose reference changed (the reload re-probes them anyway).
+    pub(super) fn keep_secret_reads(&mut self, old: &Config) {
+        let config = self.config.clone();
+        let same = |id: &str| match (old.credential(id), config.credential(id)) {
+            (Some(a), Some(b)) => a.client_secret == b.client_secret,
+            _ => false,
+        };
+        self.secret_reads.retain(|id, _| same(id));
+        self.secret_verified.retain(|id, _| same(id));
+    }
+}
