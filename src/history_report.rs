@@ -19,6 +19,9 @@ pub struct IntegrationHistory {
     /// None when nothing was probed in the window.
     pub uptime_pct: Option<f64>,
     pub incidents: usize,
+    /// Start of the incident still open at the end of the window (an integration failing from its first probe
+    /// has one from then).
+    pub ongoing_since: Option<DateTime<Utc>>,
     pub mttr_seconds: Option<i64>,
     pub longest_outage_seconds: Option<i64>,
     pub last_success: Option<DateTime<Utc>>,
@@ -102,6 +105,10 @@ pub fn build(
             name: name.clone(),
             uptime_pct: uptime::uptime_pct(&probes, now),
             incidents: incidents.len(),
+            ongoing_since: incidents
+                .iter()
+                .find(|i| i.ended.is_none())
+                .map(|i| i.started),
             mttr_seconds: uptime::mttr_seconds(&incidents),
             longest_outage_seconds: uptime::longest_seconds(&incidents, now),
             last_success: store.last_success(name)?,
@@ -143,7 +150,10 @@ impl HistoryReport {
                 i.uptime_pct
                     .map(|u| format!("{u:.2}%"))
                     .unwrap_or_else(|| "-".into()),
-                i.incidents,
+                match i.ongoing_since {
+                    Some(_) => format!("{} ongoing", i.incidents),
+                    None => i.incidents.to_string(),
+                },
                 secs(i.mttr_seconds),
                 secs(i.longest_outage_seconds),
                 i.auth_events.unauthorized,

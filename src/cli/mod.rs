@@ -414,6 +414,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             };
             let (text, ok) = config::check_report(&config).await;
             out!("{text}");
+            outln!("{}", detection_note(&config));
             Ok(if ok { 0 } else { EXIT_USAGE })
         }
         Some(Cmd::Scan { files, format }) => {
@@ -502,6 +503,24 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             Err(code) => Ok(code),
         },
     }
+}
+
+/// How long a revoked secret can show OK with these settings (the README's table, for this configuration): SFMC
+/// tokens live 1079 s; a generic OAuth 2.0 server's lifetime is not known ahead, so `token_refresh` bounds it.
+fn detection_note(config: &Config) -> String {
+    let lifetime = config
+        .credentials
+        .iter()
+        .all(|c| c.provider == config::Provider::Sfmc)
+        .then_some(std::time::Duration::from_secs(1079));
+    let bound = crate::rules::schedule::revocation_detection_bound(&config.settings, lifetime);
+    let secs = bound.as_secs();
+    format!(
+        "detection: a revoked secret turns FAIL within {}m {:02}s at most (plus the probes' own HTTP time); \
+         lower token_refresh to shorten it (README: How long a revoked secret can show OK)",
+        secs / 60,
+        secs % 60
+    )
 }
 
 /// Refuse a credential id the configuration does not know (a typo would otherwise read as "no entries").

@@ -60,7 +60,9 @@ fn start_agent(
     );
     let config = write_config(dir, &text);
     let mut cmd = Command::new(BIN);
+    // Its own state directory: a database another authwatch build migrated must not stop it.
     cmd.args(["--config", config.to_str().unwrap(), "agent"])
+        .env("XDG_STATE_HOME", dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
@@ -343,6 +345,7 @@ fn two_hundred_stalled_sse_viewers_are_bounded_and_freed_when_they_leave() {
     let agent = Agent(
         Command::new(BIN)
             .args(["--config", config.to_str().unwrap(), "agent"])
+            .env("XDG_STATE_HOME", dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

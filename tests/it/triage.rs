@@ -154,6 +154,9 @@ async fn failing_from_the_first_evaluation_is_one_incident_in_the_detail_the_age
     assert_eq!(r.mttr_seconds, None, "ongoing: no MTTR yet");
     assert!(r.longest_outage_seconds.is_some());
     assert_eq!(r.uptime_pct, Some(0.0));
+    assert!(r.ongoing_since.is_some());
+    let text = report.to_text();
+    assert!(text.contains("1 ongoing"), "{text}");
 }
 
 /// Refused from its first probe, then fixed: one incident with an MTTR in the report, and the detail shows it.
@@ -208,6 +211,7 @@ async fn refused_from_the_first_probe_then_fixed_is_one_closed_incident_with_mtt
     let r = &report.integrations[0];
     assert_eq!(r.incidents, 1, "{}", report.to_text());
     assert!(r.mttr_seconds.is_some(), "{}", report.to_text());
+    assert_eq!(r.ongoing_since, None);
 }
 
 /// An engine on `text` (optionally with a history database), probing at once.
@@ -517,4 +521,44 @@ fn detail_says_when_the_secret_was_verified_and_until_when_the_token_is_reused_1
         "{screen}"
     );
     insta::assert_snapshot!(screen);
+}
+
+/// The demo revokes preference-center's secret at 40s; its settings (token_refresh 2m) make that show as FAIL within
+/// about 3 minutes, as the scenario's header says, not the 21 minutes of the defaults.
+#[tokio::test]
+async fn the_demo_shows_its_revoked_secret_within_three_minutes() {
+    let demo = authwatch::demo::Demo::start(false).await.unwrap();
+    let bound = authwatch::rules::schedule::revocation_detection_bound(
+        &demo.config.settings,
+        Some(Duration::from_secs(1079)),
+    );
+    assert!(bound <= Duration::from_secs(180), "{bound:?}");
+    let defaults = authwatch::rules::schedule::revocation_detection_bound(
+        &authwatch::config::Settings::default(),
+        Some(Duration::from_secs(1079)),
+    );
+    // The README's table.
+    assert_eq!(defaults.as_secs(), 20 * 60 + 38);
+    demo.stop().await;
+}
+
+/// `authwatch config check` states the bound for the configuration at hand (the README's table with its settings).
+#[test]
+fn config_check_states_the_detection_bound_of_the_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = write_secret(dir.path(), "secret", SENTINEL);
+    let base = sfmc_credential("pkg", "http://127.0.0.1:9/", CLIENT, &secret)
+        + &integration("crm-sync", "pkg", "");
+    let config = write_config(dir.path(), &base).display().to_string();
+    let (code, out, err) = authwatch_help(&["--config", &config, "config", "check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("a revoked secret turns FAIL within 20m 38s at most"),
+        "{out}"
+    );
+    let shorter = format!("[settings]\ntoken_refresh = \"1m\"\n\n{base}");
+    let config = write_config(dir.path(), &shorter).display().to_string();
+    let (_, out, _) = authwatch_help(&["--config", &config, "config", "check"]);
+    // 1m + 5m30s + 1m39s.
+    assert!(out.contains("within 8m 09s at most"), "{out}");
 }
