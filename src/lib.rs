@@ -35,15 +35,15 @@ pub mod notify;
 // Prometheus exposition of the engine's snapshot
 pub mod metrics;
 
-// guided secret rotation: pure FSM, its driver and session, sinks
-pub mod rotation;
-
 // ── The engine: the one owner of state and I/O ──
 
 // run loop, state, restore, publish snapshots, log evidence, history writer
 pub mod engine;
 
 // ── What the engine is made of ──
+
+// guided secret rotation: pure FSM, the Rotator, the one driver the engine runs it on, sinks
+pub mod rotation;
 
 // the SFMC probe client: token, REST/SOAP checks, outcome classification
 pub mod probe;

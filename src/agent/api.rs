@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub started_at: chrono::DateTime<Utc>,
     /// A history database is configured.
     pub db_configured: bool,
+    /// A secret may be sent to this agent: it speaks TLS or listens on loopback only (`stage` needs it).
+    pub secrets_safe: bool,
 }
 
 impl AppState {
@@ -119,6 +122,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/probe/{integration}", post(probe_one))
         .route("/api/v1/ack/{integration}", post(ack))
         .route("/api/v1/ingest", post(ingest))
+        .route(
+            "/api/v1/rotations/{credential}",
+            get(rotation_get).post(rotation_post),
+        )
         // No route but ingest reads a body (and it reads its own, after the token).
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn(whole_request_timeout))
@@ -246,6 +253,8 @@ struct StateBody {
     version: u64,
     config_name: String,
     acknowledged: Vec<AckBody>,
+    /// Each credential's rotation (state, steps, checks, lease): read-only progress for every role.
+    rotations: Arc<Vec<crate::rotation::session::RotationView>>,
 }
 
 #[derive(Serialize)]
@@ -275,6 +284,7 @@ async fn state_report(State(s): State<AppState>, headers: HeaderMap) -> Response
                 })
             })
             .collect(),
+        rotations: snap.rotations.clone(),
     })
     .into_response()
 }
@@ -531,4 +541,234 @@ async fn ingest(
         return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped");
     }
     (StatusCode::ACCEPTED, Json(result)).into_response()
+}
+
+// ── Rotation (operator role): the engine's rotation driver, as the console's wizard and the CLI use it ──
+
+/// The credential is configured here; else the 404 to answer.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
+fn known_credential(s: &AppState, credential: &str) -> Result<(), Response> {
+    let config = s.current.read().expect("agent state lock").config.clone();
+    if config.credential(credential).is_some() {
+        return Ok(());
+    }
+    let ids = config.credentials.iter().map(|c| c.id.as_str());
+    let hint = crate::suggest::nearest(credential, ids)
+        .map(|n| format!(": did you mean `{n}`?"))
+        .unwrap_or_default();
+    Err(error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no credential `{}` here{hint}",
+            crate::sanitize::text(credential)
+        ),
+    ))
+}
+
+/// `GET /api/v1/rotations/{credential}`: state, steps done, the last step's checks, who holds the lease.
+async fn rotation_get(
+    State(s): State<AppState>,
+    Path(credential): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = s.authorize(&headers, Role::Operator) {
+        return r;
+    }
+    if let Err(r) = known_credential(&s, &credential) {
+        return r;
+    }
+    if !s.db_configured {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "rotation is not available on this agent (it needs the history database: --db)",
+        );
+    }
+    // Right after start the rotation driver is still reading the store (and reconciling): wait for it.
+    let mut snapshots = s.engine.watch();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let snap = snapshots.borrow_and_update().clone();
+            if let Some(v) = snap.rotation(&credential) {
+                return Some(v.clone());
+            }
+            if snapshots.changed().await.is_err() {
+                return None;
+            }
+        }
+    })
+    .await;
+    match found {
+        Ok(Some(v)) => Json(v).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the rotation state is not available yet: try again",
+        ),
+    }
+}
+
+/// A secret in a request body: straight into a [`SecretString`], never shown (Debug redacts it).
+struct SecretField(SecretString);
+
+impl<'de> Deserialize<'de> for SecretField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = zeroize::Zeroizing::new(String::deserialize(d)?);
+        Ok(SecretField(SecretString::from(text.as_str())))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepBody {
+    step: String,
+    /// stage only: the new secret.
+    secret: Option<SecretField>,
+    /// activate only: the credential's id, typed by someone who activated the new secret in Setup.
+    confirm: Option<String>,
+    /// promote only: the consumers of a manual sink were updated by hand.
+    #[serde(default)]
+    confirm_manual: bool,
+    /// A console's wizard: its session holds the credential's lease from `open` to `close`.
+    session: Option<u64>,
+    /// "console" when a `--connect` console's wizard sends the step (audited as such); default "api".
+    origin: Option<crate::rotation::session::Origin>,
+}
+
+/// `POST /api/v1/rotations/{credential}` with `{"step": "stage"|"verify"|"promote"|"activate"|"abort", ...}`.
+async fn rotation_post(
+    State(s): State<AppState>,
+    Path(credential): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use crate::rotation::session::{Actor, Origin, WizardCmd};
+    let caller = match s.authorize(&headers, Role::Operator) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = known_credential(&s, &credential) {
+        return r;
+    }
+    // Parse errors say where, never what: the body may hold a secret.
+    let b: StepBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "bad body ({:?} error at line {} column {}): expected {{\"step\": \"stage\"|\"verify\"|\"promote\"|\"activate\"|\"abort\", \"secret\": \"...\" (stage only), \"confirm\": \"<credential id>\" (activate only)}}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
+            );
+        }
+    };
+    if b.secret.is_some() && b.step != "stage" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "only stage takes a secret: it was not used",
+        );
+    }
+    let cmd = match b.step.as_str() {
+        "stage" => {
+            let Some(SecretField(secret)) = b.secret else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "stage needs the new secret: {\"step\": \"stage\", \"secret\": \"...\"}",
+                );
+            };
+            if !s.secrets_safe {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "refused: stage sends a secret, and this agent speaks plain http beyond loopback; configure [agent] tls_cert/tls_key (or listen on loopback), or stage on the agent's host with `authwatch rotate CREDENTIAL stage`",
+                );
+            }
+            WizardCmd::Stage(secret)
+        }
+        "verify" => WizardCmd::Verify,
+        "promote" => WizardCmd::Promote {
+            manual_confirmed: b.confirm_manual,
+        },
+        "activate" => {
+            if b.confirm.as_deref() != Some(credential.as_str()) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "activate needs \"confirm\": \"{}\" (the credential id): activate the new secret in Setup first, the old one stops working at once",
+                        crate::sanitize::text(&credential)
+                    ),
+                );
+            }
+            WizardCmd::Activate
+        }
+        "abort" => WizardCmd::Abort,
+        // For consoles: where it stands (a session takes the lease), the audit trail, the session's end.
+        "open" | "status" => WizardCmd::Open,
+        "audit" => WizardCmd::Audit,
+        "close" => WizardCmd::Close,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown step `{}`: stage, verify, promote, activate or abort",
+                    crate::sanitize::text(other)
+                ),
+            );
+        }
+    };
+    let origin = match b.origin {
+        Some(Origin::Console) => Origin::Console,
+        _ => Origin::Api,
+    };
+    let step = cmd.name();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sent = s
+        .engine
+        .send(Command::Rotate(Box::new(crate::engine::RotateCommand {
+            credential: credential.clone(),
+            cmd,
+            actor: Actor {
+                name: caller.name.clone(),
+                origin,
+            },
+            session: b.session,
+            reply: Some(tx),
+        })))
+        .await;
+    let update = match sent {
+        Ok(()) => match rx.await {
+            Ok(u) => u,
+            Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+        },
+        Err(_) => return error(StatusCode::SERVICE_UNAVAILABLE, "the engine has stopped"),
+    };
+    tracing::info!(
+        "rotation {step} of {credential} by {} ({}): {}",
+        caller.name,
+        origin.as_str(),
+        if update.ok { "ok" } else { "not ok" }
+    );
+    let refused = update
+        .lines
+        .iter()
+        .any(|l| l.kind == crate::rotation::LineKind::Refused && l.text.contains("held by"));
+    let code = if refused {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
+    let state = update.rotation.as_ref().map(|r| r.phase);
+    (
+        code,
+        Json(serde_json::json!({
+            "credential": update.credential,
+            "step": step,
+            "ok": update.ok,
+            "state": state,
+            "checks": update.lines,
+            "next": update.next,
+            "update": update,
+        })),
+    )
+        .into_response()
 }

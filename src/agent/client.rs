@@ -216,6 +216,13 @@ async fn forward(api: Api, mut rx: mpsc::Receiver<Command>) {
             Command::ProbeNow { integration } => format!("/api/v1/probe/{}", seg(integration)),
             Command::ProbeAll => "/api/v1/probe".to_string(),
             Command::Ack { integration, .. } => format!("/api/v1/ack/{}", seg(integration)),
+            Command::Rotate(_) => {
+                let Command::Rotate(r) = cmd else {
+                    unreachable!()
+                };
+                tokio::spawn(rotate(api.clone(), *r));
+                continue;
+            }
             Command::Shutdown => break,
             _ => continue,
         };
@@ -232,6 +239,75 @@ async fn forward(api: Api, mut rx: mpsc::Receiver<Command>) {
                 Err(e) => tracing::warn!("cannot send {path} to the agent: {}", e.without_url()),
             }
         });
+    }
+}
+
+/// How long a rotation step may take on the agent (it checks every consumer) before the console gives up
+/// waiting; the step itself finishes on the agent all the same.
+const ROTATION_STEP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A wizard's step on a `--connect` console: `POST /api/v1/rotations/{credential}`; the answer is the agent's
+/// (or why there is none).
+async fn rotate(api: Api, r: crate::engine::RotateCommand) {
+    use crate::rotation::session::{Update, WizardCmd};
+    let cred = r.credential.clone();
+    let mut body = serde_json::json!({
+        "step": r.cmd.name(),
+        "session": r.session,
+        "origin": r.actor.origin,
+    });
+    match &r.cmd {
+        WizardCmd::Stage(secret) => {
+            body["secret"] = serde_json::Value::String(secret.expose_secret().to_string());
+        }
+        WizardCmd::Promote { manual_confirmed } => {
+            body["confirm_manual"] = (*manual_confirmed).into()
+        }
+        WizardCmd::Activate => body["confirm"] = cred.clone().into(),
+        WizardCmd::SimGenerate | WizardCmd::SimActivate => {
+            if let Some(to) = r.reply {
+                let _ = to.send(Update::failed(
+                    &cred,
+                    "no simulator behind this agent: generate and activate the secret in Setup"
+                        .into(),
+                ));
+            }
+            return;
+        }
+        _ => {}
+    }
+    let path = format!("/api/v1/rotations/{}", seg(&cred));
+    let answer = api
+        .post(&path)
+        .json(&body)
+        .timeout(ROTATION_STEP_TIMEOUT)
+        .send()
+        .await;
+    drop(body);
+    let update = match answer {
+        Err(e) => Update::failed(
+            &cred,
+            format!("cannot reach the agent: {}", e.without_url()),
+        ),
+        Ok(resp) => {
+            let status = resp.status();
+            match resp.json::<serde_json::Value>().await {
+                Ok(mut v) => match serde_json::from_value::<Update>(v["update"].take()) {
+                    Ok(u) => u,
+                    Err(_) => Update::failed(
+                        &cred,
+                        format!(
+                            "the agent refused ({status}): {}",
+                            crate::sanitize::text(v["error"].as_str().unwrap_or("no reason given"))
+                        ),
+                    ),
+                },
+                Err(_) => Update::failed(&cred, format!("the agent answered {status}")),
+            }
+        }
+    };
+    if let Some(to) = r.reply {
+        let _ = to.send(update);
     }
 }
 

@@ -87,13 +87,8 @@ impl RunningAgent {
             ),
             None => None,
         };
-        if let Some(db) = &options.db {
-            // An interrupted rotation step (a crash mid-promote) is found and set right at start.
-            tokio::spawn(crate::rotation::reconcile_interrupted(
-                Arc::new(config.clone()),
-                db.clone(),
-            ));
-        }
+        // An interrupted rotation step (a crash mid-promote) is found and set by the engine's rotation driver
+        // as it starts.
         let metrics = Arc::new(Metrics::new());
         let notifier = Notifier::spawn(notify::NotifierOptions {
             receivers: config.notify.clone(),
@@ -112,6 +107,15 @@ impl RunningAgent {
                 start_gate: None,
                 store,
                 retention,
+                // The API's rotation steps run on the engine's driver (the history database holds their state).
+                rotation: options
+                    .db
+                    .clone()
+                    .map(|db| crate::rotation::session::RotationSetup {
+                        config: config.clone(),
+                        db,
+                        sim: None,
+                    }),
             },
         )
         .map_err(|e| format!("cannot start the probe engine: {e}"))?;
@@ -132,6 +136,7 @@ impl RunningAgent {
             shutdown: shutdown_rx.clone(),
             started_at,
             db_configured: options.db.is_some(),
+            secrets_safe: tls_config.is_some() || listen.ip().is_loopback(),
         };
         let app = api::router(state.clone());
         let mut stop = shutdown_rx;
@@ -322,6 +327,14 @@ pub async fn run(
     };
     eprintln!("stopping");
     systemd::stopping();
+    // A rotation step running for the API finishes and journals its result first.
+    if crate::rotation::safety::steps_in_flight() > 0 {
+        eprintln!(
+            "finishing the running rotation step first (up to {} s)",
+            crate::rotation::safety::SIGNAL_GRACE.as_secs()
+        );
+        crate::rotation::safety::wait_for_steps(crate::rotation::safety::SIGNAL_GRACE).await;
+    }
     for task in supervision {
         task.abort();
     }

@@ -50,6 +50,8 @@ pub struct Delta {
     pub auth_log: Option<Arc<Vec<AuthEvent>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_sources: Option<Vec<LogSourceView>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotations: Option<Arc<Vec<crate::rotation::session::RotationView>>>,
 }
 
 /// An integration's probe history, from the base's: drop the `drop` oldest results, append `append`.
@@ -136,6 +138,7 @@ impl Delta {
             history_error: self.history_error,
             log_sources: self.log_sources.unwrap_or_else(|| snap.log_sources.clone()),
             connection: None,
+            rotations: self.rotations.unwrap_or_else(|| snap.rotations.clone()),
         }
     }
 }
@@ -267,6 +270,7 @@ impl Hub {
             credentials,
             auth_log: (next.auth_log != prev.auth_log).then(|| next.auth_log.clone()),
             log_sources: (next.log_sources != prev.log_sources).then(|| next.log_sources.clone()),
+            rotations: (next.rotations != prev.rotations).then(|| next.rotations.clone()),
         };
         let json: Arc<str> = serde_json::to_string(&delta).unwrap_or_default().into();
         st.current = next;

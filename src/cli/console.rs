@@ -22,6 +22,9 @@ pub async fn local(
         db: db.to_path_buf(),
         sim,
     });
+    let access = rotation.as_ref().map(|r| tui::RotationAccess {
+        demo: r.sim.is_some(),
+    });
     // Opening runs migrations: SQLite work, off the async workers.
     let path = db.map(Path::to_path_buf);
     let opened =
@@ -42,22 +45,17 @@ pub async fn local(
             start_gate: Some(gate_rx),
             store,
             retention,
+            rotation: rotation.clone(),
         },
     )
     .wrap_err("cannot start the probe engine")?;
     let options = tui::TuiOptions {
         first_frame: Some(gate_tx),
         keys,
-        rotation,
+        rotation: access,
         ..options(args, log_path)
     };
-    if let Some(setup) = &options.rotation {
-        // A rotation step interrupted by a crash is found and set right before anyone opens the wizard.
-        tokio::spawn(rotation::reconcile_interrupted(
-            setup.config.clone(),
-            setup.db.clone(),
-        ));
-    }
+    // A rotation step interrupted by a crash is found and set by the engine's rotation driver as it starts.
     let result = tui::run(running.handle.clone(), options).await;
     // Quitting (or a signal) during a rotation step: the step finishes and journals its result first.
     if rotation::safety::steps_in_flight() > 0 {
@@ -121,7 +119,9 @@ pub async fn remote(
     let options = tui::TuiOptions {
         // A viewer token can only read: the console hides the actions instead of failing them.
         read_only: base.read_only || conn.role == Role::Viewer,
-        // Secrets are not here but on the agent's host: `authwatch rotate` runs there, so `rotation` stays None.
+        // An operator token rotates through the agent (secrets stay on its host); merged agents do not rotate.
+        rotation: (conn.role != Role::Viewer && urls.len() == 1)
+            .then_some(tui::RotationAccess { demo: false }),
         ..base
     };
     let result = tui::run(conn.handle.clone(), options).await;

@@ -324,9 +324,10 @@ pub fn audit(
                 return Ok(0);
             }
             outln!(
-                "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} DETAILS",
+                "{:<23}  {:<10} {:<7} {:<16} {:<16} {:>9} -> {:<9} {:<9} DETAILS",
                 "TIME",
                 "ACTOR",
+                "VIA",
                 "CREDENTIAL",
                 "ACTION",
                 "FROM",
@@ -335,9 +336,10 @@ pub fn audit(
             );
             for e in &entries {
                 outln!(
-                    "{:<23}  {:<10} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
+                    "{:<23}  {:<10} {:<7} {:<16} {:<16} {:>9} -> {:<9} {:<9} {}",
                     crate::duration::utc_stamp(e.at),
                     e.actor,
+                    if e.origin.is_empty() { "-" } else { &e.origin },
                     e.credential,
                     e.action,
                     e.from,

@@ -7,8 +7,18 @@ use serde::Serialize;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 
+/// A rotation step: which credential, what, who asks (and from where), and the wizard session it belongs to.
+#[derive(Debug)]
+pub struct RotateCommand {
+    pub credential: String,
+    pub cmd: crate::rotation::session::WizardCmd,
+    pub actor: crate::rotation::session::Actor,
+    pub session: Option<u64>,
+    pub reply: Option<tokio::sync::oneshot::Sender<crate::rotation::session::Update>>,
+}
+
 /// What a consumer may ask the engine to do.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Command {
     /// Probe one integration now with a fresh token (also lifts a pause).
     ProbeNow { integration: String },
@@ -25,6 +35,9 @@ pub enum Command {
         credential: String,
         expires: DateTime<Utc>,
     },
+    /// A rotation step, run by the engine's one rotation driver (off the async workers); the answer goes to
+    /// `reply`, and the credential's rotation view is published in the snapshot.
+    Rotate(Box<RotateCommand>),
     /// Replace the configuration (clears pauses and cached tokens).
     Reload(Box<crate::config::Config>),
     /// Answer on the channel: the loop is turning, not stuck (the systemd watchdog asks before each ping).
@@ -116,5 +129,55 @@ impl EngineHandle {
             events,
             commands,
         }
+    }
+}
+
+impl EngineHandle {
+    /// A wizard's link to the engine's rotation driver: requests in, answers out in the same order. The link
+    /// is one session: after it opens a credential it holds that credential's lease until it sends `Close`
+    /// (or goes quiet; see `rotation::session::SESSION_IDLE`). On a `--connect` console the engine handle is the
+    /// agent's client, which turns each step into an API call.
+    pub fn rotation_link(
+        &self,
+        actor: crate::rotation::session::Actor,
+    ) -> (
+        mpsc::UnboundedSender<crate::rotation::session::Request>,
+        mpsc::UnboundedReceiver<crate::rotation::session::Update>,
+    ) {
+        use crate::rotation::session::{Request, Update};
+        static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let session = SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ^ (u64::from(std::process::id()) << 32);
+        let (req_tx, mut req_rx) = mpsc::unbounded_channel::<Request>();
+        let (upd_tx, upd_rx) = mpsc::unbounded_channel();
+        let handle = self.clone();
+        tokio::spawn(async move {
+            while let Some(Request { credential, cmd }) = req_rx.recv().await {
+                // Closing a session answers nobody: the wizard is gone.
+                let quiet = matches!(cmd, crate::rotation::session::WizardCmd::Close);
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let sent = handle
+                    .send(Command::Rotate(Box::new(RotateCommand {
+                        credential: credential.clone(),
+                        cmd,
+                        actor: actor.clone(),
+                        session: Some(session),
+                        reply: Some(tx),
+                    })))
+                    .await;
+                let update = match sent {
+                    Ok(()) => rx.await.unwrap_or_else(|_| {
+                        Update::failed(&credential, "rotation is not running".into())
+                    }),
+                    Err(EngineStopped) => {
+                        Update::failed(&credential, "rotation is not running".into())
+                    }
+                };
+                if !quiet && upd_tx.send(update).is_err() {
+                    break;
+                }
+            }
+        });
+        (req_tx, upd_rx)
     }
 }

@@ -9,6 +9,7 @@ mod history;
 mod probes;
 mod publish;
 mod restore;
+mod rotation_link;
 mod rotations;
 mod run;
 mod secret_watch;
@@ -16,7 +17,7 @@ mod snapshot;
 mod state;
 pub mod supervise;
 
-pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped};
+pub use handle::{Command, EngineEvent, EngineHandle, EngineStopped, RotateCommand};
 pub use run::{EngineOptions, RunningEngine, run_once, spawn};
 pub use snapshot::{CredentialView, IntegrationView, LogSourceView, Snapshot, Summary};
 

@@ -33,12 +33,14 @@ impl Engine {
             .or_else(|| self.history_error.clone());
         if !any
             && !self.log_changed
+            && !self.rotations_changed
             && self.version > 0
             && history_error == self.snapshots.borrow().history_error
         {
             return;
         }
         self.log_changed = false;
+        self.rotations_changed = false;
         let mut summary = Summary::default();
         for st in &self.integrations {
             summary.add(st.view.health.status);
@@ -56,6 +58,7 @@ impl Engine {
             history_error,
             log_sources: self.log_sources.clone(),
             connection: None,
+            rotations: self.rotation_views.clone(),
             newest_data_at: self
                 .integrations
                 .iter()

@@ -56,3 +56,143 @@ pub fn watch(db: PathBuf) -> mpsc::UnboundedReceiver<Vec<String>> {
     }
     rx
 }
+
+// ── The rotation driver: steps from every front end, run one at a time off the async workers ──
+
+use super::handle::RotateCommand;
+use super::rotation_link::{Busy, DriverOut, Reply};
+use super::state::Engine;
+use crate::rotation::session::{self, DriverIn, RotationView, Update, WizardCmd};
+use chrono::Utc;
+use std::sync::Arc;
+
+impl Engine {
+    /// A rotation step from a front end: refused at once while another step of the same credential runs (the
+    /// holder named), else handed to the driver.
+    pub(super) fn rotate(&mut self, cmd: RotateCommand) {
+        let RotateCommand {
+            credential,
+            cmd,
+            actor,
+            session,
+            reply,
+        } = cmd;
+        let Some(link) = &mut self.rotation else {
+            if let Some(to) = reply {
+                let _ = to.send(Update::failed(
+                    &credential,
+                    "rotation is not available here (it needs the history database)".into(),
+                ));
+            }
+            return;
+        };
+        // Reading the audit trail and closing a session never wait on a step nor block one.
+        let marks = !matches!(cmd, WizardCmd::Audit | WizardCmd::Close);
+        if marks && let Some(b) = link.busy.get(&credential) {
+            if let Some(to) = reply {
+                let _ = to.send(Update::refused(
+                    &credential,
+                    format!(
+                        "a rotation step of {credential} is running ({}): held by {} via {} since {}: wait for it to finish",
+                        b.step,
+                        b.actor.name,
+                        b.actor.origin.as_str(),
+                        crate::duration::utc_stamp(b.since)
+                    ),
+                ));
+            }
+            return;
+        }
+        if marks {
+            link.busy.insert(
+                credential.clone(),
+                Busy {
+                    step: cmd.name(),
+                    actor: actor.clone(),
+                    since: Utc::now(),
+                },
+            );
+        }
+        let step = session::StepRequest {
+            credential: credential.clone(),
+            cmd,
+            actor,
+            session,
+        };
+        if let Err(mpsc::error::SendError(DriverIn::Step(_, r))) = link.tx.send(DriverIn::Step(
+            step,
+            Reply {
+                to: reply,
+                busy: marks,
+            },
+        )) {
+            link.busy.remove(&credential);
+            if let Some(to) = r.to {
+                let _ = to.send(Update::failed(
+                    &credential,
+                    "rotation is not running".into(),
+                ));
+            }
+        }
+    }
+
+    /// The driver answered: publish the credential's view, apply what an activation changed, queue the reply.
+    pub(super) fn rotation_out(&mut self, out: DriverOut) {
+        match out {
+            session::DriverOut::Views(views) => {
+                for v in views {
+                    self.set_rotation_view(v);
+                }
+            }
+            session::DriverOut::Step {
+                update,
+                view,
+                activated,
+                reply,
+            } => {
+                let credential = view.credential.clone();
+                self.set_rotation_view(*view);
+                if let Some(a) = activated {
+                    if let Some(expires) = a.expires {
+                        self.set_secret_expiry(&a.credential, expires);
+                    }
+                    for name in &a.consumers {
+                        if let Some(idx) = self.index_of(name) {
+                            self.force(idx);
+                        }
+                    }
+                }
+                if let Some(link) = &mut self.rotation {
+                    if reply.busy {
+                        link.busy.remove(&credential);
+                    }
+                    if let Some(to) = reply.to {
+                        link.replies.push((to, *update));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answer the steps whose snapshot is out.
+    pub(super) fn send_rotation_replies(&mut self) {
+        if let Some(link) = &mut self.rotation {
+            for (to, update) in link.replies.drain(..) {
+                let _ = to.send(update);
+            }
+        }
+    }
+
+    fn set_rotation_view(&mut self, view: RotationView) {
+        let order = |c: &str| self.config.credentials.iter().position(|x| x.id == c);
+        let mut views: Vec<RotationView> = self.rotation_views.as_ref().clone();
+        match views.iter_mut().find(|v| v.credential == view.credential) {
+            Some(v) if *v == view => return,
+            Some(v) => *v = view,
+            None => views.push(view),
+        }
+        views.sort_by_key(|v| order(&v.credential));
+        self.rotation_views = Arc::new(views);
+        self.rotations_changed = true;
+    }
+}

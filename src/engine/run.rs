@@ -30,6 +30,8 @@ pub struct EngineOptions {
     pub store: Option<crate::store::Store>,
     /// How long history is kept in the store.
     pub retention: Duration,
+    /// Run rotations here (the console's wizard, the agent's API): the config, database and (demo) simulator.
+    pub rotation: Option<crate::rotation::session::RotationSetup>,
 }
 
 /// A running engine: the handle for consumers and the task to await on shutdown.
@@ -40,7 +42,12 @@ pub struct RunningEngine {
 
 /// Start the engine on the current tokio runtime.
 pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, ProbeSetupError> {
-    let (mut engine, handle, inbox, commands) = Engine::new(config)?;
+    let (mut engine, handle, mut inbox, commands) = Engine::new(config)?;
+    if let Some(setup) = options.rotation {
+        let (link, out) = super::rotation_link::Link::spawn(setup);
+        engine.rotation = Some(link);
+        inbox.rotation = Some(out);
+    }
     engine.publish(Utc::now());
     let task = tokio::spawn(async move {
         let mut engine = engine;
@@ -172,6 +179,14 @@ impl Engine {
                 _ = secret_tick.tick(), if gate.is_none() && !self.one_shot => self.check_secrets(),
                 Some(reads) = inbox.secret_reads.recv() => self.secrets_read(reads),
                 Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
+                Some(out) = super::rotation_link::next_out(&mut inbox.rotation) => {
+                    self.rotation_out(out);
+                    // A step's answer goes out with the snapshot that shows it.
+                    self.last_publish = Some(Instant::now());
+                    self.publish_pending = false;
+                    self.publish(Utc::now());
+                    self.send_rotation_replies();
+                }
             }
             if secret_tick.period() != secret_period(&self.config) {
                 secret_tick = secret_interval(&self.config); // reloaded with another interval
@@ -214,6 +229,7 @@ impl Engine {
                 credential,
                 expires,
             } => self.set_secret_expiry(&credential, expires),
+            Command::Rotate(cmd) => self.rotate(*cmd),
             Command::Ping(reply) => {
                 let _ = reply.try_send(());
             }
@@ -236,6 +252,9 @@ impl Engine {
         let before = std::mem::replace(&mut self.config, Arc::new(config));
         self.keep_secret_reads(&before);
         self.secret_reading = false;
+        if let Some(link) = &self.rotation {
+            link.reconfigure(self.config.clone());
+        }
         self.generation += 1;
         self.cache.clear();
         self.credentials.clear();
@@ -261,6 +280,9 @@ impl Engine {
         }
         self.summarizing = false;
         self.summarize();
+        if let Some(link) = &self.rotation {
+            link.refresh(credentials.to_vec());
+        }
     }
 
     /// Acknowledge the current incident (nothing to acknowledge while OK).

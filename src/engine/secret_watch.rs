@@ -28,9 +28,10 @@ async fn read_all(
         if matches!(c.client_secret, SecretRef::Command(_)) {
             continue;
         }
-        let read = match c.client_secret.resolve(timeout).await {
-            Ok(secret) => Read::Value(fingerprint(&key, secret.expose_secret())),
-            Err(_) => Read::Unavailable,
+        // Bounded: a file that never ends (a FIFO nobody writes) must not stop every later round.
+        let read = match tokio::time::timeout(timeout, c.client_secret.resolve(timeout)).await {
+            Ok(Ok(secret)) => Read::Value(fingerprint(&key, secret.expose_secret())),
+            Ok(Err(_)) | Err(_) => Read::Unavailable,
         };
         reads.push((c.id.clone(), read));
     }

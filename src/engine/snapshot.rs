@@ -173,6 +173,9 @@ pub struct Snapshot {
     /// stale (e.g. "agent unreachable since 14:02:11, reconnecting"). None for a local engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
+    /// Each credential's rotation: state, steps done, the last step's checks, who holds the lease.
+    #[serde(default)]
+    pub rotations: Arc<Vec<crate::rotation::session::RotationView>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -201,10 +204,14 @@ impl Snapshot {
             history_error: None,
             log_sources: Vec::new(),
             connection: None,
+            rotations: Arc::new(Vec::new()),
         }
     }
     pub fn integration(&self, name: &str) -> Option<&Arc<IntegrationView>> {
         self.integrations.iter().find(|i| i.name == name)
+    }
+    pub fn rotation(&self, credential: &str) -> Option<&crate::rotation::session::RotationView> {
+        self.rotations.iter().find(|r| r.credential == credential)
     }
     pub fn credential(&self, id: &str) -> Option<&Arc<CredentialView>> {
         self.credentials.iter().find(|c| c.id == id)

@@ -62,6 +62,8 @@ pub(super) struct Inbox {
     pub summaries: mpsc::UnboundedReceiver<Summaries>,
     pub follow: mpsc::Receiver<FollowUpdate>,
     pub secret_reads: mpsc::UnboundedReceiver<super::fingerprint::SecretReads>,
+    /// Answers of the rotation driver (None: no rotation here).
+    pub rotation: Option<mpsc::UnboundedReceiver<super::rotation_link::DriverOut>>,
 }
 
 pub(super) struct Engine {
@@ -117,6 +119,11 @@ pub(super) struct Engine {
     pub summarizing: bool,
     /// A one-shot sweep (`check`): confirm auth failures at once, never pause, stop when everything is final.
     pub one_shot: bool,
+    /// The rotation driver, when rotation runs here.
+    pub rotation: Option<super::rotation_link::Link>,
+    /// Each credential's rotation as published (credential order of the config).
+    pub rotation_views: Arc<Vec<crate::rotation::session::RotationView>>,
+    pub rotations_changed: bool,
 }
 
 impl Engine {
@@ -172,6 +179,9 @@ impl Engine {
             summaries_tx,
             summarizing: false,
             one_shot: false,
+            rotation: None,
+            rotation_views: Arc::new(Vec::new()),
+            rotations_changed: false,
         };
         engine.integrations = engine.fresh_states(&HashMap::new());
         engine.reset_due();
@@ -185,6 +195,7 @@ impl Engine {
             summaries,
             follow,
             secret_reads,
+            rotation: None,
         };
         Ok((engine, handle, inbox, cmd_rx))
     }

@@ -52,6 +52,12 @@ pub async fn reconcile_interrupted(
     let Ok(Ok(mut store)) = opened else {
         return Vec::new();
     };
+    reconcile_with(&config, &mut store).await
+}
+
+/// [`reconcile_interrupted`] on a store already open (the rotation driver's, at its start). Blocks: call it off
+/// the async workers.
+pub async fn reconcile_with(config: &Config, store: &mut Store) -> Vec<String> {
     let interrupted: Vec<String> = config
         .credentials
         .iter()
@@ -63,7 +69,7 @@ pub async fn reconcile_interrupted(
     }
     let _ = store.make_durable();
     let vault = Vault::from_env().ok().flatten();
-    let Ok(mut rotator) = Rotator::new(&config, &mut store, vault) else {
+    let Ok(mut rotator) = Rotator::new(config, store, vault) else {
         return Vec::new();
     };
     let mut said = Vec::new();
@@ -78,7 +84,7 @@ pub async fn reconcile_interrupted(
     said
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Ok,
@@ -87,7 +93,7 @@ pub enum LineKind {
     Refused,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Line {
     pub kind: LineKind,
     pub text: String,
@@ -194,6 +200,10 @@ pub struct Rotator<'a> {
     vault: Option<Vault>,
     prober: Prober,
     actor: String,
+    /// Where the steps come from: "cli", "console" or "api" (audited beside the actor).
+    origin: String,
+    /// A wizard session holds the lease across its steps: a step does not release it.
+    keep_lease: bool,
     /// The pending secret, when entered in this process or read from the encrypted store.
     pending: Option<SecretString>,
     /// The previous secret kept in memory when there is no encrypted store (restore within this process).
@@ -254,12 +264,39 @@ impl<'a> Rotator<'a> {
             store,
             vault,
             actor: crate::host::os_user().to_string(),
+            origin: "cli".to_string(),
+            keep_lease: false,
             pending: None,
             previous: None,
             no_rollback: false,
             generated_at: None,
             host: safety::host(),
         })
+    }
+
+    /// Who runs the steps and from where (audited; named to anyone refused by the lease).
+    pub fn with_actor(mut self, name: &str, origin: &str) -> Self {
+        self.actor = name.to_string();
+        self.origin = origin.to_string();
+        self
+    }
+
+    /// Keep the lease after each step (a wizard session holds it until it closes: see [`Rotator::hold`]).
+    pub fn keeping_lease(mut self, yes: bool) -> Self {
+        self.keep_lease = yes;
+        self
+    }
+
+    /// Take the credential's lease for a session of several steps. Err: who holds it.
+    pub fn hold(&mut self, cred: &str) -> Result<Result<Vec<Line>, String>, RotateError> {
+        self.credential(cred)?;
+        self.acquire(cred)
+    }
+
+    /// Give the lease back at the end of a session.
+    pub fn unhold(&mut self, cred: &str) {
+        self.keep_lease = false;
+        self.release(cred);
     }
 
     /// promote: go ahead even though the previous secret cannot be kept durably (`--no-rollback`).
@@ -523,6 +560,7 @@ impl<'a> Rotator<'a> {
         self.store.append_audit(&AuditEntry {
             at: Utc::now(),
             actor: self.actor.clone(),
+            origin: self.origin.clone(),
             credential: cred.to_string(),
             action: action.to_string(),
             from: from.to_string(),
@@ -533,12 +571,24 @@ impl<'a> Rotator<'a> {
         Ok(())
     }
 
+    /// Audit a step refused before it ran (someone else's session holds the rotation). Logged if it fails.
+    pub fn audit_refusal(&mut self, cred: &str, action: &str, why: &str) {
+        let phase = self.state(cred).map(|r| r.phase).unwrap_or(Phase::Idle);
+        if let Err(e) = self.audit(cred, action, phase, phase, "refused", why.to_string()) {
+            tracing::error!("cannot audit a refused rotation step of {cred}: {e}");
+        }
+    }
+
     /// Take the credential's rotation lease. Err: who holds it (a refusal to show); Ok: notes on a takeover.
     fn acquire(&mut self, cred: &str) -> Result<Result<Vec<Line>, String>, RotateError> {
         let now = Utc::now();
         let me = crate::store::Lease {
             credential: cred.to_string(),
-            holder: self.actor.clone(),
+            holder: if self.origin == "cli" {
+                self.actor.clone()
+            } else {
+                format!("{} via {}", self.actor, self.origin)
+            },
             host: self.host.clone(),
             pid: std::process::id(),
             since: now,
@@ -567,6 +617,9 @@ impl<'a> Rotator<'a> {
     }
 
     fn release(&mut self, cred: &str) {
+        if self.keep_lease {
+            return;
+        }
         if let Err(e) = self
             .store
             .release_lease(cred, &self.host, std::process::id())

@@ -118,6 +118,8 @@ pub(crate) const STEPS: &[&str] = &[
     // 5: the console's uptime reads (integration, at, outcome) only: a covering index answers it without the table.
     "CREATE INDEX probes_by_integration_outcome ON probes (integration, at, outcome);
      DROP INDEX probes_by_integration;",
+    // 6: where a rotation step came from (cli / console / api) beside who did it.
+    "ALTER TABLE rotation_audit ADD COLUMN origin TEXT NOT NULL DEFAULT '';",
 ];
 
 pub const LATEST_VERSION: i64 = STEPS.len() as i64;

@@ -7,10 +7,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// One audit entry, as `authwatch audit --format json` prints it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
+    /// Where the step came from: "cli", "console" or "api" ("" for entries older than this field).
+    #[serde(default)]
+    pub origin: String,
     pub credential: String,
     pub action: String,
     pub from: String,
@@ -59,8 +62,8 @@ impl Store {
     pub fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT INTO rotation_audit (at, actor, credential, action, from_state, to_state, result, details)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO rotation_audit (at, actor, credential, action, from_state, to_state, result, details, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     ms(entry.at),
                     entry.actor,
@@ -69,7 +72,8 @@ impl Store {
                     entry.from,
                     entry.to,
                     entry.result,
-                    entry.details
+                    entry.details,
+                    entry.origin
                 ],
             )
             .map_err(|e| self.sql_err(e))?;
@@ -85,7 +89,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT at, actor, credential, action, from_state, to_state, result, details
+                "SELECT at, actor, credential, action, from_state, to_state, result, details, origin
                  FROM rotation_audit WHERE at >= ?1 AND (?2 IS NULL OR credential = ?2) ORDER BY at, id",
             )
             .map_err(|e| self.sql_err(e))?;
@@ -100,6 +104,7 @@ impl Store {
                     to: r.get(5)?,
                     result: r.get(6)?,
                     details: r.get(7)?,
+                    origin: r.get(8)?,
                 })
             })
             .map_err(|e| self.sql_err(e))?;
@@ -153,7 +158,7 @@ pub struct JournalEntry {
 }
 
 /// Who runs a rotation step of a credential right now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Lease {
     pub credential: String,
     pub holder: String,
@@ -234,6 +239,28 @@ impl Store {
             })
             .map_err(|e| self.sql_err(e))?;
         rows.collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.sql_err(e))
+    }
+
+    /// Who holds the credential's rotation lease (None: nobody), as recorded; whether the holder is alive is
+    /// for the caller to judge.
+    pub fn lease(&self, credential: &str) -> Result<Option<Lease>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT credential, holder, host, pid, since, heartbeat FROM rotation_lease WHERE credential = ?1",
+                params![credential],
+                |r| {
+                    Ok(Lease {
+                        credential: r.get(0)?,
+                        holder: r.get(1)?,
+                        host: r.get(2)?,
+                        pid: r.get(3)?,
+                        since: from_ms(r.get(4)?),
+                        heartbeat: from_ms(r.get(5)?),
+                    })
+                },
+            )
+            .optional()
             .map_err(|e| self.sql_err(e))
     }
 

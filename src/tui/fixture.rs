@@ -490,6 +490,7 @@ pub fn snapshot() -> Snapshot {
             },
         ],
         connection: None,
+        rotations: Arc::new(Vec::new()),
     }
 }
 

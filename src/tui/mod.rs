@@ -52,8 +52,16 @@ pub struct TuiOptions {
     pub log_path: Option<PathBuf>,
     /// Fired right after the first frame is drawn (the engine waits for it before any network I/O).
     pub first_frame: Option<tokio::sync::oneshot::Sender<()>>,
-    /// Offer the rotation wizard (`r`): the config, database and (demo) simulator it works with.
-    pub rotation: Option<crate::rotation::session::RotationSetup>,
+    /// Offer the rotation wizard (`r`): its steps go to the engine's rotation driver (a local engine, or the
+    /// agent of a `--connect` console with an operator token).
+    pub rotation: Option<RotationAccess>,
+}
+
+/// How the console rotates.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RotationAccess {
+    /// The demo's simulator stands in for Setup ("generate/activate in simulator").
+    pub demo: bool,
 }
 
 impl Default for TuiOptions {
@@ -185,10 +193,9 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
     .with_handle(handle.clone());
     // Rotation requests are only sent on keys, so no network I/O happens before the first frame.
     let mut rotation_updates = match opts.rotation.take() {
-        Some(setup) if !opts.read_only && !opts.wall => {
-            let demo = setup.sim.is_some();
-            let (tx, rx) = crate::rotation::session::spawn(setup, Some(handle.clone()));
-            app = app.with_rotation(tx, demo);
+        Some(access) if !opts.read_only && !opts.wall => {
+            let (tx, rx) = handle.rotation_link(crate::rotation::session::Actor::console());
+            app = app.with_rotation(tx, access.demo);
             Some(rx)
         }
         _ => None,

@@ -781,6 +781,8 @@ fn r_opens_the_wizard_for_the_selected_credential() {
     assert!(w.consumers.iter().any(|(n, _, _)| n == "crm-sync"));
     key(&mut a, KeyCode::Esc);
     assert!(a.wizard().is_none());
+    // Closing the wizard ends its session: the credential's rotation lease is given back.
+    assert_eq!(cmd_name(&rx.try_recv().unwrap()), "crm-prod:Close");
 
     // From the expiry pane, the selected credential.
     ch(&mut a, '2');
@@ -907,6 +909,7 @@ fn audit_entries_show_in_the_detail_view() {
         crate::store::AuditEntry {
             at: now() - chrono::Duration::minutes(3),
             actor: "alice".into(),
+            origin: "cli".into(),
             credential: "crm-prod".into(),
             action: action.into(),
             from: from.into(),

@@ -35,16 +35,23 @@ fn a_rotation_waiting_for_a_locked_database_leaves_the_async_worker_free() {
     let blocker = rusqlite::Connection::open(&db).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-    let (tx, mut updates) = {
+    // The engine's rotation driver, as the console and the agent run it.
+    let (tx, mut updates, _engine) = {
         let _in_runtime = rt.enter();
-        session::spawn(
-            RotationSetup {
-                config: Arc::new(config),
-                db: db.clone(),
-                sim: None,
+        let running = authwatch::engine::spawn(
+            config.clone(),
+            authwatch::engine::EngineOptions {
+                rotation: Some(RotationSetup {
+                    config: Arc::new(config),
+                    db: db.clone(),
+                    sim: None,
+                }),
+                ..Default::default()
             },
-            None,
         )
+        .unwrap();
+        let (tx, rx) = running.handle.rotation_link(session::Actor::console());
+        (tx, rx, running)
     };
     tx.send(Request {
         credential: "pkg".into(),

@@ -106,6 +106,7 @@ fn audit_table_has_a_header() {
         .append_audit(&authwatch::store::AuditEntry {
             at: chrono::Utc::now(),
             actor: "alice".into(),
+            origin: "cli".into(),
             credential: "crm-package".into(),
             action: "stage".into(),
             from: "idle".into(),
@@ -126,6 +127,7 @@ fn audit_table_has_a_header() {
     for column in [
         "TIME",
         "ACTOR",
+        "VIA",
         "CREDENTIAL",
         "ACTION",
         "FROM",

@@ -23,6 +23,7 @@ mod probe;
 mod real_tools;
 mod report;
 mod rotation;
+mod rotation_api;
 mod rotation_console;
 mod rotation_fsm;
 mod rotation_safety;

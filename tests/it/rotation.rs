@@ -318,11 +318,13 @@ async fn full_rotation_through_the_cli_with_the_encrypted_store() {
                 "credential",
                 "details",
                 "from",
+                "origin",
                 "result",
                 "to"
             ]
         );
         assert_eq!(e["actor"], "rotation-tester");
+        assert_eq!(e["origin"], "cli");
         assert_eq!(e["credential"], "pkg");
     }
     assert_eq!(

@@ -71,16 +71,20 @@ async fn a_whole_rotation_from_the_wizard_in_the_demo_setting() {
         ),
     );
     let db = dir.path().join("aw.db");
-    let running = engine::spawn(config.clone(), EngineOptions::default()).unwrap();
-    let handle = running.handle.clone();
-    let (tx, updates) = session::spawn(
-        RotationSetup {
-            config: Arc::new(config),
-            db: db.clone(),
-            sim: Some(sim.admin()),
+    let running = engine::spawn(
+        config.clone(),
+        EngineOptions {
+            rotation: Some(RotationSetup {
+                config: Arc::new(config),
+                db: db.clone(),
+                sim: Some(sim.admin()),
+            }),
+            ..Default::default()
         },
-        Some(handle.clone()),
-    );
+    )
+    .unwrap();
+    let handle = running.handle.clone();
+    let (tx, updates) = handle.rotation_link(session::Actor::console());
     let app = App::new(handle.snapshot(), AppOptions::default())
         .with_handle(handle.clone())
         .with_rotation(tx.clone(), true);

@@ -326,6 +326,7 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
             start_gate: Some(gate_rx),
             store: Some(Store::open(&db).unwrap()),
             retention: Duration::from_secs(86_400),
+            ..Default::default()
         },
     )
     .unwrap();

@@ -224,6 +224,7 @@ fn spawn_engine(dir: &Path, text: &str, db: Option<&Path>) -> authwatch::engine:
             start_gate: None,
             store: db.map(|p| Store::open(p).unwrap()),
             retention,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -310,6 +311,7 @@ async fn a_revoked_secret_turns_fail_within_the_documented_bound() {
     .await
     .expect("the revoked secret turns FAIL");
     let took = failed_at.saturating_duration_since(revoked_at);
+    eprintln!("FAIL came {took:?} after the revocation; the bound is {bound:?}");
     // The probes' own HTTP time on loopback, which the bound leaves out (3 probes, generously).
     let http_time = Duration::from_secs(2);
     assert!(
@@ -423,6 +425,7 @@ async fn a_rotation_completed_elsewhere_reprobes_at_once_and_lifts_the_pause() {
         .append_audit(&authwatch::store::AuditEntry {
             at: chrono::Utc::now(),
             actor: "cli".into(),
+            origin: "cli".into(),
             credential: "pkg".into(),
             action: "activate-result".into(),
             from: "promoted".into(),

@@ -615,7 +615,41 @@ impl App {
 
     fn open_wizard(&mut self, now: DateTime<Utc>) {
         if self.opts.read_only {
-            self.set_message("read-only: nothing can be changed", true, now);
+            // Read-only: the rotation's progress as the engine (or the agent) publishes it, nothing to press.
+            let progress = self
+                .rotation_target()
+                .and_then(|c| self.snapshot.rotation(&c).cloned())
+                .filter(|r| r.state.in_progress() || r.last_step.is_some());
+            match progress {
+                Some(r) => {
+                    let last = r
+                        .last_step
+                        .map(|l| {
+                            format!(
+                                ", last: {} {} by {} via {}",
+                                l.step,
+                                if l.ok { "ok" } else { "failed" },
+                                l.actor,
+                                l.origin.as_str()
+                            )
+                        })
+                        .unwrap_or_default();
+                    let held = r
+                        .lease
+                        .map(|l| format!(", held by {}", l.holder))
+                        .unwrap_or_default();
+                    // From the agent: outside text.
+                    self.set_message(
+                        crate::sanitize::owned(format!(
+                            "read-only: rotation of {} is {}{last}{held}",
+                            r.credential, r.state
+                        )),
+                        false,
+                        now,
+                    );
+                }
+                None => self.set_message("read-only: nothing can be changed", true, now),
+            }
             return;
         }
         let Some(tx) = self.rotation.tx.clone() else {
@@ -685,7 +719,13 @@ impl App {
                 true
             }
             WizardOutcome::Close => {
-                self.wizard = None;
+                // The wizard's session gives the credential's rotation lease back.
+                if let (Some(w), Some(tx)) = (self.wizard.take(), &self.rotation.tx) {
+                    let _ = tx.send(Request {
+                        credential: w.view.rotation.credential,
+                        cmd: WizardCmd::Close,
+                    });
+                }
                 true
             }
             WizardOutcome::Quit => {
