@@ -124,19 +124,21 @@ pub fn build(
 
 impl HistoryReport {
     pub fn to_text(&self) -> String {
+        use crate::sanitize::{column_width, fit};
         use std::fmt::Write;
-        let w = self
-            .integrations
-            .iter()
-            .map(|i| i.name.len())
-            .max()
-            .unwrap_or(0)
-            .max(11);
+        // Terminal cells, not bytes; long names cut with `…` (the same 40 as `check`'s table).
+        let w = column_width(self.integrations.iter().map(|i| i.name.as_str()), 11, 40);
         let mut out = format!("since {}\n", self.since.format("%Y-%m-%d %H:%M UTC"));
         let _ = writeln!(
             out,
-            "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
-            "INTEGRATION", "UPTIME", "INCIDENTS", "MTTR", "LONGEST", "401", "403"
+            "{}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  LAST SUCCESS",
+            fit("INTEGRATION", w),
+            "UPTIME",
+            "INCIDENTS",
+            "MTTR",
+            "LONGEST",
+            "401",
+            "403"
         );
         let secs = |s: Option<i64>| {
             s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s)))
@@ -145,8 +147,8 @@ impl HistoryReport {
         for i in &self.integrations {
             let _ = writeln!(
                 out,
-                "{:<w$}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  {}",
-                i.name,
+                "{}  {:>8}  {:>9}  {:>8}  {:>8}  {:>5}  {:>5}  {}",
+                fit(&i.name, w),
                 i.uptime_pct
                     .map(|u| format!("{u:.2}%"))
                     .unwrap_or_else(|| "-".into()),

@@ -5,6 +5,9 @@ use crate::model::{Outcome, Status};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// The widest a name column of a text table gets (terminal cells); longer names are cut with `…`.
+pub const MAX_NAME_COLUMN: usize = 40;
+
 #[derive(Debug, Serialize)]
 pub struct StateReport {
     pub generated_at: DateTime<Utc>,
@@ -83,28 +86,29 @@ impl StateReport {
         }
     }
 
-    /// A plain table for terminals and Nagios-style output.
+    /// A plain table for terminals and Nagios-style output. Columns are measured in terminal cells (CJK and
+    /// emoji take two) and long names are cut with `…` at [`MAX_NAME_COLUMN`].
     pub fn to_text(&self) -> String {
+        use crate::sanitize::{column_width, fit};
         use std::fmt::Write;
-        let name_w = self
-            .integrations
-            .iter()
-            .map(|i| i.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(11);
-        let cred_w = self
-            .integrations
-            .iter()
-            .map(|i| i.credential.len())
-            .max()
-            .unwrap_or(4)
-            .max(10);
+        let name_w = column_width(
+            self.integrations.iter().map(|i| i.name.as_str()),
+            11,
+            MAX_NAME_COLUMN,
+        );
+        let cred_w = column_width(
+            self.integrations.iter().map(|i| i.credential.as_str()),
+            10,
+            MAX_NAME_COLUMN,
+        );
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<7}  {:<name_w$}  {:<cred_w$}  {:>8}  REASON",
-            "STATUS", "INTEGRATION", "CREDENTIAL", "LATENCY"
+            "{:<7}  {}  {}  {:>8}  REASON",
+            "STATUS",
+            fit("INTEGRATION", name_w),
+            fit("CREDENTIAL", cred_w),
+            "LATENCY"
         );
         // What is broken first: fail, warn, unknown, ok (config order within each).
         let mut integrations: Vec<&IntegrationReport> = self.integrations.iter().collect();
@@ -115,39 +119,42 @@ impl StateReport {
                 .as_ref()
                 .and_then(|p| match (p.token_ms, p.call_ms) {
                     (None, None) => None,
-                    (t, c) => Some(t.unwrap_or(0) + c.unwrap_or(0)),
+                    (t, c) => Some(t.unwrap_or(0).saturating_add(c.unwrap_or(0))),
                 })
                 .map(|ms| format!("{ms}ms"))
                 .unwrap_or_else(|| "-".into());
             let reason = i.reasons.first().map(String::as_str).unwrap_or("");
             let _ = writeln!(
                 out,
-                "{:<7}  {:<name_w$}  {:<cred_w$}  {latency:>8}  {reason}",
+                "{:<7}  {}  {}  {latency:>8}  {reason}",
                 i.status.label(),
-                i.name,
-                i.credential
+                fit(&i.name, name_w),
+                fit(&i.credential, cred_w)
             );
             for more in i.reasons.iter().skip(1) {
                 let _ = writeln!(
                     out,
-                    "{:<7}  {:<name_w$}  {:<cred_w$}  {:>8}  {more}",
-                    "", "", "", ""
+                    "{:<7}  {}  {}  {:>8}  {more}",
+                    "",
+                    fit("", name_w),
+                    fit("", cred_w),
+                    ""
                 );
             }
         }
         if !self.credentials.is_empty() {
             let _ = writeln!(out);
-            let id_w = self
-                .credentials
-                .iter()
-                .map(|c| c.id.len())
-                .max()
-                .unwrap_or(4)
-                .max(10);
+            let id_w = column_width(
+                self.credentials.iter().map(|c| c.id.as_str()),
+                10,
+                MAX_NAME_COLUMN,
+            );
             let _ = writeln!(
                 out,
-                "{:<7}  {:<id_w$}  {:<10}  DAYS LEFT",
-                "EXPIRY", "CREDENTIAL", "EXPIRES"
+                "{:<7}  {}  {:<10}  DAYS LEFT",
+                "EXPIRY",
+                fit("CREDENTIAL", id_w),
+                "EXPIRES"
             );
             // Soonest expiry first; credentials without a date last.
             let mut credentials: Vec<&CredentialReport> = self.credentials.iter().collect();
@@ -155,9 +162,9 @@ impl StateReport {
             for c in credentials {
                 let _ = writeln!(
                     out,
-                    "{:<7}  {:<id_w$}  {:<10}  {}",
+                    "{:<7}  {}  {:<10}  {}",
                     c.status.label(),
-                    c.id,
+                    fit(&c.id, id_w),
                     c.secret_expires.as_deref().unwrap_or("-"),
                     c.days_left
                         .map(|d| d.to_string())

@@ -151,7 +151,8 @@ impl<'a> Source<'a> {
         {
             return None;
         }
-        Some(text.trim_end().to_string())
+        // A bidi control or other unsafe character typed raw into the file is shown as a visible escape.
+        Some(crate::sanitize::owned_str(text.trim_end()))
     }
 }
 

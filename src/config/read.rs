@@ -55,11 +55,12 @@ impl<'a> Ctx<'a> {
             Excerpt::IfSafe => self.source.safe_excerpt(line),
             Excerpt::Never => None,
         };
+        // Messages quote names, keys and values from the file: never a raw control or bidi character.
         self.diagnostics.push(Diagnostic {
             line,
             column,
-            message: message.into(),
-            help,
+            message: crate::sanitize::owned(message.into()),
+            help: help.map(crate::sanitize::owned),
             excerpt,
         });
     }
@@ -77,7 +78,10 @@ impl<'a> Ctx<'a> {
         let (line, column) = self.source.position(span.start);
         self.warnings.push((
             span.start,
-            format!("{}:{line}:{column}: {message}", self.path.display()),
+            crate::sanitize::owned(format!(
+                "{}:{line}:{column}: {message}",
+                self.path.display()
+            )),
         ));
     }
 }
@@ -95,6 +99,33 @@ pub(crate) fn list(items: &[&str]) -> String {
         .map(|k| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Names, ids, paths and URLs are printed on terminals, in logs, metrics labels and notifications: a value with
+/// a control character (newline, NUL, ESC, ...) or a bidi control (U+202E, ...) is refused, naming the character.
+fn unsafe_characters(ctx: &mut Ctx<'_>, span: &Span, key: &str, label: &str, value: &str) {
+    let what = value
+        .chars()
+        .filter(|c| crate::sanitize::is_unsafe(*c))
+        .map(|c| format!("U+{:04X}", c as u32))
+        .fold(Vec::<String>::new(), |mut seen, c| {
+            if !seen.contains(&c) {
+                seen.push(c);
+            }
+            seen
+        });
+    ctx.error_with(
+        span,
+        format!(
+            "`{key}` in {} contains control or bidi characters ({})",
+            crate::sanitize::text(label),
+            what.join(", ")
+        ),
+        Some(format!(
+            "remove them: `{key}` may hold letters, digits, spaces and punctuation only"
+        )),
+        Excerpt::IfSafe,
+    );
 }
 
 fn type_name(v: &DeValue<'_>) -> &'static str {
@@ -130,7 +161,10 @@ impl<'t, 'i> TableReader<'t, 'i> {
             if !known.contains(&key.get_ref().as_ref()) {
                 ctx.error_with(
                     &key.span(),
-                    format!("unknown key `{}` in {label}", key.get_ref()),
+                    format!(
+                        "unknown key `{}` in {label}",
+                        crate::sanitize::text(key.get_ref())
+                    ),
                     Some(did_you_mean(key.get_ref(), known)),
                     Excerpt::Never,
                 );
@@ -185,6 +219,10 @@ impl<'t, 'i> TableReader<'t, 'i> {
                     format!("`{key}` in {} is empty", self.label),
                     format!("give a value, e.g. {key} = {example}, or remove the line"),
                 );
+                None
+            }
+            DeValue::String(s) if s.chars().any(crate::sanitize::is_unsafe) => {
+                unsafe_characters(ctx, &v.span(), key, &self.label, s);
                 None
             }
             DeValue::String(s) => Some(Spanned::new(v.span(), s.to_string())),
@@ -253,6 +291,9 @@ impl<'t, 'i> TableReader<'t, 'i> {
                     format!("empty {what} in `{key}` in {}", self.label),
                     format!("remove the empty entry, e.g. {key} = {example}"),
                 ),
+                DeValue::String(s) if s.chars().any(crate::sanitize::is_unsafe) => {
+                    unsafe_characters(ctx, &item.span(), key, &self.label, s)
+                }
                 DeValue::String(s) => out.push(Spanned::new(item.span(), s.to_string())),
                 other => ctx.error(
                     &item.span(),

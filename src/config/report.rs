@@ -68,12 +68,8 @@ pub async fn check_report(config: &Config) -> (String, bool) {
     if !results.is_empty() {
         let _ = writeln!(out, "credentials:");
     }
-    let id_width = config
-        .credentials
-        .iter()
-        .map(|c| c.id.len())
-        .max()
-        .unwrap_or(0);
+    let id_width =
+        crate::sanitize::column_width(config.credentials.iter().map(|c| c.id.as_str()), 0, 40);
     let mut failed = 0;
     for (c, result) in &results {
         let provider = match c.provider {
@@ -89,8 +85,9 @@ pub async fn check_report(config: &Config) -> (String, bool) {
         };
         let _ = writeln!(
             out,
-            "  {:<id_width$}  {provider:<6}  client_secret {}: {status}",
-            c.id, c.client_secret
+            "  {}  {provider:<6}  client_secret {}: {status}",
+            crate::sanitize::fit(&c.id, id_width),
+            c.client_secret
         );
     }
     all_ok &= failed == 0;

@@ -222,12 +222,12 @@ impl LineParser {
             at: v[TIME].take().and_then(|(v, _)| v.as_time()),
             status,
             keys: MatchKeys {
-                integration: text(v[INTEGRATION].take()),
-                client_id: text(v[CLIENT_ID].take()),
-                account_id: text(v[ACCOUNT_ID].take()),
-                host,
+                integration: safe(text(v[INTEGRATION].take())),
+                client_id: safe(text(v[CLIENT_ID].take())),
+                account_id: safe(text(v[ACCOUNT_ID].take())),
+                host: safe(host),
             },
-            error: text(v[ERROR].take()),
+            error: safe_error(text(v[ERROR].take())),
         })
     }
 }
@@ -809,12 +809,35 @@ fn combined_fields(line: &[u8]) -> Option<Option<RawEvent<'_>>> {
         status,
         keys: MatchKeys {
             integration: None,
-            client_id: user,
+            client_id: safe(user),
             account_id: None,
-            host,
+            host: safe(host),
         },
-        error,
+        error: safe_error(error),
     }))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The boundary: text of a 401/403 line made safe before it enters the model (only events pay for it).
+
+/// Control and bidi characters as visible escapes (borrowed when there are none).
+fn safe(s: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    s.map(|s| match crate::sanitize::text(&s) {
+        Cow::Borrowed(_) => s,
+        Cow::Owned(o) => Cow::Owned(o),
+    })
+}
+
+/// [`safe`], and every known secret value redacted (a log line may quote a request body).
+fn safe_error(s: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    s.map(|s| {
+        let cleaned = crate::sanitize::clean(&s);
+        if cleaned == *s {
+            s
+        } else {
+            Cow::Owned(cleaned)
+        }
+    })
 }
 
 struct Cursor<'a> {

@@ -95,26 +95,32 @@ impl ScanReport {
     /// 120000 lines, 23 auth failures, 3 malformed lines skipped
     /// ```
     pub fn to_text(&self) -> String {
-        let width = self
-            .integrations
-            .iter()
-            .map(|r| r.name.chars().count())
-            .chain([11])
-            .max()
-            .unwrap_or(11);
+        use crate::sanitize::{column_width, fit};
+        // Terminal cells, not bytes; long names cut with `…`.
+        let width = column_width(self.integrations.iter().map(|r| r.name.as_str()), 11, 40);
         let mut out = String::new();
-        let _ = writeln!(out, "{:<width$}  {:>8}  {:>8}", "INTEGRATION", "401", "403");
+        let _ = writeln!(
+            out,
+            "{}  {:>8}  {:>8}",
+            fit("INTEGRATION", width),
+            "401",
+            "403"
+        );
         for r in &self.integrations {
             let _ = writeln!(
                 out,
-                "{:<width$}  {:>8}  {:>8}",
-                r.name, r.unauthorized, r.forbidden
+                "{}  {:>8}  {:>8}",
+                fit(&r.name, width),
+                r.unauthorized,
+                r.forbidden
             );
         }
         let _ = writeln!(
             out,
-            "{:<width$}  {:>8}  {:>8}",
-            "(unmatched)", self.unmatched.unauthorized, self.unmatched.forbidden
+            "{}  {:>8}  {:>8}",
+            fit("(unmatched)", width),
+            self.unmatched.unauthorized,
+            self.unmatched.forbidden
         );
         let total = self.total().total();
         let _ = write!(

@@ -203,8 +203,9 @@ pub fn teams(m: &Message) -> Value {
         }
     }
     let mut body = vec![
-        json!({"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "color": color, "wrap": true}),
-        json!({"type": "TextBlock", "text": text(m), "wrap": true}),
+        // TextBlocks render Markdown: endpoint text may not make links.
+        json!({"type": "TextBlock", "text": crate::sanitize::teams(&title), "weight": "Bolder", "size": "Medium", "color": color, "wrap": true}),
+        json!({"type": "TextBlock", "text": crate::sanitize::teams(&text(m)), "wrap": true}),
         json!({"type": "FactSet", "facts": facts}),
     ];
     if let Some(rb) = &m.runbook {

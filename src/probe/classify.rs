@@ -36,6 +36,13 @@ impl Failure {
         self.detail = Some(detail.into());
         self
     }
+    /// Error and detail made safe: known secrets redacted, control and bidi characters escaped. Every failure
+    /// leaving the prober passes here (transport error chains quote hosts and server text too).
+    pub fn cleaned(mut self) -> Self {
+        self.error = crate::sanitize::clean_opt(self.error);
+        self.detail = crate::sanitize::clean_opt(self.detail);
+        self
+    }
 }
 
 /// The error fields SFMC services use, read leniently (`message`/`Message`, `errorcode`/`ErrorCode`, ...).
@@ -57,14 +64,10 @@ fn field<'a>(obj: &'a serde_json::Map<String, Value>, names: &[&str]) -> Option<
 
 fn as_text(v: &Value) -> Option<String> {
     match v {
-        // Server text goes on screens and into logs: no control characters (no ANSI escapes, no newlines).
+        // Server text goes on screens, into the database and notifications: known secrets redacted, control and
+        // bidi characters shown as visible escapes (`\x1b`), never raw.
         Value::String(s) if !s.trim().is_empty() => {
-            let clean: String = s
-                .trim()
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            Some(truncate(&clean, 200))
+            Some(truncate(&crate::sanitize::clean(s.trim()), 200))
         }
         Value::Number(n) => Some(n.to_string()),
         _ => None,
@@ -283,7 +286,7 @@ pub fn parse_token_response(body: &[u8]) -> Result<TokenFields, Failure> {
         .and_then(as_int)
         .map(|n| n.max(0) as u64);
     let scope = match field(&obj, &["scope"]) {
-        Some(Value::String(s)) => Some(s.split_whitespace().map(str::to_string).collect()),
+        Some(Value::String(s)) => Some(s.split_whitespace().map(crate::sanitize::clean).collect()),
         _ => None,
     };
     let rest_instance_url = match field(&obj, &["rest_instance_url", "instance_url"]) {

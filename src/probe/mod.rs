@@ -79,6 +79,20 @@ impl Prober {
         account_id: Option<&str>,
         scopes: &[String],
     ) -> Result<Token, Failure> {
+        // A secret handed in directly (a rotation's pending or previous one) is known from now on too.
+        crate::sanitize::Redactor::global().add(secret.expose_secret());
+        self.request_token_raw(cred, secret, account_id, scopes)
+            .await
+            .map_err(Failure::cleaned)
+    }
+
+    async fn request_token_raw(
+        &self,
+        cred: &Credential,
+        secret: &SecretString,
+        account_id: Option<&str>,
+        scopes: &[String],
+    ) -> Result<Token, Failure> {
         let url = cred.token_endpoint();
         let scope = (!scopes.is_empty()).then(|| scopes.join(" "));
         let request = match cred.provider {
@@ -149,6 +163,10 @@ impl Prober {
     /// The representative read-only call with a bearer token.
     /// Answers the real status with the body (tokenContext is documented with 202, usually sends 200).
     pub async fn call(&self, url: Url, token: &SecretString) -> Result<(u16, Vec<u8>), Failure> {
+        self.call_raw(url, token).await.map_err(Failure::cleaned)
+    }
+
+    async fn call_raw(&self, url: Url, token: &SecretString) -> Result<(u16, Vec<u8>), Failure> {
         let request = self.http.get(url).bearer_auth(token.expose_secret());
         let (status, headers, body) = self.send(request).await?;
         if (200..300).contains(&status) {
@@ -428,8 +446,32 @@ impl Freshness {
     }
 }
 
-/// Run one probe.
+/// Run one probe. Every string of the result that came from outside (error texts, detail, MID, scopes) is
+/// clean: known secrets redacted, control and bidi characters escaped.
 pub async fn probe(
+    prober: &Prober,
+    cache: &TokenCache,
+    target: ProbeTarget<'_>,
+    secret: SecretSource<'_, '_>,
+    freshness: Freshness,
+) -> Result<ProbeResult, NotProbed> {
+    use crate::sanitize::{clean, clean_opt};
+    match probe_raw(prober, cache, target, secret, freshness).await {
+        Ok(mut r) => {
+            r.error = clean_opt(r.error);
+            r.detail = clean_opt(r.detail);
+            r.mid = clean_opt(r.mid);
+            r.granted_scopes = r
+                .granted_scopes
+                .map(|s| s.iter().map(|s| clean(s)).collect());
+            r.missing_scopes = r.missing_scopes.iter().map(|s| clean(s)).collect();
+            Ok(r)
+        }
+        Err(NotProbed::Secret(why)) => Err(NotProbed::Secret(clean(&why))),
+    }
+}
+
+async fn probe_raw(
     prober: &Prober,
     cache: &TokenCache,
     target: ProbeTarget<'_>,

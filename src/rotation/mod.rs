@@ -566,7 +566,8 @@ impl<'a> Rotator<'a> {
             from: from.to_string(),
             to: to.to_string(),
             result: result.to_string(),
-            details,
+            // Details quote server answers and command output: known secrets redacted, controls escaped.
+            details: crate::sanitize::clean(&details),
         })?;
         Ok(())
     }

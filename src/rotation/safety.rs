@@ -106,10 +106,7 @@ pub fn fault(name: &str) {
 /// Outside text (an update command's stderr) made safe for the audit trail: one line, printable, bounded, and
 /// without any of the `secrets` in it.
 pub fn sanitize(text: &str, secrets: &[&SecretString]) -> String {
-    let mut t: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let mut t = text.to_string();
     for s in secrets {
         let s = s.expose_secret().trim_end();
         if !s.is_empty() {
@@ -117,5 +114,6 @@ pub fn sanitize(text: &str, secrets: &[&SecretString]) -> String {
         }
     }
     let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
-    t.chars().take(300).collect()
+    // Every other known secret redacted too; control and bidi characters become visible escapes.
+    crate::sanitize::clean(&t).chars().take(300).collect()
 }

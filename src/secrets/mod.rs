@@ -224,6 +224,8 @@ const STDERR_MAX_CHARS: usize = 200;
 fn first_line_truncated(bytes: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(bytes);
     let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    // Command output is outside text: known secrets redacted, control and bidi characters escaped.
+    let line = crate::sanitize::clean(line);
     let mut out: String = line.chars().take(STDERR_MAX_CHARS).collect();
     if line.chars().count() > STDERR_MAX_CHARS {
         out.push('…');
@@ -234,6 +236,13 @@ fn first_line_truncated(bytes: &[u8]) -> Option<String> {
 impl SecretRef {
     /// Resolve the reference. `timeout` bounds a `command` reference.
     pub async fn resolve(&self, timeout: Duration) -> Result<SecretString, SecretError> {
+        let value = self.resolve_value(timeout).await?;
+        // Known from now on: an outside string echoing it is stored and shown as `[redacted]`.
+        crate::sanitize::Redactor::global().add(secrecy::ExposeSecret::expose_secret(&value));
+        Ok(value)
+    }
+
+    async fn resolve_value(&self, timeout: Duration) -> Result<SecretString, SecretError> {
         match self {
             Self::Env(name) => resolve_env(name),
             Self::File(path) => resolve_file(path).await,

@@ -567,3 +567,44 @@ async fn check_text_is_sorted_by_severity_and_integration_filters_credentials() 
         run.stdout
     );
 }
+
+/// A 65,536-byte integration name panicked `check` ("Formatting argument out of range"); CJK and emoji names
+/// misaligned the columns (widths counted in bytes). Columns are terminal cells now, long names cut with `…`.
+#[tokio::test]
+async fn long_and_wide_names_keep_the_columns_aligned_without_panicking() {
+    let huge = "n".repeat(65_536);
+    let (_sim, dir, config) = setup(
+        &[
+            (huge.as_str(), SENTINEL, ""),
+            ("日本の連携", SENTINEL, ""),
+            ("crm-🔑-sync", SENTINEL, ""),
+            ("plain", SENTINEL, ""),
+        ],
+        "",
+    )
+    .await;
+    let run = authwatch(&["check", "--config", &config], dir.path()).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let rows: Vec<&str> = run.stdout.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 5, "{}", run.stdout);
+    // Every row's CREDENTIAL column starts at the same terminal column as the heading's.
+    let cell = |row: &str, word: &str| {
+        let at = row.find(word).unwrap_or_else(|| panic!("{word} in {row}"));
+        authwatch::sanitize::display_width(&row[..at])
+    };
+    let credential_col = cell(rows[0], "CREDENTIAL");
+    for (row, cred) in rows[1..]
+        .iter()
+        .zip(["cred-0", "cred-1", "cred-2", "cred-3"])
+    {
+        assert_eq!(cell(row, cred), credential_col, "{}", run.stdout);
+    }
+    // The name column is cut at 40 cells with an ellipsis.
+    assert!(
+        run.stdout.contains(&format!("{}…", "n".repeat(39))),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.len() < 4_000, "{}", run.stdout.len());
+}

@@ -1099,3 +1099,66 @@ fn pagerduty_teams_events_and_reminders_are_checked() {
         "\"7d\"",
     );
 }
+
+/// Names and ids reach terminals, logs, metrics labels and notifications: control characters (ESC, newline, NUL)
+/// and bidi controls (U+202E, U+2066, U+200F) are refused at file:line:col, the message naming each character,
+/// and neither the message nor the excerpt carries one raw.
+#[test]
+fn names_and_ids_with_control_or_bidi_characters_are_refused() {
+    // (TOML text of the value, the characters the message names)
+    let cases = [
+        (r#""crm\u001b[2Jsync""#, "U+001B"),
+        (r#""crm\nsync""#, "U+000A"),
+        (r#""crm\u0000sync""#, "U+0000"),
+        ("\"crm\u{202e}cnys\"", "U+202E"),
+        (r#""crm\u2066sync\u2069""#, "U+2066, U+2069"),
+        (r#""crm\u200Fsync""#, "U+200F"),
+        (r#""crm\tsync""#, "U+0009"),
+    ];
+    for (value, named) in cases {
+        // The integration name, the credential id (and the reference to it), team and business unit.
+        let text = format!(
+            "[[credential]]\nid = {value}\nauth_url = \"{SFMC_URL}\"\nclient_id = \"cid\"\nclient_secret = {{ env = \"S\" }}\n\n\
+             [[integration]]\nname = {value}\ncredential = \"pkg\"\nteam = {value}\nbusiness_unit = {value}\n"
+        );
+        let (shown, e) = err(&text);
+        let help = "may hold letters, digits, spaces and punctuation only";
+        expect(&shown, &e, 2, 6, "`id` in [[credential]]", help);
+        for (line, key) in [(8, "name"), (10, "team"), (11, "business_unit")] {
+            let d = e
+                .diagnostics()
+                .iter()
+                .find(|d| d.line == line && d.message.starts_with(&format!("`{key}`")))
+                .unwrap_or_else(|| {
+                    panic!("no diagnostic for {key} = {value} at line {line}:\n{shown}")
+                });
+            assert!(
+                d.message
+                    .contains(&format!("contains control or bidi characters ({named})")),
+                "{}",
+                d.message
+            );
+            let col = key.len() + 4;
+            assert_eq!(d.column, col, "{key}: {shown}");
+            assert!(
+                shown.contains(&format!("authwatch.toml:{line}:{col}: `{key}`")),
+                "{shown}"
+            );
+        }
+        assert!(
+            !shown
+                .chars()
+                .any(|c| authwatch::sanitize::is_unsafe(c) && c != '\n'),
+            "raw control character in:\n{shown:?}"
+        );
+    }
+    // Quoted keys carry them too: the unknown-key message shows them escaped.
+    let (shown, _) = err(&format!("{}\"na\\u001bme\" = 1\n", sfmc("pkg")));
+    assert!(shown.contains("unknown key `na\\x1bme`"), "{shown}");
+    // Ordinary Unicode is fine.
+    ok(&format!(
+        "{}{}",
+        sfmc("pkg"),
+        integration("crm-sync ✓ 日本 — ünïcødé", "pkg")
+    ));
+}

@@ -132,3 +132,34 @@ fn json_uses_the_documented_field_names() {
         "{text}"
     );
 }
+
+/// The report's text table: a 65,536-byte name does not panic and is cut with `…`; a CJK name aligns by display
+/// width (its UPTIME column starts where the heading's does).
+#[test]
+fn text_table_cuts_long_names_and_aligns_wide_ones() {
+    let (_dir, store) = fixture();
+    let huge = "n".repeat(65_536);
+    let names = [
+        huge.clone(),
+        "日本の連携".to_string(),
+        "crm-sync".to_string(),
+    ];
+    let report = history_report::build(&store, &names, t(60), t(180)).unwrap();
+    let text = report.to_text();
+    assert!(text.contains(&format!("{}…", "n".repeat(39))), "{text}");
+    assert!(text.len() < 2_000, "{}", text.len());
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let col = |row: &str, word: &str| {
+        let at = row.find(word).unwrap_or_else(|| panic!("{word} in {row}"));
+        authwatch::sanitize::display_width(&row[..at])
+    };
+    // The UPTIME heading ends where every figure of the column ends (right-aligned, width 8).
+    let end = col(lines[0], "UPTIME") + "UPTIME".len();
+    for row in &lines[1..] {
+        let figure = row
+            .split_whitespace()
+            .find(|w| w.ends_with('%') || *w == "-")
+            .unwrap_or_else(|| panic!("a figure in {row}"));
+        assert_eq!(col(row, figure) + figure.len(), end, "{text}");
+    }
+}
