@@ -112,8 +112,6 @@ impl Redactor {
                 known.push(zeroize::Zeroizing::new(v.to_string()));
             }
         }
-        // Longest first, so a secret containing another is redacted whole.
-        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
     }
 
     /// How many values are known.
@@ -131,10 +129,13 @@ impl Redactor {
             return Cow::Borrowed(s);
         }
         let known = self.0.read().unwrap_or_else(|p| p.into_inner());
+        // Longest first, so a secret containing another is redacted whole (the set is kept oldest first).
+        let mut by_length: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
+        by_length.sort_by_key(|k| std::cmp::Reverse(k.len()));
         let mut out = Cow::Borrowed(s);
-        for secret in known.iter() {
-            if out.contains(secret.as_str()) {
-                out = Cow::Owned(out.replace(secret.as_str(), "[redacted]"));
+        for secret in by_length {
+            if out.contains(secret) {
+                out = Cow::Owned(out.replace(secret, "[redacted]"));
             }
         }
         out
@@ -245,6 +246,20 @@ mod tests {
             "echo [redacted] and [redacted]\\x1b[2J"
         );
         assert_eq!(r.clean("a short word"), "a short word");
+    }
+
+    #[test]
+    fn the_known_set_forgets_the_oldest_values_first_and_redacts_the_longest_first() {
+        let r = Redactor(Box::leak(Box::new(std::sync::RwLock::new(Vec::new()))));
+        r.add("abcdefgh-inner");
+        r.add("xx-abcdefgh-inner-xx");
+        assert_eq!(r.redact("a xx-abcdefgh-inner-xx b"), "a [redacted] b");
+        for i in 0..MAX_KNOWN {
+            r.add(&format!("filler-value-{i:05}"));
+        }
+        assert_eq!(r.len(), MAX_KNOWN);
+        assert_eq!(r.redact("abcdefgh-inner"), "abcdefgh-inner");
+        assert_eq!(r.redact("filler-value-04095"), "[redacted]");
     }
 
     #[test]
