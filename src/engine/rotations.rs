@@ -13,10 +13,17 @@ use tokio::sync::mpsc;
 /// How often the store is asked whether a rotation completed.
 pub const POLL_EVERY: Duration = Duration::from_secs(2);
 
-/// Start watching `db`: each message lists the credentials whose rotation completed since the last poll. The
-/// thread ends when the receiver is dropped.
-pub fn watch(db: PathBuf) -> mpsc::UnboundedReceiver<Vec<String>> {
+/// Start watching `db`: each message on the first receiver lists the credentials whose rotation completed since
+/// the last poll; on the second, those whose rotation state or lease moved (a step run by another process: its
+/// progress is published too). The thread ends when the first receiver is dropped.
+pub fn watch(
+    db: PathBuf,
+) -> (
+    mpsc::UnboundedReceiver<Vec<String>>,
+    mpsc::UnboundedReceiver<Vec<String>>,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let (moved_tx, moved_rx) = mpsc::unbounded_channel();
     let spawned = std::thread::Builder::new()
         .name("rotation-watch".into())
         .spawn(move || {
@@ -33,10 +40,23 @@ pub fn watch(db: PathBuf) -> mpsc::UnboundedReceiver<Vec<String>> {
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
+            let mut marks = store.rotation_marks().unwrap_or_default();
             loop {
                 std::thread::sleep(POLL_EVERY);
                 if tx.is_closed() {
                     return;
+                }
+                if let Ok(now) = store.rotation_marks() {
+                    let moved: Vec<String> = now
+                        .iter()
+                        .filter(|(cred, mark)| marks.get(*cred) != Some(*mark))
+                        .map(|(cred, _)| cred.clone())
+                        .chain(marks.keys().filter(|c| !now.contains_key(*c)).cloned())
+                        .collect();
+                    marks = now;
+                    if !moved.is_empty() {
+                        let _ = moved_tx.send(moved);
+                    }
                 }
                 let Ok(now) = store.rotation_completions() else {
                     continue;
@@ -54,7 +74,7 @@ pub fn watch(db: PathBuf) -> mpsc::UnboundedReceiver<Vec<String>> {
     if let Err(e) = spawned {
         tracing::warn!("not watching for completed rotations: {e}");
     }
-    rx
+    (rx, moved_rx)
 }
 
 // ── The rotation driver: steps from every front end, run one at a time off the async workers ──
@@ -103,13 +123,19 @@ impl Engine {
             }
             return;
         }
-        if marks {
+        let running = marks.then(|| session::RunningStep {
+            step: cmd.name().to_string(),
+            actor: actor.name.clone(),
+            origin: actor.origin,
+            since: Utc::now(),
+        });
+        if let Some(r) = &running {
             link.busy.insert(
                 credential.clone(),
                 Busy {
                     step: cmd.name(),
                     actor: actor.clone(),
-                    since: Utc::now(),
+                    since: r.since,
                 },
             );
         }
@@ -133,6 +159,18 @@ impl Engine {
                     "rotation is not running".into(),
                 ));
             }
+            return;
+        }
+        // Everyone sees the step running (who, from where, since when) until its answer comes.
+        if let Some(r) = running
+            && let Some(mut view) = self
+                .rotation_views
+                .iter()
+                .find(|v| v.credential == credential)
+                .cloned()
+        {
+            view.running = Some(r);
+            self.set_rotation_view(view);
         }
     }
 

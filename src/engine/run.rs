@@ -126,9 +126,9 @@ impl Engine {
         gate: &mut Option<oneshot::Receiver<()>>,
     ) {
         self.summarize();
-        let mut completed = match &self.db_path {
+        let (mut completed, mut moved) = match &self.db_path {
             Some(db) if !self.one_shot => super::rotations::watch(db.clone()),
-            _ => mpsc::unbounded_channel().1,
+            _ => (mpsc::unbounded_channel().1, mpsc::unbounded_channel().1),
         };
         // Until the gate opens nothing is probed; commands, log events and history are handled all the same.
         let mut reevaluate = tokio::time::interval(REEVALUATE_EVERY);
@@ -179,6 +179,11 @@ impl Engine {
                 _ = secret_tick.tick(), if gate.is_none() && !self.one_shot => self.check_secrets(),
                 Some(reads) = inbox.secret_reads.recv() => self.secrets_read(reads),
                 Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
+                Some(credentials) = moved.recv() => {
+                    if let Some(link) = &self.rotation {
+                        link.refresh(credentials);
+                    }
+                }
                 Some(out) = super::rotation_link::next_out(&mut inbox.rotation) => {
                     self.rotation_out(out);
                     // A step's answer goes out with the snapshot that shows it.

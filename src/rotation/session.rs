@@ -201,6 +201,15 @@ pub struct LastStep {
     pub ok: bool,
 }
 
+/// A step running right now (set by the engine while its driver works on it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningStep {
+    pub step: String,
+    pub actor: String,
+    pub origin: Origin,
+    pub since: DateTime<Utc>,
+}
+
 /// A credential's rotation as the engine publishes it: state, steps done, the last step's checks, the lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationView {
@@ -210,6 +219,9 @@ pub struct RotationView {
     /// What the last step (run through this engine) checked and said.
     pub checks: Vec<Line>,
     pub last_step: Option<LastStep>,
+    /// The step running now, if any.
+    #[serde(default)]
+    pub running: Option<RunningStep>,
     /// What to do next.
     pub next: String,
     /// Why the last check failed.
@@ -247,6 +259,7 @@ impl RotationView {
             steps,
             checks,
             last_step,
+            running: None,
             next: if r.phase.in_progress() {
                 super::next_hint(r.phase, &r.credential)
             } else {

@@ -355,6 +355,26 @@ impl Store {
 
     /// Per credential, the id of the newest completed rotation (a successful activation): a counter that
     /// running consoles and agents poll cheaply to notice a rotation completed by another process.
+    /// Per credential, a mark that moves whenever its rotation state or its lease changes (any process): the
+    /// newest state update and the lease's holder and start.
+    pub fn rotation_marks(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut marks: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for sql in [
+            "SELECT credential, 's' || updated_at FROM rotations",
+            "SELECT credential, 'l' || since || ':' || pid || ':' || host FROM rotation_lease",
+        ] {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.sql_err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(|e| self.sql_err(e))?;
+            for row in rows {
+                let (cred, mark) = row.map_err(|e| self.sql_err(e))?;
+                marks.entry(cred).or_default().push_str(&mark);
+            }
+        }
+        Ok(marks)
+    }
+
     pub fn rotation_completions(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let mut stmt = self
             .conn

@@ -793,6 +793,43 @@ fn r_opens_the_wizard_for_the_selected_credential() {
 }
 
 #[test]
+fn a_read_only_console_shows_the_rotations_progress_from_the_snapshot() {
+    use crate::rotation::session::{LastStep, Origin, RotationView, RunningStep};
+    let mut snap = fixture::snapshot();
+    snap.rotations = Arc::new(vec![RotationView {
+        credential: "crm-prod".into(),
+        state: Phase::Verified,
+        steps: Vec::new(),
+        checks: Vec::new(),
+        last_step: Some(LastStep {
+            step: "verify".into(),
+            actor: "oncall".into(),
+            origin: Origin::Api,
+            at: now(),
+            ok: true,
+        }),
+        running: Some(RunningStep {
+            step: "promote".into(),
+            actor: "oncall".into(),
+            origin: Origin::Console,
+            since: now(),
+        }),
+        next: String::new(),
+        failures: Vec::new(),
+        lease: None,
+        accept_after: None,
+        new_expires: None,
+    }]);
+    let mut a = App::new(Arc::new(snap), opts(true));
+    ch(&mut a, 'r');
+    assert!(a.wizard().is_none());
+    assert_eq!(
+        a.message_text().unwrap(),
+        "read-only: rotation of crm-prod is verified, last: verify ok by oncall via api, running: promote by oncall via console"
+    );
+}
+
+#[test]
 fn read_only_and_remote_consoles_do_not_rotate() {
     let (mut a, mut rx) = with_rotation(true);
     ch(&mut a, 'r');

@@ -595,6 +595,10 @@ async fn check_over_every_hostile_behaviour_keeps_its_memory_small() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let elapsed = started.elapsed();
+    eprintln!(
+        "check over {} hostile endpoints: {elapsed:?}, peak RSS {max_rss_kib} KiB",
+        behaviours.len()
+    );
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     for b in behaviours {

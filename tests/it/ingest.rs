@@ -781,6 +781,7 @@ async fn scan_and_follower_agree_on_a_200_mb_line_and_a_bad_utf8_byte() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    eprintln!("scan of a file with a 200 MB line: peak RSS {max_rss_kib} KiB");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let scan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(scan["lines"], 5, "{scan}");

@@ -333,12 +333,30 @@ async fn two_promotes_over_the_api_at_once_one_is_refused_naming_the_holder() {
     let (code, body) = api.step(OPERATOR2, json!({"step": "promote"})).await;
     assert_eq!(code, 409, "{body}");
     assert!(texts(&body).contains("held by oncall via api"), "{body}");
+    // Everyone sees the step running: what, who, from where.
+    let view = loop {
+        let (_, view) = api.get("/api/v1/rotations/pkg", OPERATOR2).await;
+        if !view["running"].is_null() {
+            break view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the running step is published: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(view["running"]["step"], "promote", "{view}");
+    assert_eq!(view["running"]["actor"], "oncall", "{view}");
+    assert_eq!(view["running"]["origin"], "api", "{view}");
     std::fs::write(&go, "").unwrap();
     let (code, body) = first.await.unwrap();
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["state"], "promoted", "{body}");
     assert_eq!(update_calls(&log).len(), 1, "one update only");
     assert_eq!(env.secret_in_file(), new_secret);
+    let (_, view) = api.get("/api/v1/rotations/pkg", OPERATOR).await;
+    assert!(view["running"].is_null(), "{view}");
+    assert_eq!(view["state"], "promoted", "{view}");
     agent.stop();
     sim.shutdown().await;
 }
@@ -481,5 +499,60 @@ async fn a_connect_console_with_an_operator_token_runs_the_wizard_against_the_ag
     assert_eq!(verify["origin"], "console", "{verify}");
     env.outputs.borrow_mut().extend(api.answers.iter().cloned());
     env.assert_never_leaked(&[SENTINEL, &new_secret]);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_engine_publishes_the_progress_of_a_cli_rotation() {
+    use authwatch::engine::{self, EngineOptions};
+    use authwatch::rotation::fsm::Phase;
+    use authwatch::rotation::session::RotationSetup;
+    let sim = start_sim(&scenario(SCOPES)).await;
+    let env = Env::new(&sim.base_url(), "[\"data_extensions_read\"]", Some(KEY));
+    let config = authwatch::config::load(&env.config).unwrap();
+    let running = engine::spawn(
+        config.clone(),
+        EngineOptions {
+            store: Some(authwatch::store::Store::open(&env.db).unwrap()),
+            rotation: Some(RotationSetup {
+                config: std::sync::Arc::new(config),
+                db: env.db.clone(),
+                sim: None,
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut watch = running.handle.watch();
+    let wait_for = |phase: Phase| {
+        let mut watch = watch.clone();
+        async move {
+            tokio::time::timeout(DEADLINE, async {
+                while !watch
+                    .borrow_and_update()
+                    .rotation("pkg")
+                    .is_some_and(|r| r.state == phase)
+                {
+                    watch.changed().await.unwrap();
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("the console shows {phase:?}"));
+        }
+    };
+    wait_for(Phase::Idle).await;
+    // Another process stages: nobody touches this engine, its snapshot follows.
+    let new_secret = sim.generate_secret("pkg").unwrap();
+    let out = env.rotate("stage", &[], Some(&new_secret));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    wait_for(Phase::Staged).await;
+    let snap = watch.borrow_and_update().clone();
+    let view = snap.rotation("pkg").unwrap();
+    assert_eq!(view.steps.first().map(|s| s.step.as_str()), Some("stage"));
+    assert!(
+        view.lease.is_none(),
+        "the CLI gave the lease back: {view:?}"
+    );
+    running.task.abort();
     sim.shutdown().await;
 }

@@ -408,6 +408,9 @@ impl App {
                             .first()
                             .map(|k| k.label())
                             .unwrap_or_default();
+                        if b.action == Action::Rotate && self.rotation_progress(now) {
+                            return true;
+                        }
                         self.set_message(format!("read-only: {key} is not available"), true, now);
                         return true;
                     }
@@ -613,42 +616,57 @@ impl App {
         }
     }
 
+    /// Read-only: the rotation's progress, as the engine (or the agent) publishes it, in the footer. False when
+    /// there is nothing to show.
+    fn rotation_progress(&mut self, now: DateTime<Utc>) -> bool {
+        // Read-only: the rotation's progress as the engine (or the agent) publishes it, nothing to press.
+        let progress = self
+            .rotation_target()
+            .and_then(|c| self.snapshot.rotation(&c).cloned())
+            .filter(|r| r.state.in_progress() || r.last_step.is_some());
+        match progress {
+            Some(r) => {
+                let last = r
+                    .last_step
+                    .map(|l| {
+                        format!(
+                            ", last: {} {} by {} via {}",
+                            l.step,
+                            if l.ok { "ok" } else { "failed" },
+                            l.actor,
+                            l.origin.as_str()
+                        )
+                    })
+                    .unwrap_or_default();
+                let held = match (r.running, r.lease) {
+                    (Some(run), _) => format!(
+                        ", running: {} by {} via {}",
+                        run.step,
+                        run.actor,
+                        run.origin.as_str()
+                    ),
+                    (None, Some(l)) => format!(", held by {}", l.holder),
+                    (None, None) => String::new(),
+                };
+                // From the agent: outside text.
+                self.set_message(
+                    crate::sanitize::owned(format!(
+                        "read-only: rotation of {} is {}{last}{held}",
+                        r.credential, r.state
+                    )),
+                    false,
+                    now,
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
     fn open_wizard(&mut self, now: DateTime<Utc>) {
         if self.opts.read_only {
-            // Read-only: the rotation's progress as the engine (or the agent) publishes it, nothing to press.
-            let progress = self
-                .rotation_target()
-                .and_then(|c| self.snapshot.rotation(&c).cloned())
-                .filter(|r| r.state.in_progress() || r.last_step.is_some());
-            match progress {
-                Some(r) => {
-                    let last = r
-                        .last_step
-                        .map(|l| {
-                            format!(
-                                ", last: {} {} by {} via {}",
-                                l.step,
-                                if l.ok { "ok" } else { "failed" },
-                                l.actor,
-                                l.origin.as_str()
-                            )
-                        })
-                        .unwrap_or_default();
-                    let held = r
-                        .lease
-                        .map(|l| format!(", held by {}", l.holder))
-                        .unwrap_or_default();
-                    // From the agent: outside text.
-                    self.set_message(
-                        crate::sanitize::owned(format!(
-                            "read-only: rotation of {} is {}{last}{held}",
-                            r.credential, r.state
-                        )),
-                        false,
-                        now,
-                    );
-                }
-                None => self.set_message("read-only: nothing can be changed", true, now),
+            if !self.rotation_progress(now) {
+                self.set_message("read-only: nothing can be changed", true, now);
             }
             return;
         }
