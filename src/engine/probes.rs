@@ -54,6 +54,7 @@ impl Engine {
             batch,
         };
         let config = self.config.clone();
+        let credential_idx = self.credential_of[idx];
         let prober = self.prober.clone();
         let cache = self.cache.clone();
         let semaphore = self.semaphore.clone();
@@ -69,7 +70,7 @@ impl Engine {
                 return;
             };
             let integration = &config.integrations[idx];
-            let Some(credential) = config.credential(&integration.credential) else {
+            let Some(credential) = credential_idx.and_then(|c| config.credentials.get(c)) else {
                 return;
             };
             let timeout = config.settings.secret_command_timeout;

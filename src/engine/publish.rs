@@ -92,9 +92,8 @@ impl Engine {
     /// Evaluate one integration's health, record a status change, and rebuild its view.
     fn rebuild_view(&mut self, idx: usize, now: DateTime<Utc>, thresholds: &Thresholds) {
         let integration = &self.config.integrations[idx];
-        let secret_expires = self
-            .config
-            .credential(&integration.credential)
+        let secret_expires = self.credential_of[idx]
+            .and_then(|c| self.config.credentials.get(c))
             .and_then(|c| c.secret_expires);
         let secret_verified_at = self.secret_verified.get(&integration.credential).copied();
         let st = &mut self.integrations[idx];
@@ -142,7 +141,7 @@ impl Engine {
             // Kept in memory from the first result on (with or without a store): a sweep has no history.
             st.summary = summary(&mut st.runs, &mut st.changes, now);
         }
-        st.view = Arc::new(IntegrationView {
+        let view = IntegrationView {
             health,
             history,
             consecutive_auth_failures: st.tracking.consecutive_auth,
@@ -160,7 +159,12 @@ impl Engine {
             secret_verified_at,
             token_reused_until,
             ..IntegrationView::placeholder(integration)
-        });
+        };
+        // An unchanged view keeps its `Arc`: consumers (the console's rows) see which integrations changed, e.g.
+        // none of most after the minute's re-evaluation.
+        if *st.view != view {
+            st.view = Arc::new(view);
+        }
     }
 }
 

@@ -64,6 +64,7 @@ impl Engine {
         }
         self.history = Some(writer);
         self.publish(Utc::now());
+        release_free_memory();
     }
 
     /// The changes of the first evaluation (before the store was attached) of integrations the store has no
@@ -219,6 +220,17 @@ impl Engine {
         // The calendar shows credentials even without a changed integration.
         self.credential_views_dirty = true;
         self.log_changed = true;
+    }
+}
+
+/// Hand memory freed by the last big job (the restore's reads, a sweep's requests) back to the system: glibc
+/// keeps it in the arena of the thread that freed it otherwise (one per worker and blocking thread), and the
+/// console's resident size would stay at its start-up peak.
+pub(super) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas; 0 = keep no extra padding.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

@@ -168,6 +168,7 @@ impl Engine {
                     // Days left move with the clock.
                     self.credential_views_dirty = true;
                     self.summarize();
+                    super::restore::release_free_memory();
                 }
                 Some(update) = inbox.follow.recv() => {
                     self.follow_update(update);

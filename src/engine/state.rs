@@ -74,6 +74,8 @@ pub(super) struct Engine {
     /// Integration indexes by name and by credential (rebuilt with the config).
     pub by_name: HashMap<String, usize>,
     pub by_credential: HashMap<String, Vec<usize>>,
+    /// Each integration's credential, as an index into `config.credentials` (None: not defined).
+    pub credential_of: Vec<Option<usize>>,
     /// Credentials paused after refusals or held by the token endpoint.
     pub credentials: Credentials<Instant>,
     /// Per credential: when a new token was last granted (the secret itself verified), by any consumer.
@@ -148,6 +150,7 @@ impl Engine {
             integrations: Vec::new(),
             by_name: HashMap::new(),
             by_credential: HashMap::new(),
+            credential_of: Vec::new(),
             credentials: Credentials::default(),
             secret_verified: HashMap::new(),
             secret_reads: Default::default(),
@@ -211,6 +214,19 @@ impl Engine {
         self.credential_views_dirty = true;
         self.by_name.clear();
         self.by_credential.clear();
+        let credential_index: HashMap<&str, usize> = self
+            .config
+            .credentials
+            .iter()
+            .enumerate()
+            .map(|(idx, c)| (c.id.as_str(), idx))
+            .collect();
+        self.credential_of = self
+            .config
+            .integrations
+            .iter()
+            .map(|i| credential_index.get(i.credential.as_str()).copied())
+            .collect();
         for (idx, i) in self.config.integrations.iter().enumerate() {
             self.by_name.insert(i.name.clone(), idx);
             self.by_credential

@@ -120,6 +120,45 @@ pub(crate) const STEPS: &[&str] = &[
      DROP INDEX probes_by_integration;",
     // 6: where a rotation step came from (cli / console / api) beside who did it.
     "ALTER TABLE rotation_audit ADD COLUMN origin TEXT NOT NULL DEFAULT '';",
+    // 7: where each integration's results change between ok and not ok (the first result of each run), kept by
+    // triggers as results are written or deleted, so the console's start reads the week's runs, not its results.
+    // A result is a run start when its predecessor (same integration, in (at, id) order) has the other ok-ness or
+    // there is none; an insert before later results also settles its successor. Deletes drop the deleted row
+    // only: exact for the deletes authwatch makes (everything before a time), and the reader takes the first
+    // result of its window from `probes` itself.
+    "CREATE TABLE probe_runs (
+        probe_id INTEGER PRIMARY KEY,
+        integration TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        ok INTEGER NOT NULL
+     );
+     CREATE INDEX probe_runs_by_integration ON probe_runs (integration, at);
+     INSERT INTO probe_runs (probe_id, integration, at, ok)
+        SELECT id, integration, at, ok FROM (
+            SELECT id, integration, at, outcome = 'ok' AS ok,
+                   LAG(outcome = 'ok') OVER (PARTITION BY integration ORDER BY at, id) AS prev
+            FROM probes)
+        WHERE prev IS NULL OR prev <> ok;
+     CREATE TRIGGER probe_runs_insert AFTER INSERT ON probes BEGIN
+        INSERT INTO probe_runs (probe_id, integration, at, ok)
+            SELECT NEW.id, NEW.integration, NEW.at, NEW.outcome = 'ok'
+            WHERE (SELECT outcome = 'ok' FROM probes
+                   WHERE integration = NEW.integration AND at <= NEW.at AND (at < NEW.at OR id < NEW.id)
+                   ORDER BY at DESC, id DESC LIMIT 1) IS NOT (NEW.outcome = 'ok');
+        DELETE FROM probe_runs WHERE probe_id = (
+            SELECT id FROM probes
+            WHERE integration = NEW.integration AND at >= NEW.at AND (at > NEW.at OR id > NEW.id)
+            ORDER BY at, id LIMIT 1);
+        INSERT INTO probe_runs (probe_id, integration, at, ok)
+            SELECT id, integration, at, ok FROM (
+                SELECT id, integration, at, outcome = 'ok' AS ok FROM probes
+                WHERE integration = NEW.integration AND at >= NEW.at AND (at > NEW.at OR id > NEW.id)
+                ORDER BY at, id LIMIT 1)
+            WHERE ok <> (NEW.outcome = 'ok');
+     END;
+     CREATE TRIGGER probe_runs_delete AFTER DELETE ON probes BEGIN
+        DELETE FROM probe_runs WHERE probe_id = OLD.id;
+     END;",
 ];
 
 pub const LATEST_VERSION: i64 = STEPS.len() as i64;

@@ -495,30 +495,51 @@ impl Store {
 
     /// Status transitions of one integration since `since`, oldest first.
     /// Where an integration's results since `since` change between ok and not ok: (first result of each run,
-    /// ok), oldest first, then the newest result. SQLite walks the covering index; no row reaches Rust unless it
-    /// starts a run.
+    /// ok), oldest first, then the newest result. The first result since `since` comes from `probes` (the
+    /// covering index), the later run starts from `probe_runs` (kept by triggers): no result that does not start
+    /// a run is read.
     #[allow(clippy::type_complexity)]
     pub fn probe_runs(
         &self,
         integration: &str,
         since: DateTime<Utc>,
     ) -> Result<(Vec<(DateTime<Utc>, bool)>, Option<(DateTime<Utc>, bool)>), StoreError> {
+        let first = self
+            .conn
+            .prepare_cached(
+                "SELECT at, id, outcome = 'ok' FROM probes WHERE integration = ?1 AND at >= ?2
+                 ORDER BY at, id LIMIT 1",
+            )
+            .map_err(|e| self.err(e))?
+            .query_row(params![integration, ms(since)], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, bool>(2)?,
+                ))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some((first_at, first_id, first_ok)) = first else {
+            return Ok((Vec::new(), None));
+        };
+        let mut runs = vec![(from_ms(first_at), first_ok)];
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT at, ok FROM (
-                    SELECT at, id, outcome = 'ok' AS ok, LAG(outcome = 'ok') OVER (ORDER BY at, id) AS prev
-                    FROM probes WHERE integration = ?1 AND at >= ?2)
-                 WHERE prev IS NULL OR prev <> ok ORDER BY at, id",
+                "SELECT at, ok FROM probe_runs
+                 WHERE integration = ?1 AND at >= ?2 AND (at > ?2 OR probe_id > ?3)
+                 ORDER BY at, probe_id",
             )
             .map_err(|e| self.err(e))?;
-        let runs = st
-            .query_map(params![integration, ms(since)], |row| {
+        let rows = st
+            .query_map(params![integration, first_at, first_id], |row| {
                 Ok((from_ms(row.get(0)?), row.get::<_, bool>(1)?))
             })
-            .map_err(|e| self.err(e))?
-            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
+        for row in rows {
+            runs.push(row.map_err(|e| self.err(e))?);
+        }
         let newest = self
             .conn
             .prepare_cached(
@@ -541,7 +562,7 @@ impl Store {
     ) -> Result<Vec<Transition>, StoreError> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT at, from_status, to_status, reason FROM transitions WHERE integration = ?1 AND at >= ?2 ORDER BY at, id",
             )
             .map_err(|e| self.err(e))?;
@@ -603,11 +624,12 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<Status>, StoreError> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT to_status FROM transitions WHERE integration = ?1 AND at < ?2 ORDER BY at DESC, id DESC LIMIT 1",
-                params![integration, ms(at)],
-                |row| row.get::<_, String>(0),
             )
+            .and_then(|mut st| {
+                st.query_row(params![integration, ms(at)], |row| row.get::<_, String>(0))
+            })
             .optional()
             .map(|v| v.map(|s| parse_status(&s)))
             .map_err(|e| self.err(e))

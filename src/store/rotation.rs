@@ -132,11 +132,8 @@ impl Store {
     pub fn recorded_expiry(&self, credential: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let v: Option<i64> = self
             .conn
-            .query_row(
-                "SELECT expires FROM secret_expiry WHERE credential = ?1",
-                params![credential],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT expires FROM secret_expiry WHERE credential = ?1")
+            .and_then(|mut st| st.query_row(params![credential], |r| r.get(0)))
             .optional()
             .map_err(|e| self.sql_err(e))?;
         Ok(v.map(from_ms))

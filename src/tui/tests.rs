@@ -1067,3 +1067,64 @@ fn n_and_shift_n_step_through_the_filter_matches_and_wrap() {
     ch(&mut a, 'n');
     assert_eq!(selected(&a), matches[0], "wraps to the first");
 }
+
+/// A snapshot that changes a few integrations re-places only those rows: under every sort key and with a filter,
+/// the order is the one a full sort of the new snapshot gives (also for equal names, kept in index order).
+#[test]
+fn rows_kept_in_place_across_snapshots_equal_a_full_sort() {
+    let mut snap = fixture::big_snapshot(200);
+    // Two integrations with one name (merged agents can show that).
+    let mut twin = (*snap.integrations[7]).clone();
+    twin.name = snap.integrations[3].name.clone();
+    snap.integrations[7] = Arc::new(twin);
+    let statuses = [Status::Ok, Status::Warn, Status::Fail, Status::Unknown];
+    for sort_presses in 0..4 {
+        for filter in ["", "crm"] {
+            let mut app = App::new(Arc::new(snap.clone()), opts(false));
+            for _ in 0..sort_presses {
+                ch(&mut app, 's');
+            }
+            if !filter.is_empty() {
+                ch(&mut app, '/');
+                typ(&mut app, filter);
+                key(&mut app, KeyCode::Enter);
+            }
+            let mut current = snap.clone();
+            for round in 0..12usize {
+                let mut next = current.clone();
+                for k in 0..(1 + round % 5) {
+                    let idx = (round * 37 + k * 53) % next.integrations.len();
+                    let mut i = (*next.integrations[idx]).clone();
+                    i.health = Health {
+                        status: statuses[(round + k) % 4],
+                        reasons: vec![format!("changed in round {round}")],
+                    };
+                    i.consecutive_auth_failures = ((round + k) % 3) as u32;
+                    i.secret_expires = i
+                        .secret_expires
+                        .map(|e| e + chrono::Duration::days((round * 3 + k) as i64 - 15));
+                    next.integrations[idx] = Arc::new(i);
+                }
+                app.apply_snapshot(Arc::new(next.clone()));
+                let mut fresh = App::new(Arc::new(next.clone()), opts(false));
+                for _ in 0..sort_presses {
+                    ch(&mut fresh, 's');
+                }
+                if !filter.is_empty() {
+                    ch(&mut fresh, '/');
+                    typ(&mut fresh, filter);
+                    key(&mut fresh, KeyCode::Enter);
+                }
+                let order = |a: &App| -> Vec<*const crate::engine::IntegrationView> {
+                    a.visible_integrations().map(Arc::as_ptr).collect()
+                };
+                assert_eq!(
+                    order(&app),
+                    order(&fresh),
+                    "sort {sort_presses}, filter {filter:?}, round {round}"
+                );
+                current = next;
+            }
+        }
+    }
+}

@@ -443,3 +443,111 @@ async fn a_full_disk_is_reported_and_probing_goes_on() {
         Status::Ok
     );
 }
+
+/// The week's result runs the console restores come from `probe_runs`, kept by triggers: they must equal the
+/// runs computed from every result (in (at, id) order), also after results written out of order, after the
+/// retention prune and after an upgrade of a database that already had results.
+#[test]
+fn probe_runs_equal_the_runs_of_every_result_after_out_of_order_writes_and_pruning() {
+    use chrono::TimeZone;
+    let t = |s: i64| {
+        Utc.timestamp_millis_opt(1_700_000_000_000 + s * 1000)
+            .unwrap()
+    };
+    // From the results themselves, the way the console computed them before `probe_runs`.
+    type Runs = (Vec<(i64, bool)>, Option<(i64, bool)>);
+    fn expected(conn: &rusqlite::Connection, name: &str, since: i64) -> Runs {
+        let mut st = conn
+            .prepare("SELECT at, outcome = 'ok' FROM probes WHERE integration = ?1 AND at >= ?2 ORDER BY at, id")
+            .unwrap();
+        let rows: Vec<(i64, bool)> = st
+            .query_map(rusqlite::params![name, since], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut runs: Vec<(i64, bool)> = Vec::new();
+        for &(at, ok) in &rows {
+            if runs.last().is_none_or(|r| r.1 != ok) {
+                runs.push((at, ok));
+            }
+        }
+        (runs, rows.last().copied())
+    }
+    let check = |store: &Store, path: &std::path::Path, since: i64, what: &str| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        for name in ["a", "b"] {
+            let (runs, newest) = store.probe_runs(name, t(since)).unwrap();
+            let got = (
+                runs.iter()
+                    .map(|(at, ok)| (at.timestamp_millis(), *ok))
+                    .collect::<Vec<_>>(),
+                newest.map(|(at, ok)| (at.timestamp_millis(), ok)),
+            );
+            assert_eq!(
+                got,
+                expected(&conn, name, t(since).timestamp_millis()),
+                "{what}, {name}"
+            );
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    // Results written before the upgrade to `probe_runs` are backfilled by it.
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        store::migrations::migrate_to(&mut conn, 5).unwrap();
+        for (s, outcome) in [(0, "ok"), (10, "ok"), (20, "timeout"), (30, "ok")] {
+            conn.execute(
+                "INSERT INTO probes (integration, at, outcome, phase) VALUES ('a', ?1, ?2, 'call')",
+                rusqlite::params![t(s).timestamp_millis(), outcome],
+            )
+            .unwrap();
+        }
+    }
+    let mut store = Store::open(&path).unwrap();
+    check(&store, &path, 0, "backfilled");
+    let write = |name: &str, s: i64, ok: bool| {
+        store::Store::open(&path)
+            .unwrap()
+            .write(&[Record::Probe {
+                integration: name.to_string(),
+                result: probe(
+                    t(s),
+                    if ok {
+                        Outcome::Ok
+                    } else {
+                        Outcome::AuthRejected
+                    },
+                ),
+            }])
+            .unwrap();
+    };
+    // In order, then before later results (each case: same as both neighbours, unlike both, like one).
+    for (s, ok) in [(40, true), (50, false), (60, false), (70, true), (80, true)] {
+        write("a", s, ok);
+        write("b", s, !ok);
+    }
+    check(&store, &path, 0, "in order");
+    for (s, ok) in [
+        (55, true),
+        (65, false),
+        (45, false),
+        (75, true),
+        (5, false),
+        (35, true),
+        (35, false),
+    ] {
+        write("a", s, ok);
+        write("b", s + 1, ok);
+        for since in [0, 20, 36, 56, 90] {
+            check(&store, &path, since, &format!("after {s}"));
+        }
+    }
+    // The retention prune removes everything before a time.
+    store.prune(t(36)).unwrap();
+    for since in [0, 36, 50, 66] {
+        check(&store, &path, since, "after the prune");
+    }
+}

@@ -854,7 +854,7 @@ impl App {
     /// Recompute every pane's rows and put each selection back on the same item (by name/id/event).
     fn refresh(&mut self, old: Option<&Snapshot>) {
         let snap = self.snapshot.clone();
-        self.integrations.refresh(&snap);
+        self.integrations.refresh_since(&snap, old);
         self.expiry.refresh(&snap);
         self.log.refresh(&snap, old);
     }

@@ -131,21 +131,66 @@ impl IntegrationsPane {
 
     /// Recompute the rows and put the selection back on the same integration (by name).
     pub(super) fn refresh(&mut self, snap: &Snapshot) {
+        self.refresh_since(snap, None);
+    }
+
+    /// The same as [`refresh`](Self::refresh), from the rows as sorted for `old` (same filter and sort key):
+    /// only the integrations whose view changed (a new `Arc`) are taken out and put back in place, so a snapshot
+    /// that changed a few integrations costs a pass over the rows, not a sort of all of them.
+    pub(super) fn refresh_since(&mut self, snap: &Snapshot, old: Option<&Snapshot>) {
         let prev_index = self.nav.selected;
         let needle = self.filter.to_lowercase();
-        let mut rows: Vec<usize> = (0..snap.integrations.len())
-            .filter(|&i| integration_matches(&snap.integrations[i], &needle))
+        let items = &snap.integrations;
+        let changed: Option<Vec<usize>> = old
+            .filter(|o| o.integrations.len() == items.len())
+            .map(|o| {
+                (0..items.len())
+                    .filter(|&i| !Arc::ptr_eq(&o.integrations[i], &items[i]))
+                    .collect()
+            })
+            .filter(|c: &Vec<usize>| c.len() <= items.len() / 8);
+        let rows = match changed {
+            Some(changed) => {
+                let mut is_changed = vec![false; items.len()];
+                for &i in &changed {
+                    is_changed[i] = true;
+                }
+                let mut rows = std::mem::take(&mut self.rows);
+                rows.retain(|&i| !is_changed[i]);
+                for i in changed {
+                    if integration_matches(&items[i], &needle) {
+                        // Ties (equal names, from merged agents) keep index order, as the stable sort does.
+                        let at = rows.partition_point(|&r| {
+                            cmp_rows(&items[r], &items[i], self.sort).then(r.cmp(&i))
+                                == Ordering::Less
+                        });
+                        rows.insert(at, i);
+                    }
+                }
+                rows
+            }
+            None => {
+                let mut rows: Vec<usize> = (0..items.len())
+                    .filter(|&i| integration_matches(&items[i], &needle))
+                    .collect();
+                sort_rows(&mut rows, items, self.sort);
+                rows
+            }
+        };
+        // Owner widths by credential id, once per credential rather than a search per row.
+        let owners: std::collections::HashMap<&str, usize> = snap
+            .credentials
+            .iter()
+            .map(|c| (c.id.as_str(), c.owner.as_deref().map_or(1, text::width)))
+            .rev() // the first credential of an id wins, as `Snapshot::credential` finds it
             .collect();
-        sort_rows(&mut rows, &snap.integrations, self.sort);
         self.col_widths = rows.iter().fold([0; 4], |w, &i| {
-            let i = &snap.integrations[i];
-            let owner = snap
-                .credential(&i.credential)
-                .and_then(|c| c.owner.as_deref());
+            let i = &items[i];
+            let owner = owners.get(i.credential.as_str()).copied().unwrap_or(1);
             [
                 w[0].max(text::width(&i.name)),
                 w[1].max(i.team.as_deref().map_or(1, text::width)),
-                w[2].max(owner.map_or(1, text::width)),
+                w[2].max(owner),
                 w[3].max(i.business_unit.as_deref().map_or(1, text::width)),
             ]
         });
@@ -506,8 +551,12 @@ fn cmp_none_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
 }
 
 fn sort_rows(rows: &mut [usize], items: &[Arc<IntegrationView>], key: SortKey) {
-    rows.sort_by(|&a, &b| {
-        let (a, b) = (&items[a], &items[b]);
+    rows.sort_by(|&a, &b| cmp_rows(&items[a], &items[b], key));
+}
+
+/// The display order: by `key`, then by name (names are unique, so the order is total).
+fn cmp_rows(a: &IntegrationView, b: &IntegrationView, key: SortKey) -> Ordering {
+    {
         let primary = match key {
             SortKey::Status => b.health.status.cmp(&a.health.status).then_with(|| {
                 b.consecutive_auth_failures
@@ -522,7 +571,7 @@ fn sort_rows(rows: &mut [usize], items: &[Arc<IntegrationView>], key: SortKey) {
             },
         };
         primary.then_with(|| a.name.cmp(&b.name))
-    });
+    }
 }
 
 fn contains(hay: Option<&str>, needle: &str) -> bool {
