@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Regenerate assets/screenshot.svg from the real demo: runs `authwatch demo` in tmux, waits for the timeline to
-break an integration, captures the screen with its colours and writes it as an SVG terminal picture.
+break an integration, captures the screen with its colours and writes it as an SVG terminal picture (and, with
+--text, the plain screen as text).
 
 Usage: cargo build --release && python3 assets/screenshot.py [--wait 50] [--size 120x36]
+       python3 assets/screenshot.py --size 80x24 --svg none --text assets/console-80x24.txt
+       python3 assets/screenshot.py --size 200x50 --args=--wall --svg assets/wall.svg --text assets/wall-200x50.txt
 """
 import argparse, html, os, re, subprocess, sys, tempfile, time
 
@@ -88,24 +91,37 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wait", type=float, default=50)
     ap.add_argument("--size", default="120x36")
+    ap.add_argument("--args", default="", help="extra arguments for `authwatch demo`, e.g. --wall")
+    ap.add_argument("--svg", default=os.path.join("assets", "screenshot.svg"), help="SVG to write, or none")
+    ap.add_argument("--text", default=None, help="also write the plain screen to this file")
+    ap.add_argument("--bin", default=BIN, help="the authwatch binary (default: target/release/authwatch)")
     args = ap.parse_args()
     cols, rows = map(int, args.size.split("x"))
-    if not os.path.exists(BIN):
+    if not os.path.exists(args.bin):
         sys.exit("build first: cargo build --release")
     with tempfile.TemporaryDirectory() as tmp:
         sock = f"authwatch-shot-{os.getpid()}"
-        cmd = f"XDG_STATE_HOME={tmp} TERM=xterm-256color {BIN} demo"
+        cmd = f"XDG_STATE_HOME={tmp} TERM=xterm-256color {args.bin} demo {args.args}"
         subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", str(cols), "-y", str(rows), cmd], check=True)
         try:
             time.sleep(args.wait)
             cap = subprocess.run(["tmux", "-L", sock, "capture-pane", "-e", "-p"], check=True,
                                  capture_output=True, text=True).stdout
+            plain = subprocess.run(["tmux", "-L", sock, "capture-pane", "-p"], check=True,
+                                   capture_output=True, text=True).stdout
         finally:
             subprocess.run(["tmux", "-L", sock, "kill-server"], check=False)
-    path = os.path.join(ROOT, "assets", "screenshot.svg")
-    with open(path, "w") as f:
-        f.write(svg(cap.split("\n"), cols, rows))
-    print(f"wrote {path}")
+    if args.svg != "none":
+        path = os.path.join(ROOT, args.svg)
+        with open(path, "w") as f:
+            f.write(svg(cap.split("\n"), cols, rows))
+        print(f"wrote {path}")
+    if args.text:
+        path = os.path.join(ROOT, args.text)
+        lines = [l.rstrip() for l in plain.split("\n")[:rows]]
+        with open(path, "w") as f:
+            f.write("\n".join(lines).rstrip("\n") + "\n")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,7 @@ fn bench(n: usize) {
         color: true,
         ascii: false,
         log_path: None,
+        ..Default::default()
     };
 
     // 1. Redraw of a changing screen: move the selection every frame (full diff work every time).

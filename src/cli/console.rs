@@ -38,6 +38,7 @@ pub async fn local(
     };
     let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
     let retention = config.settings.retention;
+    let keys = config.keys.clone();
     let running = engine::spawn(
         config,
         engine::EngineOptions {
@@ -50,6 +51,7 @@ pub async fn local(
     .wrap_err("cannot start the probe engine")?;
     let options = tui::TuiOptions {
         first_frame: Some(gate_tx),
+        keys,
         rotation: access,
         ..options(args, log_path)
     };
@@ -131,7 +133,9 @@ pub async fn remote(
 /// The console options the flags ask for (no first-frame gate, no rotation).
 fn options(args: &ConsoleArgs, log_path: Option<PathBuf>) -> tui::TuiOptions {
     tui::TuiOptions {
-        read_only: args.read_only,
+        read_only: args.read_only || args.wall,
+        wall: args.wall,
+        keys: Default::default(),
         color: !args.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         ascii: args.ascii,
         tick: args

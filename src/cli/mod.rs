@@ -83,9 +83,13 @@ pub struct Cli {
 /// subcommands, whose help they would only clutter.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConsoleArgs {
-    /// Wall-screen mode: probe/rotate/ack actions disappear from keys, help and header
+    /// Read-only: probe/rotate/ack actions disappear from keys, help and header (--wall implies it)
     #[arg(long)]
     pub read_only: bool,
+    /// Wall screen for a room: big counts, what is not OK with team, owner and since, the next 30 days of
+    /// secret expiries, each failing integration's detail in turn; read-only, q quits
+    #[arg(long)]
+    pub wall: bool,
     /// ASCII borders and symbols for terminals without Unicode
     #[arg(long)]
     pub ascii: bool,
@@ -102,6 +106,7 @@ impl ConsoleArgs {
     fn or(self, other: ConsoleArgs) -> ConsoleArgs {
         ConsoleArgs {
             read_only: self.read_only || other.read_only,
+            wall: self.wall || other.wall,
             ascii: self.ascii || other.ascii,
             tick: other.tick.or(self.tick),
             no_color: self.no_color || other.no_color,
@@ -112,6 +117,7 @@ impl ConsoleArgs {
     fn any_given(&self) -> Option<&'static str> {
         [
             (self.read_only, "--read-only"),
+            (self.wall, "--wall"),
             (self.ascii, "--ascii"),
             (self.tick.is_some(), "--tick"),
         ]

@@ -21,6 +21,7 @@ pub const SECTIONS: &[&str] = &[
     "agent",
     "notify",
     "maintenance",
+    "keys",
 ];
 
 pub const SETTINGS_KEYS: &[&str] = &[
@@ -126,6 +127,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut agent = super::AgentConfig::default();
     let mut notify: Vec<super::NotifyConfig> = Vec::new();
     let mut maintenance: Vec<super::Maintenance> = Vec::new();
+    let mut keys = super::KeyBindings::default();
     for (key, value) in doc.get_ref().iter() {
         match key.get_ref().as_ref() {
             "settings" => match value.get_ref() {
@@ -192,6 +194,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                     }
                 }
             }
+            "keys" => match value.get_ref() {
+                DeValue::Table(t) => keys = super::keys::read_keys(&mut ctx, t),
+                _ => ctx.error(
+                    &key.span(),
+                    "`keys` must be a table",
+                    "write it as a [keys] section, e.g. probe = \"o\"",
+                ),
+            },
             other => unknown_section(&mut ctx, key.span(), other),
         }
     }
@@ -221,6 +231,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         agent,
         notify,
         maintenance,
+        keys,
     };
     crate::secrets::scrub_from_children(config.secret_env_names());
     Ok(config)

@@ -5,6 +5,7 @@
 
 mod diag;
 mod discover;
+mod keys;
 mod load;
 mod log_source;
 mod read;
@@ -13,6 +14,7 @@ mod team;
 
 pub use diag::{ConfigError, Diagnostic};
 pub use discover::{ConfigNotFound, DiscoverEnv, Searched, discover, discover_with};
+pub use keys::{KEY_ACTIONS, KEY_NAMES, KeyBindings, KeySpec, parse_key};
 pub use load::{CREDENTIAL_KEYS, INTEGRATION_KEYS, SECTIONS, SETTINGS_KEYS, load, parse};
 pub use log_source::{LogFormat, LogSourceConfig};
 pub use report::check_report;
@@ -48,6 +50,8 @@ pub struct Config {
     pub notify: Vec<NotifyConfig>,
     /// `[[maintenance]]`: windows that mute notifications.
     pub maintenance: Vec<Maintenance>,
+    /// `[keys]`: the console's keys, remapped.
+    pub keys: KeyBindings,
 }
 
 impl Config {

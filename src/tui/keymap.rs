@@ -39,6 +39,8 @@ pub enum Action {
     /// The next / previous row matching the pane's filter (wrapping).
     NextMatch,
     PrevMatch,
+    /// Expand / collapse a group of the 401/403 log.
+    Expand,
     // Text layers (filter prompt, secret field, typed confirmation).
     /// Keep what was typed (Enter).
     Accept,
@@ -131,7 +133,7 @@ const MAIN: u16 = PANES | DETAIL;
 const CONSOLE: u16 = MAIN | HELP;
 const WIZARD_LAYERS: u16 = WIZARD | SECRET | CONFIRM;
 /// One key: a code plus the modifiers that must be held (Shift is ignored for characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     pub code: KeyCode,
     pub mods: KeyModifiers,
@@ -186,6 +188,10 @@ impl Key {
             KeyCode::End => "End".into(),
             KeyCode::PageUp => "PgUp".into(),
             KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Backspace => "Backspace".into(),
+            KeyCode::Delete => "Delete".into(),
+            KeyCode::Insert => "Insert".into(),
+            KeyCode::F(n) => format!("F{n}"),
             other => format!("{other:?}"),
         };
         if self.mods.contains(KeyModifiers::CONTROL) {
@@ -224,14 +230,6 @@ impl Binding {
 
     pub fn applies_in(&self, ctx: Context) -> bool {
         self.contexts & ctx.bit() != 0
-    }
-    /// "j/Down" for help, first key only for hints.
-    pub fn keys_label(&self) -> String {
-        self.keys
-            .iter()
-            .map(Key::label)
-            .collect::<Vec<_>>()
-            .join("/")
     }
 }
 
@@ -391,6 +389,14 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::ch('N')],
         description: "previous filter match",
         contexts: PANES,
+        ..Binding::NEW
+    },
+    Binding {
+        action: Action::Expand,
+        keys: &[Key::ch(' '), Key::ch('x')],
+        hint: Some("expand"),
+        description: "expand / collapse a 401/403 group",
+        contexts: LOG,
         ..Binding::NEW
     },
     Binding {
@@ -611,15 +617,109 @@ pub const BINDINGS: &[Binding] = &[
     },
 ];
 
-/// The registry as seen in one mode: read-only drops the mutating entries everywhere.
-#[derive(Debug, Clone, Copy)]
+impl Action {
+    /// The name `[keys]` in the configuration uses for a console action (None: not remappable).
+    pub fn config_name(self) -> Option<&'static str> {
+        Some(match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::Back => "back",
+            Action::Open => "open",
+            Action::FocusNext => "focus_next",
+            Action::FocusPrev => "focus_prev",
+            Action::FocusIntegrations => "focus_integrations",
+            Action::FocusExpiry => "focus_expiry",
+            Action::FocusLog => "focus_log",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::PrevMonth => "prev_month",
+            Action::NextMonth => "next_month",
+            Action::Filter => "filter",
+            Action::NextMatch => "next_match",
+            Action::PrevMatch => "prev_match",
+            Action::Expand => "expand",
+            Action::Sort => "sort",
+            Action::ProbeSelected => "probe",
+            Action::ProbeAll => "probe_all",
+            Action::Acknowledge => "acknowledge",
+            Action::Rotate => "rotate",
+            Action::Freeze => "freeze",
+            Action::Repaint => "repaint",
+            _ => return None,
+        })
+    }
+}
+
+/// The registry as seen in one mode: read-only drops the mutating entries everywhere; `[keys]` in the
+/// configuration replaces the keys of console actions (a remapped key is taken away from whatever console
+/// action had it, so no key means two things).
+#[derive(Debug, Clone, Default)]
 pub struct Keymap {
     pub read_only: bool,
+    remap: Vec<(Action, Vec<Key>)>,
 }
 
 impl Keymap {
     pub fn new(read_only: bool) -> Self {
-        Self { read_only }
+        Self {
+            read_only,
+            remap: Vec::new(),
+        }
+    }
+
+    /// With the configuration's `[keys]` (validated there: known actions, valid keys, no key twice).
+    pub fn with_remap(mut self, keys: &crate::config::KeyBindings) -> Self {
+        self.remap = keys
+            .remap
+            .iter()
+            .filter_map(|(name, specs)| {
+                let action = BINDINGS
+                    .iter()
+                    .map(|b| b.action)
+                    .find(|a| a.config_name() == Some(name.as_str()))?;
+                let keys = specs
+                    .iter()
+                    .map(|k| Key {
+                        code: k.code,
+                        mods: if k.ctrl {
+                            KeyModifiers::CONTROL
+                        } else {
+                            KeyModifiers::NONE
+                        },
+                    })
+                    .collect();
+                Some((action, keys))
+            })
+            .collect();
+        self
+    }
+
+    /// The keys of a binding in this keymap: its own, or the remapped ones for a console action.
+    pub fn keys(&self, b: &Binding) -> Vec<Key> {
+        if b.contexts & CONSOLE == 0 {
+            return b.keys.to_vec();
+        }
+        if let Some((_, keys)) = self.remap.iter().find(|(a, _)| *a == b.action) {
+            return keys.clone();
+        }
+        b.keys
+            .iter()
+            .filter(|k| !self.remap.iter().any(|(_, ks)| ks.contains(k)))
+            .copied()
+            .collect()
+    }
+
+    /// "j/Down" for help.
+    pub fn keys_label(&self, b: &Binding) -> String {
+        let keys = self.keys(b);
+        if keys.is_empty() {
+            return "(no key)".into();
+        }
+        keys.iter().map(Key::label).collect::<Vec<_>>().join("/")
     }
 
     /// Every console binding available in this mode (help lists these; the layers document themselves where
@@ -645,7 +745,7 @@ impl Keymap {
             return None;
         }
         self.in_context(ctx)
-            .find(|b| b.keys.iter().any(|k| k.matches(ev)))
+            .find(|b| self.keys(b).iter().any(|k| k.matches(ev)))
             .map(|b| b.action)
     }
 
@@ -654,9 +754,13 @@ impl Keymap {
         if !self.read_only {
             return None;
         }
-        let b = Keymap::new(false)
+        let all = Keymap {
+            read_only: false,
+            remap: self.remap.clone(),
+        };
+        let b = all
             .in_context(ctx)
-            .find(|b| b.keys.iter().any(|k| k.matches(ev)))?;
+            .find(|b| all.keys(b).iter().any(|k| k.matches(ev)))?;
         b.mutating.then_some(b)
     }
 
@@ -664,8 +768,7 @@ impl Keymap {
     pub fn key_label(&self, ctx: Context, action: Action) -> Option<String> {
         self.in_context(ctx)
             .find(|b| b.action == action)
-            .and_then(|b| b.keys.first())
-            .map(Key::label)
+            .and_then(|b| self.keys(b).first().map(Key::label))
     }
 
     /// Footer hints for a context: (key, label), in registry order. "Esc back" only shows where there is a "back".
@@ -673,7 +776,10 @@ impl Keymap {
         let has_back = matches!(ctx, Context::Detail | Context::Help);
         self.in_context(ctx)
             .filter(|b| b.action != Action::Back || has_back)
-            .filter_map(|b| b.hint.map(|h| (b.keys[0].label(), h)))
+            .filter_map(|b| {
+                let key = self.keys(b).first()?.label();
+                b.hint.map(|h| (key, h))
+            })
             .collect()
     }
 }

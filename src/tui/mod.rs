@@ -13,6 +13,7 @@ pub mod app;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixture;
 pub mod keymap;
+pub mod nocolor;
 mod terminal;
 pub mod text;
 pub mod theme;
@@ -37,6 +38,10 @@ use tokio::signal::unix::{SignalKind, signal};
 
 pub struct TuiOptions {
     pub read_only: bool,
+    /// `--wall`: the wall screen (implies read-only).
+    pub wall: bool,
+    /// `[keys]` of the configuration.
+    pub keys: crate::config::KeyBindings,
     /// false for --no-color or NO_COLOR set.
     pub color: bool,
     /// ASCII borders and symbols.
@@ -63,6 +68,8 @@ impl Default for TuiOptions {
     fn default() -> Self {
         Self {
             read_only: false,
+            wall: false,
+            keys: Default::default(),
             color: true,
             ascii: false,
             tick: Duration::from_secs(1),
@@ -77,6 +84,8 @@ impl Default for TuiOptions {
 /// leaves in one write even though ratatui flushes inside `draw`.
 struct FrameWriter {
     out: BufWriter<Stdout>,
+    /// `--no-color`: colour sequences (resets included) are removed before they reach the terminal.
+    strip: Option<nocolor::NoColor<Vec<u8>>>,
     hold: Arc<AtomicBool>,
     /// Set at the first failed write: the terminal went away (SSH dropped, pty closed).
     gone: Arc<AtomicBool>,
@@ -110,7 +119,13 @@ impl Write for FrameWriter {
         if self.gone.load(Ordering::Relaxed) {
             return Ok(buf.len());
         }
-        let r = self.out.write(buf);
+        let r = match self.strip.as_mut() {
+            Some(strip) => strip.write_all(buf).and_then(|()| {
+                let plain = std::mem::take(strip.get_mut());
+                self.out.write_all(&plain).map(|()| buf.len())
+            }),
+            None => self.out.write(buf),
+        };
         self.note(r, buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -171,12 +186,14 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
             color: opts.color,
             ascii: opts.ascii,
             log_path: opts.log_path.clone(),
+            wall: opts.wall,
+            keys: opts.keys.clone(),
         },
     )
     .with_handle(handle.clone());
     // Rotation requests are only sent on keys, so no network I/O happens before the first frame.
     let mut rotation_updates = match opts.rotation.take() {
-        Some(access) if !opts.read_only => {
+        Some(access) if !opts.read_only && !opts.wall => {
             let (tx, rx) = handle.rotation_link(crate::rotation::session::Actor::console());
             app = app.with_rotation(tx, access.demo);
             Some(rx)
@@ -199,6 +216,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
     let gone = Arc::new(AtomicBool::new(false));
     let backend = CrosstermBackend::new(FrameWriter {
         out: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        strip: (!opts.color).then(|| nocolor::NoColor::new(Vec::new())),
         hold: hold.clone(),
         gone: gone.clone(),
     });
@@ -206,6 +224,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
     clear_screen(&mut term)?;
 
     // First frame right away (placeholders), then let the engine start probing.
+    app.tick(Utc::now());
     draw(&mut term, &hold, &mut app)?;
     if let Some(tx) = opts.first_frame.take() {
         let _ = tx.send(());
@@ -249,7 +268,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
                 if terminal_hung_up() {
                     break Ok(0);
                 }
-                dirty = true;
+                dirty |= app.tick(Utc::now());
             }
             update = next_rotation_update(&mut rotation_updates) => match update {
                 Some(u) => dirty |= app.apply_rotation_update(u, Utc::now()),

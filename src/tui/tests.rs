@@ -16,6 +16,7 @@ fn opts(read_only: bool) -> AppOptions {
         color: true,
         ascii: false,
         log_path: Some("/var/log/authwatch.log".into()),
+        ..Default::default()
     }
 }
 
@@ -360,17 +361,18 @@ fn acknowledged_rows_say_ack_and_the_log_names_its_sources() {
         "log source named in the 401/403 log: {screen}"
     );
     assert!(
-        screen.contains("journeys.jsonl: waiting for"),
-        "a waiting source is flagged: {screen}"
+        screen.contains("1 log source unreadable: journeys.jsonl (waiting for"),
+        "a waiting source is flagged in plain words: {screen}"
     );
     let narrow = fixture::render_text(&a, 80, 24, now());
+    // Narrow: full names and sources, on two lines per group.
     assert!(
-        narrow.contains(" prb") && narrow.contains(" log"),
+        narrow.contains("crm-worker.log") && narrow.contains("probe"),
         "{narrow}"
     );
     assert!(
-        narrow.contains("401/403 log") && narrow.contains("! 1 src unread"),
-        "title kept, flag compact: {narrow}"
+        narrow.contains("401/403 log") && narrow.contains("1 unreadable"),
+        "title kept, flag in words: {narrow}"
     );
 }
 
@@ -553,20 +555,23 @@ fn log_scrolled_away_keeps_its_place_and_counts_new_entries() {
 }
 
 #[test]
-fn enter_on_a_log_entry_opens_its_integration() {
+fn enter_on_a_log_entry_opens_the_event() {
     let mut a = app();
     ch(&mut a, '3');
     key(&mut a, KeyCode::Enter);
-    assert_eq!(a.view(), &View::Detail("crm-sync".into()));
-    // An unmatched entry says so.
-    let mut a = app();
-    ch(&mut a, '3');
+    let View::Event(ev) = a.view().clone() else {
+        panic!("{:?}", a.view())
+    };
+    assert_eq!(ev.integration.as_deref(), Some("crm-sync"));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.view(), &View::Main);
+    // An unmatched entry opens too, and says it matched nothing.
     while a.selected_log().unwrap().integration.is_some() {
         ch(&mut a, 'j');
     }
     key(&mut a, KeyCode::Enter);
-    assert_eq!(a.view(), &View::Main);
-    assert!(a.message_text().unwrap().contains("matched no"));
+    let screen = fixture::render_text(&a, 80, 24, now());
+    assert!(screen.contains("unmatched"), "{screen}");
 }
 
 #[test]

@@ -48,6 +48,7 @@ fn detail_text(snapshot: Arc<Snapshot>, now: chrono::DateTime<chrono::Utc>) -> S
             color: false,
             ascii: false,
             log_path: None,
+            ..Default::default()
         },
     );
     app.handle_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE), now);
@@ -508,6 +509,7 @@ fn detail_says_when_the_secret_was_verified_and_until_when_the_token_is_reused_1
             color: false,
             ascii: false,
             log_path: None,
+            ..Default::default()
         },
     );
     for c in "/preference".chars() {

@@ -458,6 +458,73 @@ fn connect_console_follows_an_agent_goes_stale_and_reconnects() {
     t.send(&["q"]);
 }
 
+/// `authwatch demo --wall --no-color` in a real terminal: the wall's counts, what is not OK and the expiry strip
+/// are on screen, the raw bytes the program wrote to the pty (tmux pipe-pane) hold no colour sequence at all
+/// (not even the resets), and q quits with 0.
+#[test]
+fn demo_wall_in_a_real_terminal_without_colour() {
+    let t = Tmux::new("wall");
+    t.start("sh");
+    t.wait_screen("a shell", Duration::from_secs(10), |s| !s.trim().is_empty());
+    t.send(&[&format!("PS1='{PROMPT} '"), "Enter"]);
+    t.wait_screen("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains(PROMPT)
+    });
+    let raw = t.dir.path().join("raw-output");
+    t.ok(&[
+        "pipe-pane",
+        "-o",
+        "-t",
+        "aw",
+        &format!("cat >> '{}'", raw.display()),
+    ]);
+    t.send(&[
+        r#"unset NO_COLOR; "$AW_BIN" demo --wall --no-color; echo "exit=$?" > "$AW_OUT""#,
+        "Enter",
+    ]);
+    let screen = t.wait_screen(
+        "the wall with a failing integration",
+        Duration::from_secs(60),
+        |s| {
+            s.contains("WALL (read-only)")
+                && s.contains("Secret expiry: next 30 days")
+                && s.contains("✖ FAIL")
+                && s.lines()
+                    .any(|l| l.contains("Not OK:") && !l.contains("Not OK: 0"))
+        },
+    );
+    // Status reads as words and symbols; no cursor row: keys other than q change nothing.
+    assert!(screen.contains("q  quit"), "{screen}");
+    t.send(&["j"]);
+    t.send(&["q"]);
+    let code = wait_file(&t.out_file(), Duration::from_secs(15));
+    assert_eq!(
+        code.as_deref(),
+        Some("exit=0"),
+        "the wall did not exit 0 after q; the screen shows:\n{}",
+        t.capture()
+    );
+    // pipe-pane copies asynchronously: wait until the shell's line after the wall has come through too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let bytes = loop {
+        let bytes = std::fs::read(&raw).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        if text.contains("WALL") && text.contains("(read-only)") && text.contains("Not OK:") {
+            break bytes;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pipe saw no frame: {:?}",
+            text.chars().take(2000).collect::<String>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        !authwatch::tui::nocolor::has_colour_sequence(&bytes),
+        "colour sequences on the wire with --no-color"
+    );
+}
+
 /// A fake agent whose event stream sends one event that never ends. The console (`--connect`, the real binary
 /// in a real terminal) refuses the event at its size limit, says so in its log, shows the agent as lost and
 /// connects again; its memory stays bounded (peak RSS from /proc) however long the event goes on.

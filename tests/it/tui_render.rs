@@ -13,6 +13,7 @@ fn opts(read_only: bool, color: bool, ascii: bool) -> AppOptions {
         color,
         ascii,
         log_path: Some("/var/log/authwatch/console.log".into()),
+        ..Default::default()
     }
 }
 

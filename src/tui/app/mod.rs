@@ -12,8 +12,8 @@ mod wizard;
 
 pub use nav::{Input, ListNav, Scroll};
 pub use panes::{
-    ExpiryPane, IntegrationsPane, LogPane, Pane, SortKey, integration_matches, reason,
-    secret_verified_at, status_since,
+    ExpiryPane, GroupKey, IntegrationsPane, LogGroup, LogPane, LogRow, Pane, SortKey, group_key,
+    integration_matches, reason, secret_verified_at, status_since,
 };
 pub use views::{DetailView, FilterPrompt, HelpView, View};
 pub use wizard::WizardUi;
@@ -44,6 +44,22 @@ pub struct AppOptions {
     pub color: bool,
     pub ascii: bool,
     pub log_path: Option<PathBuf>,
+    /// `--wall`: the wall screen (read-only, no cursor, cycling through the failing integrations' details).
+    pub wall: bool,
+    /// `[keys]` of the configuration: remapped console keys.
+    pub keys: crate::config::KeyBindings,
+}
+
+/// How long the wall screen shows one failing integration's detail before the next.
+pub const WALL_CYCLE_SECS: i64 = 8;
+
+/// The wall screen's cycle through the failing integrations' details, driven by [`App::tick`].
+#[derive(Debug, Default)]
+pub struct WallCycle {
+    /// The integration whose detail is shown, and since when.
+    pub shown: Option<(String, DateTime<Utc>)>,
+    /// The minute last drawn (the wall shows minutes, not seconds: it redraws when the minute turns).
+    minute: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,12 +113,15 @@ pub struct App {
     too_small: bool,
     quit: bool,
     repaint: bool,
+    pub(crate) wall: WallCycle,
 }
 
 impl App {
-    pub fn new(snapshot: Arc<Snapshot>, opts: AppOptions) -> Self {
+    pub fn new(snapshot: Arc<Snapshot>, mut opts: AppOptions) -> Self {
+        // The wall screen is for watching: nothing on it can change anything.
+        opts.read_only |= opts.wall;
         let mut app = App {
-            keymap: Keymap::new(opts.read_only),
+            keymap: Keymap::new(opts.read_only).with_remap(&opts.keys),
             theme: Theme::new(opts.color, opts.ascii),
             opts,
             handle: None,
@@ -123,6 +142,7 @@ impl App {
             too_small: false,
             quit: false,
             repaint: false,
+            wall: WallCycle::default(),
         };
         app.refresh(None);
         app
@@ -169,6 +189,45 @@ impl App {
     }
     pub fn read_only(&self) -> bool {
         self.opts.read_only
+    }
+    pub fn is_wall(&self) -> bool {
+        self.opts.wall
+    }
+    /// The wall screen's list: every integration that is not OK, worst first, then the longest failing first.
+    pub fn wall_failing(&self) -> Vec<&Arc<IntegrationView>> {
+        let mut v: Vec<_> = self
+            .snapshot
+            .integrations
+            .iter()
+            .filter(|i| i.health.status != crate::model::Status::Ok)
+            .collect();
+        v.sort_by(|a, b| {
+            b.health
+                .status
+                .cmp(&a.health.status)
+                .then_with(|| {
+                    let (x, y) = (status_since(a), status_since(b));
+                    match (x, y) {
+                        (Some(x), Some(y)) => x.cmp(&y),
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    }
+                })
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        v
+    }
+    /// The failing integration whose detail the wall shows now, with its place in the list (1-based) and the
+    /// list's length.
+    pub fn wall_shown(&self) -> Option<(&Arc<IntegrationView>, usize, usize)> {
+        let list = self.wall_failing();
+        let n = list.len();
+        let name = self.wall.shown.as_ref().map(|(n, _)| n.as_str());
+        let pos = name
+            .and_then(|name| list.iter().position(|i| i.name == name))
+            .unwrap_or(0);
+        list.get(pos).map(|i| (*i, pos + 1, n))
     }
     pub fn filter(&self, pane: Pane) -> &str {
         match pane {
@@ -245,6 +304,38 @@ impl App {
         self.engine_stopped = true;
     }
 
+    /// The clock ticked. True when the screen must be redrawn: always for the console (its clock shows
+    /// seconds); on the wall screen only when the cycle moves on to the next failing integration or the minute
+    /// turns (the wall shows minutes), so a wall that nothing happens on is not redrawn every second.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
+        if !self.opts.wall {
+            return true;
+        }
+        let mut dirty = false;
+        let minute = now.timestamp().div_euclid(60);
+        if self.wall.minute != Some(minute) {
+            self.wall.minute = Some(minute);
+            dirty = true;
+        }
+        let names: Vec<String> = self.wall_failing().iter().map(|i| i.name.clone()).collect();
+        let next = match &self.wall.shown {
+            None => names.first().map(|n| (n.clone(), now)),
+            Some((name, since)) => match names.iter().position(|n| n == name) {
+                // Gone from the list (recovered): the next one now.
+                None => names.first().map(|n| (n.clone(), now)),
+                Some(i) if (now - *since).num_seconds() >= WALL_CYCLE_SECS => {
+                    Some((names[(i + 1) % names.len()].clone(), now))
+                }
+                Some(_) => Some((name.clone(), *since)),
+            },
+        };
+        if next.as_ref().map(|(n, _)| n) != self.wall.shown.as_ref().map(|(n, _)| n) {
+            dirty = true;
+        }
+        self.wall.shown = next;
+        dirty
+    }
+
     /// Drops the footer message once it has expired; true if something changed.
     pub fn expire_message(&mut self, now: DateTime<Utc>) -> bool {
         if self.message.as_ref().is_some_and(|m| m.until <= now) {
@@ -270,7 +361,7 @@ impl App {
             Context::Filter
         } else if self.help.open {
             Context::Help
-        } else if matches!(self.view, View::Detail(_)) {
+        } else if self.view.is_detail() {
             Context::Detail
         } else {
             self.focus.context()
@@ -289,6 +380,15 @@ impl App {
         }
         let ctx = self.context();
         let action = self.keymap.action_for(ctx, &ev);
+        if self.opts.wall {
+            // Nothing to move or open on the wall: only quitting and repainting.
+            match action {
+                Some(Action::Quit) => self.quit = true,
+                Some(Action::Repaint) => self.repaint = true,
+                _ => return false,
+            }
+            return true;
+        }
         if self.too_small {
             // "Too small" is all that is drawn: a key must not change what lies hidden behind it.
             if action == Some(Action::Quit) {
@@ -302,7 +402,12 @@ impl App {
                 Some(c) => Input::Char(c),
                 None => {
                     if let Some(b) = self.keymap.stripped(ctx, &ev) {
-                        let key = b.keys.first().map(|k| k.label()).unwrap_or_default();
+                        let key = self
+                            .keymap
+                            .keys(b)
+                            .first()
+                            .map(|k| k.label())
+                            .unwrap_or_default();
                         if b.action == Action::Rotate && self.rotation_progress(now) {
                             return true;
                         }
@@ -350,7 +455,7 @@ impl App {
             Action::Repaint => self.repaint = true,
             _ if self.help.open || action == Action::Help => return self.help.apply(action),
             Action::Back => {
-                if matches!(self.view, View::Detail(_)) {
+                if self.view.is_detail() {
                     self.view = View::Main;
                 } else if !self.filter(self.focus).is_empty() {
                     self.filter_mut(self.focus).clear();
@@ -369,7 +474,7 @@ impl App {
                     _ => Pane::Log,
                 };
             }
-            _ if action.is_movement() && matches!(self.view, View::Detail(_)) => {
+            _ if action.is_movement() && self.view.is_detail() => {
                 return self.detail.apply(action);
             }
             _ if action.is_movement()
@@ -438,7 +543,7 @@ impl App {
                     let len = match self.focus {
                         Pane::Integrations => self.integrations.rows.len(),
                         Pane::Expiry => self.expiry.creds.len(),
-                        Pane::Log => self.log.logs.len(),
+                        Pane::Log => self.log.rows.len(),
                     };
                     // Past the last match, wrap to the first (and back).
                     if !self.move_in(self.focus, step, now) && len > 1 {
@@ -451,6 +556,9 @@ impl App {
                     }
                 }
             }
+            Action::Expand if self.focus == Pane::Log && self.view == View::Main => {
+                return self.log.toggle(&self.snapshot);
+            }
             Action::Freeze => self.toggle_freeze(now),
             // Actions of the other layers do not reach the console layer.
             _ => return false,
@@ -462,6 +570,10 @@ impl App {
     fn target_integration(&self) -> Option<&Arc<IntegrationView>> {
         match &self.view {
             View::Detail(name) => self.snapshot.integration(name),
+            View::Event(e) => e
+                .integration
+                .as_deref()
+                .and_then(|n| self.snapshot.integration(n)),
             View::Main => self.selected_integration(),
         }
     }
@@ -720,17 +832,11 @@ impl App {
                 );
             }
             Pane::Log => {
-                let Some(ev) = self.selected_log() else {
+                let Some(ev) = self.selected_log().cloned() else {
                     return false;
                 };
-                match ev.integration.clone() {
-                    Some(name) if self.snapshot.integration(&name).is_some() => {
-                        self.open_detail(name)
-                    }
-                    _ => {
-                        self.set_message("this event matched no configured integration", true, now)
-                    }
-                }
+                self.view = View::Event(Box::new(ev));
+                self.detail = DetailView::default();
             }
         }
         true

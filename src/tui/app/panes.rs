@@ -294,36 +294,127 @@ impl ExpiryPane {
     }
 }
 
-/// The 401/403 log pane: follows the newest entry, or stays on an anchored one and counts what arrives.
+/// What makes 401/403 events one group: the same integration, status, error and source.
+pub type GroupKey = (Option<String>, u16, String, String);
+
+pub fn group_key(e: &AuthEvent) -> GroupKey {
+    (
+        e.integration.clone(),
+        e.http_status,
+        e.error.clone(),
+        e.source.clone(),
+    )
+}
+
+/// Events of one (integration, status, error, source), newest first.
+#[derive(Debug, Clone)]
+pub struct LogGroup {
+    pub key: GroupKey,
+    /// Indices into `snapshot.auth_log`, newest first (never empty).
+    pub events: Vec<usize>,
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
+/// One row of the log pane: a group, or (when the group is expanded) one of its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogRow {
+    Group(usize),
+    /// Group index, index into `snapshot.auth_log`.
+    Event(usize, usize),
+}
+
+/// The 401/403 log pane: one row per group (newest group first), expanded groups list their events; follows the
+/// newest unless scrolled away, then stays on its row and counts what arrives.
 #[derive(Debug, Default)]
 pub struct LogPane {
     pub filter: String,
     /// Indices into `snapshot.auth_log` (newest first), filtered.
     pub logs: Vec<usize>,
+    pub groups: Vec<LogGroup>,
+    pub rows: Vec<LogRow>,
+    pub expanded: std::collections::HashSet<GroupKey>,
     pub nav: ListNav,
-    /// The selected log entry while scrolled away from the top (None = following the newest).
-    anchor: Option<AuthEvent>,
+    /// The selected row while scrolled away from the top (None = following the newest): its group, and its
+    /// event for an event row.
+    anchor: Option<(GroupKey, Option<AuthEvent>)>,
     /// Entries that arrived while scrolled away.
     pub new: usize,
 }
 
 impl LogPane {
+    /// The selected event: an event row's, or a group's newest.
     pub fn selected<'a>(&self, snap: &'a Snapshot) -> Option<&'a AuthEvent> {
-        self.logs.get(self.nav.selected).map(|&i| &snap.auth_log[i])
+        match self.rows.get(self.nav.selected)? {
+            LogRow::Group(g) => self.groups.get(*g).map(|g| &snap.auth_log[g.events[0]]),
+            LogRow::Event(_, e) => snap.auth_log.get(*e),
+        }
+    }
+
+    pub fn selected_group(&self) -> Option<&LogGroup> {
+        match self.rows.get(self.nav.selected)? {
+            LogRow::Group(g) | LogRow::Event(g, _) => self.groups.get(*g),
+        }
+    }
+
+    fn row_anchor(&self, snap: &Snapshot) -> Option<(GroupKey, Option<AuthEvent>)> {
+        match self.rows.get(self.nav.selected)? {
+            LogRow::Group(g) => Some((self.groups[*g].key.clone(), None)),
+            LogRow::Event(g, e) => {
+                Some((self.groups[*g].key.clone(), snap.auth_log.get(*e).cloned()))
+            }
+        }
     }
 
     pub(super) fn apply(&mut self, action: Action, snap: &Snapshot) -> bool {
-        let moved = self.nav.apply(action, self.logs.len());
+        let moved = self.nav.apply(action, self.rows.len());
         self.anchor = if self.nav.selected == 0 {
             self.new = 0;
             None
         } else {
-            self.selected(snap).cloned()
+            self.row_anchor(snap)
         };
         moved
     }
 
-    /// Count what is new since `old`, and keep the anchored entry in view when scrolled away.
+    /// Expand or collapse the selected group (on an event row: its group, which then is selected).
+    pub(super) fn toggle(&mut self, snap: &Snapshot) -> bool {
+        let Some(g) = self.selected_group() else {
+            return false;
+        };
+        let key = g.key.clone();
+        if !self.expanded.remove(&key) {
+            self.expanded.insert(key.clone());
+        }
+        self.rebuild_rows();
+        if let Some(at) = self
+            .rows
+            .iter()
+            .position(|r| matches!(r, LogRow::Group(g) if self.groups[*g].key == key))
+        {
+            let from = self.nav.selected;
+            self.nav.follow(from, at);
+        }
+        self.anchor = if self.nav.selected == 0 {
+            None
+        } else {
+            self.row_anchor(snap)
+        };
+        true
+    }
+
+    fn rebuild_rows(&mut self) {
+        self.rows.clear();
+        for (gi, g) in self.groups.iter().enumerate() {
+            self.rows.push(LogRow::Group(gi));
+            if self.expanded.contains(&g.key) {
+                self.rows
+                    .extend(g.events.iter().map(|&e| LogRow::Event(gi, e)));
+            }
+        }
+    }
+
+    /// Count what is new since `old`, regroup, and keep the anchored row in view when scrolled away.
     pub(super) fn refresh(&mut self, snap: &Snapshot, old: Option<&Snapshot>) {
         if let Some(old) = old
             && self.anchor.is_some()
@@ -342,16 +433,49 @@ impl LogPane {
         self.logs = (0..snap.auth_log.len())
             .filter(|&i| event_matches(&snap.auth_log[i], &needle))
             .collect();
+        // Groups in the order of their newest event (the log is newest first).
+        let mut index: std::collections::HashMap<GroupKey, usize> = Default::default();
+        self.groups.clear();
+        for &i in &self.logs {
+            let e = &snap.auth_log[i];
+            let key = group_key(e);
+            match index.get(&key) {
+                Some(&g) => {
+                    let g = &mut self.groups[g];
+                    g.events.push(i);
+                    g.first = g.first.min(e.at);
+                    g.last = g.last.max(e.at);
+                }
+                None => {
+                    index.insert(key.clone(), self.groups.len());
+                    self.groups.push(LogGroup {
+                        key,
+                        events: vec![i],
+                        first: e.at,
+                        last: e.at,
+                    });
+                }
+            }
+        }
+        self.expanded.retain(|k| index.contains_key(k));
+        self.rebuild_rows();
         let prev = self.nav.selected;
         match &self.anchor {
             None => self.nav.reset(),
-            Some(anchor) => match self.logs.iter().position(|&i| &snap.auth_log[i] == anchor) {
-                Some(to) => self.nav.follow(prev, to),
-                None => {
-                    self.nav.selected = prev.min(self.logs.len().saturating_sub(1));
-                    self.anchor = self.selected(snap).cloned();
+            Some((key, ev)) => {
+                let at = self.rows.iter().position(|r| match (r, ev) {
+                    (LogRow::Group(g), None) => &self.groups[*g].key == key,
+                    (LogRow::Event(_, e), Some(ev)) => &snap.auth_log[*e] == ev,
+                    _ => false,
+                });
+                match at {
+                    Some(to) => self.nav.follow(prev, to),
+                    None => {
+                        self.nav.selected = prev.min(self.rows.len().saturating_sub(1));
+                        self.anchor = self.row_anchor(snap);
+                    }
                 }
-            },
+            }
         }
     }
 }

@@ -9,6 +9,15 @@ pub enum View {
     Main,
     /// Detail of one integration, by name.
     Detail(String),
+    /// Detail of one 401/403 event (and of its group).
+    Event(Box<crate::model::AuthEvent>),
+}
+
+impl View {
+    /// A full-screen view over the panes (detail of an integration or an event).
+    pub fn is_detail(&self) -> bool {
+        matches!(self, View::Detail(_) | View::Event(_))
+    }
 }
 
 /// The detail view's scroll (what it shows is `View::Detail`'s integration).

@@ -50,7 +50,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, name: &str, now: 
     let more_below = lines.len() > top + h;
     let visible: Vec<Line> = lines.into_iter().skip(top).take(h).collect();
     frame.render_widget(Paragraph::new(visible), inner);
-    if more_below || top > 0 {
+    // The wall cannot scroll: no hint to keys that do nothing there.
+    if !app.is_wall() && (more_below || top > 0) {
         let hint = match (top > 0, more_below) {
             (true, true) => " more: j/k ",
             (false, true) => " more below: j ",

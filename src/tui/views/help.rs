@@ -18,7 +18,7 @@ fn entry_lines<'a>(app: &App, col_w: usize) -> Vec<Vec<Line<'a>>> {
     app.keymap
         .available()
         .map(|b| {
-            let keys = b.keys_label();
+            let keys = app.keymap.keys_label(b);
             let mut lines = Vec::new();
             let desc = text::wrap(b.description, desc_w);
             for (n, d) in desc.into_iter().enumerate() {

@@ -1,12 +1,15 @@
 //! Pure rendering: `render(frame, app, now)` draws the whole screen from the state. No I/O, no clock.
 
+mod big;
 mod detail;
+mod event;
 mod expiry;
 mod footer;
 mod header;
 mod help;
 mod integrations;
 mod log;
+mod wall;
 pub mod wizard;
 
 use super::app::{App, Pane, View};
@@ -28,6 +31,10 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
         too_small(frame, area);
         return;
     }
+    if app.is_wall() {
+        wall::render(frame, area, app, now);
+        return;
+    }
     let [header_area, body, footer_area] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),
@@ -38,6 +45,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
     match app.view() {
         View::Main => main_panes(frame, body, app, now),
         View::Detail(name) => detail::render(frame, body, app, name, now),
+        View::Event(ev) => event::render(frame, body, app, ev, now),
     }
     footer::render(frame, footer_area, app, now);
     if app.help_open() {
