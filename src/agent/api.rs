@@ -120,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/probe", post(probe_all))
         .route("/api/v1/probe/{integration}", post(probe_one))
-        .route("/api/v1/ack/{integration}", post(ack))
+        .route("/api/v1/ack/{integration}", post(ack).delete(unack))
         .route("/api/v1/ingest", post(ingest))
         .route(
             "/api/v1/rotations/{credential}",
@@ -381,9 +381,9 @@ pub struct Accepted {
 
 async fn act(s: &AppState, cmd: Command, caller: Caller, action: &str) -> Response {
     let integration = match &cmd {
-        Command::ProbeNow { integration } | Command::Ack { integration, .. } => {
-            Some(integration.clone())
-        }
+        Command::ProbeNow { integration }
+        | Command::Ack { integration, .. }
+        | Command::Unack { integration, .. } => Some(integration.clone()),
         _ => None,
     };
     tracing::info!(
@@ -456,6 +456,19 @@ async fn ack(
     };
     let actor = caller.name.clone();
     act(&s, Command::Ack { integration, actor }, caller, "ack").await
+}
+
+async fn unack(
+    State(s): State<AppState>,
+    Path(integration): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match operator_on(&s, &headers, &integration) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let actor = caller.name.clone();
+    act(&s, Command::Unack { integration, actor }, caller, "unack").await
 }
 
 #[derive(Deserialize)]

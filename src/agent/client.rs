@@ -71,14 +71,16 @@ impl Api {
         u
     }
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.client.get(self.url(path));
-        match &self.auth {
-            Some(h) => rb.header(AUTHORIZATION, h.clone()),
-            None => rb,
-        }
+        self.request(reqwest::Method::GET, path)
     }
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        let rb = self.client.post(self.url(path));
+        self.request(reqwest::Method::POST, path)
+    }
+    fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.request(reqwest::Method::DELETE, path)
+    }
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.client.request(method, self.url(path));
         match &self.auth {
             Some(h) => rb.header(AUTHORIZATION, h.clone()),
             None => rb,
@@ -212,8 +214,13 @@ pub async fn connect_with(
 /// Actions from the console become API calls; failures are logged (the console shows the next state).
 async fn forward(api: Api, mut rx: mpsc::Receiver<Command>) {
     while let Some(cmd) = rx.recv().await {
+        let mut delete = false;
         let path = match &cmd {
             Command::ProbeNow { integration } => format!("/api/v1/probe/{}", seg(integration)),
+            Command::Unack { integration, .. } => {
+                delete = true;
+                format!("/api/v1/ack/{}", seg(integration))
+            }
             Command::ProbeAll => "/api/v1/probe".to_string(),
             Command::Ack { integration, .. } => format!("/api/v1/ack/{}", seg(integration)),
             Command::Rotate(_) => {
@@ -228,12 +235,12 @@ async fn forward(api: Api, mut rx: mpsc::Receiver<Command>) {
         };
         let api = api.clone();
         tokio::spawn(async move {
-            match api
-                .post(&path)
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await
-            {
+            let request = if delete {
+                api.delete(&path)
+            } else {
+                api.post(&path)
+            };
+            match request.timeout(Duration::from_secs(10)).send().await {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) => tracing::warn!("agent refused {path}: {}", r.status()),
                 Err(e) => tracing::warn!("cannot send {path} to the agent: {}", e.without_url()),

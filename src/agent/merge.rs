@@ -162,6 +162,18 @@ pub fn combine(labels: Vec<String>, conns: Vec<Connection>) -> Connection {
                         .await;
                     }
                 }
+                Command::Unack { integration, actor } => {
+                    if let Some((i, own)) = route(&route_labels, &integration) {
+                        forward(
+                            i,
+                            Command::Unack {
+                                integration: own.into(),
+                                actor,
+                            },
+                        )
+                        .await;
+                    }
+                }
                 Command::ProbeAll => {
                     for i in 0..handles.len() {
                         forward(i, Command::ProbeAll).await;

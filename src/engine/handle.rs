@@ -30,6 +30,8 @@ pub enum Command {
     },
     /// Acknowledge the integration's current incident: shown as ACK, mutes notifications, not the screen.
     Ack { integration: String, actor: String },
+    /// Take the acknowledgement back (notifications resume); recorded, so a restart does not bring it back.
+    Unack { integration: String, actor: String },
     /// A rotation was activated: the credential's secret now expires then (the calendar and rules use it at once).
     SetSecretExpiry {
         credential: String,

@@ -231,6 +231,7 @@ impl Engine {
             }
             Command::Reload(config) => self.reload(*config),
             Command::Ack { integration, actor } => self.ack(&integration, actor),
+            Command::Unack { integration, actor } => self.unack(&integration, actor),
             Command::SetSecretExpiry {
                 credential,
                 expires,
@@ -311,6 +312,25 @@ impl Engine {
         });
         let st = &mut self.integrations[idx];
         st.acked = Some(ack);
+        st.changed = true;
+    }
+
+    /// Withdraw the acknowledgement: stored as an ack row marked withdrawn, the newest row wins at restore.
+    fn unack(&mut self, integration: &str, actor: String) {
+        let Some(idx) = self.index_of(integration) else {
+            return;
+        };
+        if self.integrations[idx].acked.is_none() {
+            return;
+        }
+        self.record(Record::Ack {
+            integration: integration.to_string(),
+            at: chrono::SubsecRound::trunc_subsecs(Utc::now(), 3),
+            actor,
+            note: Some(crate::store::ACK_WITHDRAWN.to_string()),
+        });
+        let st = &mut self.integrations[idx];
+        st.acked = None;
         st.changed = true;
     }
 }

@@ -417,6 +417,7 @@ impl Store {
             .prepare(
                 "SELECT a.integration, a.at, a.actor FROM acks a
                  WHERE a.id = (SELECT MAX(id) FROM acks WHERE integration = a.integration)
+                   AND COALESCE(a.note, '') <> 'withdrawn'
                    AND a.at >= COALESCE((SELECT MAX(at) FROM transitions t WHERE t.integration = a.integration
                                            AND t.from_status = 'ok'), 0)
                    AND NOT EXISTS (SELECT 1 FROM transitions t WHERE t.integration = a.integration AND t.at > a.at
@@ -692,6 +693,9 @@ fn parse_status(s: &str) -> Status {
 
 /// (integration or None when unmatched, source, HTTP status, count).
 pub type AuthEventCount = (Option<String>, String, u16, u64);
+
+/// The note of an ack row that takes the acknowledgement back (the newest row of an integration wins).
+pub const ACK_WITHDRAWN: &str = "withdrawn";
 
 /// One thing to append.
 #[derive(Debug, Clone)]

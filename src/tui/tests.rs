@@ -297,6 +297,45 @@ fn a_acknowledges_the_selected_incident_and_refuses_ok_ones() {
     );
 }
 
+/// `a` on an acknowledged integration asks first; a second `a` takes the acknowledgement back, any other key keeps it.
+#[test]
+fn a_again_takes_the_acknowledgement_back_after_a_confirmation() {
+    let (mut a, mut rx, _tx) = wired(false);
+    ch(&mut a, '/');
+    typ(&mut a, "journey-events");
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(selected(&a), "journey-events");
+    assert!(a.selected_integration().unwrap().acked.is_some());
+    ch(&mut a, 'a');
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing sent before the confirmation"
+    );
+    let asked = a.message_text().unwrap().to_string();
+    assert!(
+        asked.starts_with("journey-events is acknowledged by ")
+            && asked.contains("press a again to take it back, any other key keeps it"),
+        "{asked}"
+    );
+    // Another key in between: the question is gone, `a` asks again.
+    ch(&mut a, 's');
+    ch(&mut a, 'a');
+    assert!(rx.try_recv().is_err(), "a key in between keeps the ack");
+    ch(&mut a, 'a');
+    match rx.try_recv() {
+        Ok(Command::Unack { integration, actor }) => {
+            assert_eq!(integration, "journey-events");
+            assert_eq!(actor, crate::host::os_user());
+        }
+        other => panic!("expected Unack, got {other:?}"),
+    }
+    assert_eq!(
+        a.message_text(),
+        Some("acknowledgement of journey-events taken back")
+    );
+    assert!(rx.try_recv().is_err(), "exactly one command");
+}
+
 #[test]
 fn a_in_detail_acknowledges_that_integration() {
     let (mut a, mut rx, _tx) = wired(false);

@@ -611,3 +611,52 @@ async fn several_agents_merge_into_one_console() {
     let _ = conn.handle.send(Command::Shutdown).await;
     agents.remove(0).stop().await;
 }
+
+/// An operator takes an acknowledgement back with `DELETE /api/v1/ack/{integration}`; a viewer may not.
+#[tokio::test]
+async fn an_operator_takes_an_acknowledgement_back_and_a_viewer_may_not() {
+    let sim = start_sim(&one_client_scenario(CLIENT, SENTINEL, "")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = write_secret(dir.path(), "secret", "not-the-secret-at-all");
+    let config = load_config(
+        dir.path(),
+        &config_text(dir.path(), &sim.base_url(), &wrong, ""),
+    );
+    let agent = RunningAgent::start(config, AgentOptions::default())
+        .await
+        .expect("agent starts");
+    let base = agent.url();
+    let mut rx = agent.engine.watch();
+    wait_snapshot(&mut rx, "crm-sync failing", |s| {
+        status_of(s, "crm-sync") == Some(Status::Fail)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/api/v1/ack/crm-sync");
+    let r = http.post(&url).bearer_auth(OPERATOR).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    wait_snapshot(&mut rx, "the ack", |s| {
+        s.integration("crm-sync").unwrap().acked.is_some()
+    })
+    .await;
+
+    let r = http.delete(&url).bearer_auth(VIEWER).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a viewer cannot take it back");
+    let r = http.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .delete(&url)
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["action"], "unack");
+    assert_eq!(body["by"], "oncall");
+    wait_snapshot(&mut rx, "the ack taken back", |s| {
+        s.integration("crm-sync").unwrap().acked.is_none()
+    })
+    .await;
+    agent.stop().await;
+}

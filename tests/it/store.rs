@@ -551,3 +551,39 @@ fn probe_runs_equal_the_runs_of_every_result_after_out_of_order_writes_and_pruni
         check(&store, &path, since, "after the prune");
     }
 }
+
+/// `a` twice in the console (or DELETE /api/v1/ack/..) takes an acknowledgement back; a restart must not bring it
+/// back, and a new acknowledgement after that counts again.
+#[test]
+fn a_withdrawn_acknowledgement_is_not_restored_and_a_new_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("acks.db")).unwrap();
+    let now = Utc::now();
+    let ack = |minutes_ago: i64, actor: &str, note: Option<&str>| Record::Ack {
+        integration: "crm-sync".into(),
+        at: now - Days::minutes(minutes_ago),
+        actor: actor.into(),
+        note: note.map(str::to_string),
+    };
+    store.write(&[ack(10, "jane", None)]).unwrap();
+    assert_eq!(
+        store.load_recent(3, 10).unwrap().acks["crm-sync"].actor,
+        "jane"
+    );
+    store
+        .write(&[ack(5, "ali", Some(store::ACK_WITHDRAWN))])
+        .unwrap();
+    assert!(
+        !store
+            .load_recent(3, 10)
+            .unwrap()
+            .acks
+            .contains_key("crm-sync"),
+        "withdrawn stays withdrawn"
+    );
+    store.write(&[ack(1, "ali", None)]).unwrap();
+    assert_eq!(
+        store.load_recent(3, 10).unwrap().acks["crm-sync"].actor,
+        "ali"
+    );
+}

@@ -114,6 +114,9 @@ pub struct App {
     quit: bool,
     repaint: bool,
     pub(crate) wall: WallCycle,
+    /// `a` on an acknowledged integration asks first: the name whose acknowledgement the next `a` takes back.
+    /// Valid while its message is shown.
+    unack_pending: Option<(String, DateTime<Utc>)>,
 }
 
 impl App {
@@ -143,6 +146,7 @@ impl App {
             quit: false,
             repaint: false,
             wall: WallCycle::default(),
+            unack_pending: None,
         };
         app.refresh(None);
         app
@@ -450,6 +454,8 @@ impl App {
 
     /// Do one registry action of the console layer.
     pub fn perform(&mut self, action: Action, now: DateTime<Utc>) -> bool {
+        // Any other key cancels a pending "take the acknowledgement back".
+        let unack_pending = self.unack_pending.take();
         match action {
             Action::Quit => self.quit = true,
             Action::Repaint => self.repaint = true,
@@ -509,14 +515,50 @@ impl App {
                     true,
                     now,
                 ),
-                Some(i) => self.send(
-                    Command::Ack {
-                        integration: i.name.clone(),
-                        actor: crate::host::os_user().to_string(),
-                    },
-                    format!("acknowledged {}", i.name),
-                    now,
-                ),
+                Some(i) => match &i.acked {
+                    Some(_)
+                        if unack_pending
+                            .as_ref()
+                            .is_some_and(|(name, until)| *name == i.name && now < *until) =>
+                    {
+                        self.send(
+                            Command::Unack {
+                                integration: i.name.clone(),
+                                actor: crate::host::os_user().to_string(),
+                            },
+                            format!("acknowledgement of {} taken back", i.name),
+                            now,
+                        )
+                    }
+                    Some(ack) => {
+                        let key = self
+                            .keymap
+                            .key_label(self.context(), Action::Acknowledge)
+                            .unwrap_or_else(|| "a".into());
+                        self.set_message(
+                            format!(
+                                "{} is acknowledged by {} ({}): press {key} again to take it back, any other key keeps it",
+                                i.name,
+                                ack.actor,
+                                crate::duration::utc_stamp(ack.at)
+                            ),
+                            false,
+                            now,
+                        );
+                        self.unack_pending = Some((
+                            i.name.clone(),
+                            now + chrono::Duration::seconds(MESSAGE_SECS),
+                        ));
+                    }
+                    None => self.send(
+                        Command::Ack {
+                            integration: i.name.clone(),
+                            actor: crate::host::os_user().to_string(),
+                        },
+                        format!("acknowledged {}", i.name),
+                        now,
+                    ),
+                },
             },
             Action::ProbeAll => {
                 let n = self.snapshot.integrations.len();
