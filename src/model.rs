@@ -350,6 +350,30 @@ pub struct AuthEvent {
     pub error: String,
     /// "probe" or the name of the log source.
     pub source: String,
+    /// Where it was seen and what the line itself said (the event view shows it).
+    #[serde(default, skip_serializing_if = "EventOrigin::is_empty")]
+    pub origin: EventOrigin,
+}
+
+/// What a 401/403 event says about where it came from: the log file and line, and the client id, MID and URL host
+/// as written in the line (for probes: the ones the probe used). All sanitized where they entered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventOrigin {
+    /// `path line N` (or `path line N after byte B` when the follower started mid-file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_host: Option<String>,
+}
+
+impl EventOrigin {
+    pub fn is_empty(&self) -> bool {
+        *self == EventOrigin::default()
+    }
 }
 
 pub const PROBE_SOURCE: &str = "probe";

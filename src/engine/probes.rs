@@ -160,6 +160,27 @@ impl Engine {
         }
     }
 
+    /// Where a probe's 401/403 came from: the token endpoint's host for token requests, the client id and MID used.
+    fn probe_origin(&self, idx: usize, result: &ProbeResult) -> crate::model::EventOrigin {
+        let integration = &self.config.integrations[idx];
+        let credential = self
+            .config
+            .credentials
+            .iter()
+            .find(|c| c.id == integration.credential);
+        crate::model::EventOrigin {
+            location: None,
+            client_id: credential.map(|c| c.client_id.clone()),
+            mid: result
+                .mid
+                .clone()
+                .or_else(|| integration.account_id.clone()),
+            url_host: credential
+                .filter(|_| result.phase == crate::model::Phase::Token)
+                .and_then(|c| c.token_endpoint().host_str().map(str::to_string)),
+        }
+    }
+
     /// Keep the result in the history, the 401/403 log and the store; tell the live feeds.
     fn record_result(&mut self, idx: usize, result: ProbeResult) {
         let name = self.config.integrations[idx].name.clone();
@@ -178,6 +199,7 @@ impl Engine {
                     .clone()
                     .unwrap_or_else(|| outcome.as_str().to_string()),
                 source: PROBE_SOURCE.to_string(),
+                origin: self.probe_origin(idx, &result),
             };
             self.record(Record::AuthEvent(event.clone()));
             self.auth_log.push_front(event);

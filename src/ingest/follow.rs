@@ -740,7 +740,8 @@ impl Worker {
                     );
                 }
                 Line::Event(ev) => {
-                    let ev = super::auth_event(&ev, &self.matcher, &self.source.name, now);
+                    let mut ev = super::auth_event(&ev, &self.matcher, &self.source.name, now);
+                    ev.origin.location = Some(crate::sanitize::clean(&line_label(f)));
                     if ev.integration.is_none() {
                         batch.unmatched += 1;
                     }
@@ -761,6 +762,20 @@ impl Tracked {
 enum ReadErr {
     Stop,
     Io(std::io::Error),
+}
+
+/// `path line N`, or `path line N after byte B` when reading started mid-file (lines before B are not counted).
+fn line_label(f: &Tracked) -> String {
+    if f.line_base == 0 {
+        format!("{} line {}", f.path.display(), f.line_no)
+    } else {
+        format!(
+            "{} line {} after byte {}",
+            f.path.display(),
+            f.line_no,
+            f.line_base
+        )
+    }
 }
 
 /// One sample per file and run: position and length only, never the content (it may hold a secret).

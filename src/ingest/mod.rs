@@ -68,5 +68,11 @@ pub fn auth_event(
         http_status: ev.status,
         error,
         source: source.to_owned(),
+        origin: crate::model::EventOrigin {
+            location: None,
+            client_id: ev.keys.client_id.as_deref().map(crate::sanitize::clean),
+            mid: ev.keys.account_id.as_deref().map(crate::sanitize::clean),
+            url_host: ev.keys.host.as_deref().map(crate::sanitize::clean),
+        },
     }
 }

@@ -159,6 +159,8 @@ pub(crate) const STEPS: &[&str] = &[
      CREATE TRIGGER probe_runs_delete AFTER DELETE ON probes BEGIN
         DELETE FROM probe_runs WHERE probe_id = OLD.id;
      END;",
+    // 8: where a 401/403 event came from (log file and line, client id, MID, URL host), as JSON.
+    "ALTER TABLE auth_events ADD COLUMN origin TEXT;",
 ];
 
 pub const LATEST_VERSION: i64 = STEPS.len() as i64;

@@ -249,9 +249,13 @@ impl Store {
                 }
                 Record::AuthEvent(e) => {
                     tx.prepare_cached(
-                        "INSERT INTO auth_events (at, integration, http_status, error, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT INTO auth_events (at, integration, http_status, error, source, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )
-                    .and_then(|mut st| st.execute(params![ms(e.at), e.integration, e.http_status, e.error, e.source]))
+                    .and_then(|mut st| {
+                        let origin = (!e.origin.is_empty())
+                            .then(|| serde_json::to_string(&e.origin).unwrap_or_default());
+                        st.execute(params![ms(e.at), e.integration, e.http_status, e.error, e.source, origin])
+                    })
                     .map_err(err)?;
                 }
                 Record::Ack {
@@ -451,7 +455,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare(
-                "SELECT at, integration, http_status, error, source FROM auth_events WHERE at >= ?1
+                "SELECT at, integration, http_status, error, source, origin FROM auth_events WHERE at >= ?1
                  ORDER BY at DESC, id DESC LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
@@ -465,6 +469,10 @@ impl Store {
                         http_status: row.get(2)?,
                         error: row.get(3)?,
                         source: row.get(4)?,
+                        origin: row
+                            .get::<_, Option<String>>(5)?
+                            .and_then(|j| serde_json::from_str(&j).ok())
+                            .unwrap_or_default(),
                     })
                 },
             )

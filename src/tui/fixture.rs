@@ -409,6 +409,19 @@ fn auth_log() -> Vec<AuthEvent> {
         http_status: status,
         error: error.into(),
         source: source.into(),
+        origin: if source == "probe" {
+            crate::model::EventOrigin {
+                url_host: Some("mcx1k2.auth.marketingcloudapis.com".into()),
+                ..Default::default()
+            }
+        } else {
+            crate::model::EventOrigin {
+                location: Some(format!("/var/log/middleware/{source} line {}", 1000 + secs)),
+                client_id: Some("4f1c2a9e7d3b".into()),
+                mid: Some("510000123".into()),
+                url_host: Some("mcx1k2.rest.marketingcloudapis.com".into()),
+            }
+        },
     };
     let priv_msg = "Insufficient privileges to complete this action.";
     vec![

@@ -340,19 +340,19 @@ fn a_again_takes_the_acknowledgement_back_after_a_confirmation() {
 fn a_in_detail_acknowledges_that_integration() {
     let (mut a, mut rx, _tx) = wired(false);
     ch(&mut a, '/');
-    typ(&mut a, "journey-events");
+    typ(&mut a, "crm-sync");
     key(&mut a, KeyCode::Enter);
     key(&mut a, KeyCode::Enter);
-    assert_eq!(a.view, View::Detail("journey-events".into()));
+    assert_eq!(a.view, View::Detail("crm-sync".into()));
     assert!(ch(&mut a, 'a'));
     match rx.try_recv() {
         Ok(Command::Ack { integration, actor }) => {
-            assert_eq!(integration, "journey-events");
+            assert_eq!(integration, "crm-sync");
             assert_eq!(actor, crate::host::os_user());
         }
         other => panic!("expected Ack, got {other:?}"),
     }
-    assert_eq!(a.message_text(), Some("acknowledged journey-events"));
+    assert_eq!(a.message_text(), Some("acknowledged crm-sync"));
     assert!(rx.try_recv().is_err(), "exactly one command");
 }
 
@@ -556,6 +556,7 @@ fn with_new_events(base: &Snapshot, n: usize) -> Snapshot {
             http_status: 401,
             error: format!("invalid_client #{k}"),
             source: "probe".into(),
+            origin: Default::default(),
         })
         .rev()
         .collect();

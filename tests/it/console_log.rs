@@ -24,6 +24,12 @@ fn burst() -> Snapshot {
             http_status: 401,
             error: "invalid_client".into(),
             source: "demo-middleware".into(),
+            origin: authwatch::model::EventOrigin {
+                location: Some(format!("/var/log/mw/etl.jsonl line {}", 4000 + k)),
+                client_id: Some("9d2e7f1a0c3b".into()),
+                mid: Some("510001234".into()),
+                url_host: Some("mcx1k2.auth.marketingcloudapis.com".into()),
+            },
         })
         .collect();
     log.reverse();

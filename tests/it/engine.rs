@@ -329,6 +329,7 @@ async fn log_401s_make_a_healthy_integration_warn_and_fill_the_auth_log() {
         http_status: status,
         error: "invalid_client".into(),
         source: "crm-middleware".into(),
+        origin: Default::default(),
     };
     f.handle
         .send(Command::Ingest {

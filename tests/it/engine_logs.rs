@@ -28,8 +28,14 @@ static BASE: std::sync::LazyLock<chrono::DateTime<chrono::Utc>> =
 
 fn line(i: usize, status: u16, integration: &str) -> String {
     let at = *BASE + chrono::Duration::seconds(i as i64);
+    // The client id would match the line to crm-sync: only crm-sync's lines carry it.
+    let client = if integration == "crm-sync" {
+        CLIENT
+    } else {
+        "unknown-client"
+    };
     format!(
-        r#"{{"time":"{}","integration":"{integration}","status":{status},"error":"invalid_client","url":"https://x/v2/token"}}"#,
+        r#"{{"time":"{}","integration":"{integration}","status":{status},"error":"invalid_client","url":"https://x/v2/token","client_id":"{client}","account_id":"510000123"}}"#,
         at.format("%Y-%m-%dT%H:%M:%SZ")
     )
 }
@@ -102,6 +108,25 @@ async fn followed_log_events_survive_a_restart_without_loss_or_duplicates() {
     })
     .await;
     assert!(snap.log_sources[0].ok);
+    // The event view's facts: the file and line, and what the line said.
+    let forbidden = |s: &Snapshot| {
+        s.auth_log
+            .iter()
+            .find(|e| e.source == "mw" && e.http_status == 403)
+            .cloned()
+            .expect("the 403 of line 3")
+    };
+    let (seen_at, origin) = {
+        let e = forbidden(&snap);
+        (e.at, e.origin)
+    };
+    assert_eq!(
+        origin.location.as_deref(),
+        Some(format!("{} line 3", log.display()).as_str())
+    );
+    assert_eq!(origin.client_id.as_deref(), Some(CLIENT));
+    assert_eq!(origin.mid.as_deref(), Some("510000123"));
+    assert_eq!(origin.url_host.as_deref(), Some("x"));
     assert_eq!(snap.log_sources[0].unmatched, 1);
     assert_eq!(snap.log_sources[0].malformed, 1);
     assert_eq!(
@@ -131,6 +156,15 @@ async fn followed_log_events_survive_a_restart_without_loss_or_duplicates() {
         .await
         .unwrap();
     running.task.await.unwrap();
+    let restored = snap
+        .auth_log
+        .iter()
+        .find(|e| e.source == "mw" && e.at == seen_at)
+        .expect("line 3's event restored");
+    assert_eq!(
+        restored.origin, origin,
+        "restored from the database as it was seen"
+    );
     let from_log = snap.auth_log.iter().filter(|e| e.source == "mw").count();
     assert_eq!(from_log, 6, "no loss, no duplicate: {:?}", snap.auth_log);
     let store = Store::open(&db).unwrap();

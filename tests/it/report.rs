@@ -33,6 +33,7 @@ fn event(name: Option<&str>, min: i64, status: u16, source: &str) -> Record {
         http_status: status,
         error: "invalid_client".into(),
         source: source.into(),
+        origin: Default::default(),
     })
 }
 

@@ -163,6 +163,7 @@ fn retention_prunes_old_rows_and_keeps_recent_ones() {
             http_status: 401,
             error: "invalid_client".into(),
             source: "probe".into(),
+            origin: Default::default(),
         }));
         batch.push(Record::Transition(Transition {
             integration: "crm-sync".into(),

@@ -70,20 +70,37 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, e: &AuthEvent, no
             },
         ),
         ("Source", source),
-        (
-            "Client id",
-            cred.map(|c| format!("{} (configured)", c.client_id))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "MID",
-            integ
-                .and_then(|i| i.account_id.clone())
-                .map(|m| format!("{m} (configured)"))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        ("Seen at", text::stamp(e.at, now)),
     ];
+    if let Some(location) = &e.origin.location {
+        fields.push(("Where", location.clone()));
+    }
+    // What the line (or the probe) said; else the configuration's value, marked as such.
+    let said = if e.source == PROBE_SOURCE {
+        "used by the probe"
+    } else {
+        "in the line"
+    };
+    fields.push((
+        "Client id",
+        match (&e.origin.client_id, cred) {
+            (Some(id), _) => format!("{id} ({said})"),
+            (None, Some(c)) => format!("{} (configured)", c.client_id),
+            (None, None) => "-".into(),
+        },
+    ));
+    fields.push((
+        "MID",
+        match (&e.origin.mid, integ.and_then(|i| i.account_id.as_ref())) {
+            (Some(m), _) => format!("{m} ({said})"),
+            (None, Some(m)) => format!("{m} (configured)"),
+            (None, None) => "-".into(),
+        },
+    ));
+    fields.push((
+        "URL host",
+        e.origin.url_host.clone().unwrap_or_else(|| "-".into()),
+    ));
+    fields.extend([("Seen at", text::stamp(e.at, now))]);
     if let Some(g) = group {
         fields.push((
             "Group",
