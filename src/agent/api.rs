@@ -445,30 +445,31 @@ async fn probe_one(
     act(&s, Command::ProbeNow { integration }, caller, "probe").await
 }
 
-async fn ack(
-    State(s): State<AppState>,
-    Path(integration): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let caller = match operator_on(&s, &headers, &integration) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let actor = caller.name.clone();
-    act(&s, Command::Ack { integration, actor }, caller, "ack").await
+async fn ack(s: State<AppState>, integration: Path<String>, headers: HeaderMap) -> Response {
+    acknowledgement(s, integration, headers, true).await
 }
 
-async fn unack(
+async fn unack(s: State<AppState>, integration: Path<String>, headers: HeaderMap) -> Response {
+    acknowledgement(s, integration, headers, false).await
+}
+
+/// Acknowledge (POST) or take the acknowledgement back (DELETE); the token name is the actor.
+async fn acknowledgement(
     State(s): State<AppState>,
     Path(integration): Path<String>,
     headers: HeaderMap,
+    acknowledge: bool,
 ) -> Response {
     let caller = match operator_on(&s, &headers, &integration) {
         Ok(c) => c,
         Err(r) => return r,
     };
     let actor = caller.name.clone();
-    act(&s, Command::Unack { integration, actor }, caller, "unack").await
+    if acknowledge {
+        act(&s, Command::Ack { integration, actor }, caller, "ack").await
+    } else {
+        act(&s, Command::Unack { integration, actor }, caller, "unack").await
+    }
 }
 
 #[derive(Deserialize)]
