@@ -427,7 +427,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Acknowledge,
         keys: &[Key::ch('a')],
         hint: Some("ack"),
-        description: "acknowledge the selected incident",
+        description: "acknowledge the selected incident (again: take it back)",
         mutating: true,
         contexts: INTEG | DETAIL,
     },
