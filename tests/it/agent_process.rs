@@ -70,6 +70,24 @@ fn wait_state(
     }
 }
 
+/// The config of an agent on loopback `port` ("0": any) watching crm-sync through one package of the simulator.
+fn one_integration_agent(
+    dir: &std::path::Path,
+    auth_url: &str,
+    probe_interval: &str,
+    port: &str,
+) -> std::path::PathBuf {
+    let secret = write_secret(dir, "secret", SENTINEL);
+    write_config(
+        dir,
+        &format!(
+            "[settings]\nprobe_interval = \"{probe_interval}\"\n\n[agent]\nlisten = \"127.0.0.1:{port}\"\n\n{}{}",
+            sfmc_credential("pkg", auth_url, CLIENT, &secret),
+            integration("crm-sync", "pkg", "")
+        ),
+    )
+}
+
 #[test]
 fn sighup_reloads_keeps_a_good_config_over_a_bad_one_and_sigterm_stops_cleanly() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -203,15 +221,7 @@ fn systemd_notify_protocol_on_a_real_notify_socket() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
     let dir = tempfile::tempdir().unwrap();
-    let secret = write_secret(dir.path(), "secret", SENTINEL);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[settings]\nprobe_interval = \"1h\"\n\n[agent]\nlisten = \"127.0.0.1:0\"\n\n{}{}",
-            sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
-            integration("crm-sync", "pkg", "")
-        ),
-    );
+    let config = one_integration_agent(dir.path(), &sim.base_url(), "1h", "0");
     let socket_path = dir.path().join("notify.sock");
     let socket = NotifySocket::bind(&socket_path);
     let mut agent = Agent(
@@ -277,15 +287,7 @@ fn sigint_stops_the_agent_with_exit_130() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
     let dir = tempfile::tempdir().unwrap();
-    let secret = write_secret(dir.path(), "secret", SENTINEL);
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[settings]\nprobe_interval = \"1h\"\n\n[agent]\nlisten = \"127.0.0.1:0\"\n\n{}{}",
-            sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
-            integration("crm-sync", "pkg", "")
-        ),
-    );
+    let config = one_integration_agent(dir.path(), &sim.base_url(), "1h", "0");
     let mut agent = Agent(
         Command::new(BIN)
             .args(["--config", config.to_str().unwrap()])
@@ -333,21 +335,13 @@ fn a_deleted_or_replaced_database_file_is_opened_again_and_history_goes_on() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(start_sim(&one_client_scenario(CLIENT, SENTINEL, "")));
     let dir = tempfile::tempdir().unwrap();
-    let secret = write_secret(dir.path(), "secret", SENTINEL);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[settings]\nprobe_interval = \"1s\"\n\n[agent]\nlisten = \"127.0.0.1:{port}\"\n\n{}{}",
-            sfmc_credential("pkg", &sim.base_url(), CLIENT, &secret),
-            integration("crm-sync", "pkg", "")
-        ),
-    );
+    let config = one_integration_agent(dir.path(), &sim.base_url(), "1s", &port.to_string());
     let db = dir.path().join("agent.db");
     let _agent = Agent(
         Command::new(BIN)
