@@ -41,18 +41,21 @@ fn config_and_db() -> (tempfile::TempDir, String, String) {
 #[test]
 fn audit_refuses_an_unknown_credential_and_suggests_the_near_one() {
     let (dir, config, db) = config_and_db();
-    let run = authwatch(
-        &[
-            "audit",
-            "--config",
-            &config,
-            "--db",
-            &db,
-            "--credential",
-            "crm-pakage",
-        ],
-        dir.path(),
-    );
+    let audit = |credential: &str| {
+        authwatch(
+            &[
+                "audit",
+                "--config",
+                &config,
+                "--db",
+                &db,
+                "--credential",
+                credential,
+            ],
+            dir.path(),
+        )
+    };
+    let run = audit("crm-pakage");
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("unknown credential \"crm-pakage\""),
@@ -64,18 +67,7 @@ fn audit_refuses_an_unknown_credential_and_suggests_the_near_one() {
         "{}",
         run.stderr
     );
-    let run = authwatch(
-        &[
-            "audit",
-            "--config",
-            &config,
-            "--db",
-            &db,
-            "--credential",
-            "nope",
-        ],
-        dir.path(),
-    );
+    let run = audit("nope");
     assert_eq!(run.code, 3, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stderr.contains("unknown credential \"nope\""),
@@ -83,18 +75,7 @@ fn audit_refuses_an_unknown_credential_and_suggests_the_near_one() {
         run.stderr
     );
     // A known credential with no entries is fine.
-    let run = authwatch(
-        &[
-            "audit",
-            "--config",
-            &config,
-            "--db",
-            &db,
-            "--credential",
-            "crm-package",
-        ],
-        dir.path(),
-    );
+    let run = audit("crm-package");
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
 
