@@ -164,10 +164,11 @@ impl Engine {
     fn probe_origin(&self, idx: usize, result: &ProbeResult) -> crate::model::EventOrigin {
         let integration = &self.config.integrations[idx];
         let credential = self
-            .config
-            .credentials
-            .iter()
-            .find(|c| c.id == integration.credential);
+            .credential_of
+            .get(idx)
+            .copied()
+            .flatten()
+            .map(|c| &self.config.credentials[c]);
         crate::model::EventOrigin {
             location: None,
             client_id: credential.map(|c| c.client_id.clone()),

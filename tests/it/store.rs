@@ -383,6 +383,11 @@ async fn restart_keeps_statuses_failures_pause_and_the_auth_log() {
     );
     assert_eq!(first.auth_log.as_slice(), restored.auth_log.as_slice());
     assert!(!restored.auth_log.is_empty());
+    // The event view's facts of a probe's 401: the client id it used and the token endpoint's host.
+    let refused = &restored.auth_log[0].origin;
+    assert_eq!(refused.client_id.as_deref(), Some(CLIENT));
+    assert_eq!(refused.url_host.as_deref(), Some("127.0.0.1"));
+    assert_eq!(refused.location, None, "a probe has no log line");
     assert_eq!(
         sim.requests().len(),
         requests_before,
