@@ -106,7 +106,7 @@ struct Tracking {
     last_probe: HashMap<String, DateTime<Utc>>,
     /// The history last counted, per integration: the engine shares it between snapshots until a probe
     /// finishes, so an unchanged integration costs one pointer comparison, not a relabelling.
-    counted: HashMap<String, Arc<[crate::model::ProbeResult]>>,
+    counted: HashMap<String, crate::model::History>,
     /// The 401/403 log as last seen (multiset), to count only what is new.
     auth_seen: HashMap<AuthKey, usize>,
     auth_log: Option<Arc<Vec<AuthEvent>>>,
@@ -244,7 +244,7 @@ impl Metrics {
         for view in &snap.integrations {
             if t.counted
                 .get(&view.name)
-                .is_some_and(|h| Arc::ptr_eq(h, &view.history))
+                .is_some_and(|h| h.shares(&view.history))
             {
                 continue;
             }

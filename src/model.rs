@@ -190,7 +190,7 @@ pub enum Phase {
 }
 
 /// Everything one probe found out. Never holds a secret or a token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub at: DateTime<Utc>,
     pub outcome: Outcome,
@@ -440,6 +440,47 @@ pub struct Incident {
 impl Incident {
     pub fn duration(&self, now: DateTime<Utc>) -> chrono::Duration {
         self.ended.unwrap_or(now) - self.started
+    }
+}
+
+/// An integration's recent results, newest last, shared by the engine and every snapshot that shows them.
+/// Equal when it is the same allocation, else when the results are: an unchanged history compares by pointer
+/// (std's `Arc` compares the contents), which keeps the minute's re-evaluation of 10,000 views cheap.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct History(std::sync::Arc<[ProbeResult]>);
+
+impl History {
+    /// The same allocation (not only equal results).
+    pub fn shares(&self, other: &History) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        self.shares(other) || self.0 == other.0
+    }
+}
+
+impl Eq for History {}
+
+impl std::ops::Deref for History {
+    type Target = [ProbeResult];
+    fn deref(&self) -> &[ProbeResult] {
+        &self.0
+    }
+}
+
+impl From<Vec<ProbeResult>> for History {
+    fn from(results: Vec<ProbeResult>) -> Self {
+        History(results.into())
+    }
+}
+
+impl FromIterator<ProbeResult> for History {
+    fn from_iter<I: IntoIterator<Item = ProbeResult>>(iter: I) -> Self {
+        History(iter.into_iter().collect())
     }
 }
 

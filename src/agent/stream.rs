@@ -88,7 +88,7 @@ impl HistoryPatch {
 /// The view as change detection and the wire see it: without its probe history.
 fn without_history(view: &IntegrationView) -> IntegrationView {
     let mut bare = view.clone();
-    bare.history = Arc::from([]);
+    bare.history = Default::default();
     bare
 }
 

@@ -164,6 +164,10 @@ impl Engine {
         // none of most after the minute's re-evaluation.
         if *st.view != view {
             st.view = Arc::new(view);
+        } else if !st.history.shares(&st.view.history) {
+            // Equal histories in two allocations (e.g. restored after the first results): share one, so the
+            // next comparison is a pointer comparison, not a walk of every result.
+            st.history = st.view.history.clone();
         }
     }
 }

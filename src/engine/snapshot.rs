@@ -1,6 +1,6 @@
 //! The immutable state the engine publishes on every change. Consumers (console, agent, check) only read this.
 
-use crate::model::{Ack, AuthEvent, Health, Incident, ProbeResult, Status};
+use crate::model::{Ack, AuthEvent, Health, History, Incident, ProbeResult, Status};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub struct IntegrationView {
     pub health: Health,
     /// Newest last; bounded (see `engine::HISTORY_LEN`).
     /// Newest last; shared with the engine's state (cloning a view does not copy it).
-    pub history: Arc<[ProbeResult]>,
+    pub history: History,
     pub consecutive_auth_failures: u32,
     /// When the current run of failures (auth or not) began.
     pub failing_since: Option<DateTime<Utc>>,
@@ -65,7 +65,7 @@ impl IntegrationView {
                 status: Status::Unknown,
                 reasons: vec!["probing...".to_string()],
             },
-            history: Arc::from([]),
+            history: History::default(),
             consecutive_auth_failures: 0,
             failing_since: None,
             last_success: None,

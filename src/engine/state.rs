@@ -7,7 +7,7 @@ use super::snapshot::{IntegrationView, LogSourceView, Snapshot};
 use crate::config::Config;
 use crate::history_report::Summary as HistorySummary;
 use crate::ingest::{FollowUpdate, FollowerHandle};
-use crate::model::{Ack, Health};
+use crate::model::{Ack, Health, History};
 use crate::model::{AuthEvent, ProbeResult};
 use crate::probe::{NotProbed, ProbeSetupError, Prober, TokenCache};
 use crate::rules::health::LogEvidence;
@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 pub(super) struct IntegrationState {
     /// Newest last, at most HISTORY_LEN; shared with the published view (one copy per integration).
-    pub history: Arc<[ProbeResult]>,
+    pub history: History,
     pub tracking: Tracking,
     /// None: not scheduled (paused, or done in a one-shot sweep).
     pub next_due: Option<Instant>,

@@ -462,7 +462,7 @@ pub(crate) mod tests {
                     s => vec![format!("{} reason", s.as_str())],
                 },
             },
-            history: Arc::from([]),
+            history: Default::default(),
             consecutive_auth_failures: 0,
             failing_since,
             last_success: None,

@@ -515,7 +515,7 @@ pub fn startup_snapshot() -> Snapshot {
         .iter()
         .map(|i| {
             let mut i = (**i).clone();
-            i.history = std::sync::Arc::from([]);
+            i.history = Default::default();
             i.health = Health::default();
             i.probing = true;
             i.consecutive_auth_failures = 0;
