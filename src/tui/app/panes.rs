@@ -3,7 +3,7 @@
 
 use super::nav::ListNav;
 use crate::engine::{CredentialView, IntegrationView, Snapshot};
-use crate::model::AuthEvent;
+use crate::model::{AuthEvent, Status};
 use crate::tui::keymap::{Action, Context};
 use crate::tui::text;
 use chrono::{DateTime, Datelike, Utc};
@@ -87,8 +87,11 @@ pub struct IntegrationsPane {
     /// Indices into `snapshot.integrations`, filtered and sorted.
     pub rows: Vec<usize>,
     pub nav: ListNav,
-    /// Widest name, team, owner and business unit among `rows` (column sizing).
-    pub col_widths: [usize; 4],
+    /// Widest name, team, owner, business unit and credential among `rows` (column sizing).
+    pub col_widths: [usize; 5],
+    /// FAIL and WARN counts among `rows[..k]` at `k` (`rows.len() + 1` entries), so the rows scrolled out of the
+    /// window are counted without a pass over all of them on every frame.
+    pub flagged_before: Vec<[u32; 2]>,
     selected_name: Option<String>,
     /// Until the user moves in the list, the selection stays on the top (worst) row; afterwards it follows
     /// the selected integration by name, so an update can never swap the row under a pending `p`.
@@ -102,7 +105,8 @@ impl Default for IntegrationsPane {
             sort: SortKey::Status,
             rows: Vec::new(),
             nav: ListNav::default(),
-            col_widths: [0; 4],
+            col_widths: [0; 5],
+            flagged_before: vec![[0; 2]],
             selected_name: None,
             touched: false,
         }
@@ -184,7 +188,7 @@ impl IntegrationsPane {
             .map(|c| (c.id.as_str(), c.owner.as_deref().map_or(1, text::width)))
             .rev() // the first credential of an id wins, as `Snapshot::credential` finds it
             .collect();
-        self.col_widths = rows.iter().fold([0; 4], |w, &i| {
+        self.col_widths = rows.iter().fold([0; 5], |w, &i| {
             let i = &items[i];
             let owner = owners.get(i.credential.as_str()).copied().unwrap_or(1);
             [
@@ -192,8 +196,20 @@ impl IntegrationsPane {
                 w[1].max(i.team.as_deref().map_or(1, text::width)),
                 w[2].max(owner),
                 w[3].max(i.business_unit.as_deref().map_or(1, text::width)),
+                w[4].max(text::width(&i.credential)),
             ]
         });
+        self.flagged_before.clear();
+        self.flagged_before.push([0; 2]);
+        let mut counts = [0u32; 2];
+        for &i in &rows {
+            match items[i].health.status {
+                Status::Fail => counts[0] += 1,
+                Status::Warn => counts[1] += 1,
+                _ => {}
+            }
+            self.flagged_before.push(counts);
+        }
         self.rows = rows;
         let found = if self.touched {
             self.selected_name.as_deref().and_then(|n| {

@@ -8,7 +8,6 @@ use super::super::app::{App, Pane, reason, status_since};
 use super::super::text::{self, fit};
 use super::{bottom_note, pane_block};
 use crate::engine::IntegrationView;
-use crate::model::Status;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -103,17 +102,15 @@ pub(super) fn columns(width: usize, widest_name: usize, widest: [usize; 5]) -> C
     }
 }
 
-/// FAIL and WARN rows outside the window: "▲ 2 FAIL above", "▼ 1 FAIL 1 WARN below".
-fn off_screen(app: &App, rows: &[usize], arrow: &str, where_: &str) -> Option<String> {
-    let snap = app.snapshot();
-    let count = |s: Status| {
-        rows.iter()
-            .filter(|&&i| snap.integrations[i].health.status == s)
-            .count()
+/// FAIL and WARN rows `from..to` of the list, outside the window: "▲ 2 FAIL above", "▼ 1 FAIL 1 WARN below".
+fn off_screen(app: &App, from: usize, to: usize, arrow: &str, where_: &str) -> Option<String> {
+    let before = &app.integrations.flagged_before;
+    let (Some(a), Some(b)) = (before.get(from), before.get(to)) else {
+        return None;
     };
-    let parts: Vec<String> = [(Status::Fail, "FAIL"), (Status::Warn, "WARN")]
+    let parts: Vec<String> = [(0, "FAIL"), (1, "WARN")]
         .into_iter()
-        .map(|(s, w)| (count(s), w))
+        .map(|(k, w)| (b[k].saturating_sub(a[k]), w))
         .filter(|(n, _)| *n > 0)
         .map(|(n, w)| format!("{n} {w}"))
         .collect();
@@ -155,8 +152,8 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
 
     let mut right = Vec::new();
     for note in [
-        off_screen(app, &rows[..off], up, "above"),
-        off_screen(app, &rows[end..], down, "below"),
+        off_screen(app, 0, off, up, "above"),
+        off_screen(app, end, shown, down, "below"),
     ]
     .into_iter()
     .flatten()
@@ -203,15 +200,10 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let visible = &rows[off..end];
     // Column widths from all filtered rows (computed on refresh), so they do not jump while scrolling.
     let w = app.integrations.col_widths;
-    let cred_w = rows
-        .iter()
-        .map(|&i| text::width(&snap.integrations[i].credential))
-        .max()
-        .unwrap_or(0);
     let cols = columns(
         inner.width as usize,
         w[0].max(4),
-        [w[1], w[2], w[3], cred_w, LAT_W],
+        [w[1], w[2], w[3], w[4], LAT_W],
     );
     let ell = theme.ellipsis();
 
