@@ -4,7 +4,7 @@
 //! 2 ms per frame in release.
 
 use authwatch::tui::fixture;
-use authwatch::tui::{App, AppOptions, render};
+use authwatch::tui::{App, AppOptions, LastFrame, draw_frame, render};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::CrosstermBackend;
 use ratatui::{Terminal, TerminalOptions, Viewport};
@@ -84,6 +84,27 @@ fn bench(n: usize) {
         samples.push(t.elapsed());
     }
     stats(&format!("200x50, {n} integrations, moving"), samples);
+
+    // 1b. The idle screen: nothing changes but the clock (one second per frame), as the console's 1 Hz tick.
+    let mut samples = Vec::with_capacity(FRAMES);
+    for k in 0..FRAMES {
+        let at = now + chrono::Duration::seconds(k as i64);
+        let t = Instant::now();
+        term.draw(|f| render(f, &app, at)).unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(&format!("200x50, {n} integrations, clock"), samples);
+
+    // 1c. The same ticks as the console draws them: the header alone while no age on screen changes.
+    let mut last = LastFrame::default();
+    let mut samples = Vec::with_capacity(FRAMES);
+    for k in 0..FRAMES {
+        let at = now + chrono::Duration::seconds(k as i64);
+        let t = Instant::now();
+        draw_frame(&mut term, &app, &mut last, at, k > 0).unwrap();
+        samples.push(t.elapsed());
+    }
+    stats(&format!("200x50, {n} integr., clock, header"), samples);
 
     // 2. A new snapshot every frame (sort + filter + draw): the engine publishing while the user watches.
     let mut samples = Vec::with_capacity(FRAMES / 4);

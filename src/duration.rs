@@ -98,15 +98,83 @@ pub fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
-/// Compact age for tables: "4s", "12m", "3h", "5d".
+/// Compact age for tables: "4s", "12m", "3h", "5d", for a time in the past that keeps growing.
 pub fn format_age(d: chrono::Duration) -> String {
+    let (text, unit) = age_text(d);
+    note_age_change(d, unit, Direction::Growing);
+    text
+}
+
+/// [`format_age`] for the time left until a moment ("in 4m"), which shrinks as the clock moves.
+pub fn format_countdown(left: chrono::Duration) -> String {
+    let (text, unit) = age_text(left);
+    note_age_change(left, unit, Direction::Shrinking);
+    text
+}
+
+/// [`format_age`] for a span between two fixed moments ("lasted 3h"), which the clock does not move.
+pub fn format_span(d: chrono::Duration) -> String {
+    age_text(d).0
+}
+
+/// The text and the step (seconds) it moves in.
+fn age_text(d: chrono::Duration) -> (String, i64) {
     let s = d.num_seconds().max(0);
     match s {
-        0..60 => format!("{s}s"),
-        60..3_600 => format!("{}m", s / 60),
-        3_600..86_400 => format!("{}h", s / 3_600),
-        _ => format!("{}d", s / 86_400),
+        0..60 => (format!("{s}s"), 1),
+        60..3_600 => (format!("{}m", s / 60), 60),
+        3_600..86_400 => (format!("{}h", s / 3_600), 3_600),
+        _ => (format!("{}d", s / 86_400), 86_400),
     }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Growing,
+    Shrinking,
+}
+
+thread_local! {
+    /// Inside [`track_age_changes`]: how soon the soonest age formatted so far reads differently.
+    static AGE_CHANGE: std::cell::Cell<Option<chrono::Duration>> = const { std::cell::Cell::new(None) };
+}
+
+/// An age `d` shown in steps of `unit_secs` next reads differently when it reaches the next step up
+/// (growing) or falls below the current one (shrinking).
+fn note_age_change(d: chrono::Duration, unit_secs: i64, direction: Direction) {
+    AGE_CHANGE.with(|slot| {
+        if let Some(soonest) = slot.get() {
+            let unit_ms = unit_secs.saturating_mul(1_000);
+            let ms = d.num_milliseconds().max(0);
+            let left = match direction {
+                // A negative age reads "0s" until it turns positive: checked within the second, like a small one.
+                _ if d < chrono::Duration::zero() => 1_000,
+                Direction::Growing => unit_ms - ms % unit_ms,
+                Direction::Shrinking => ms % unit_ms + 1,
+            };
+            slot.set(Some(soonest.min(chrono::Duration::milliseconds(left))));
+        }
+    });
+}
+
+/// Text a render shows that is not an age but reads differently within the second.
+pub fn changes_within_a_second() {
+    note_age_change(chrono::Duration::zero(), 1, Direction::Growing);
+}
+
+/// Runs `f` (a render) and says how long every age it formatted keeps reading the same: a screen whose only
+/// moving parts are ages need not be drawn again before then. `None` when `f` formatted no age.
+pub fn track_age_changes<R>(f: impl FnOnce() -> R) -> (R, Option<chrono::Duration>) {
+    let never = chrono::Duration::MAX;
+    let outer = AGE_CHANGE.with(|slot| slot.replace(Some(never)));
+    let out = f();
+    // A tracked call inside another one also counts for the outer one.
+    let soonest = AGE_CHANGE.with(|slot| {
+        let inner = slot.get();
+        slot.set(outer.zip(inner).map(|(o, i)| o.min(i)));
+        inner
+    });
+    (out, soonest.filter(|d| *d != never))
 }
 
 impl fmt::Debug for HumanDuration {
@@ -145,6 +213,40 @@ impl Serialize for HumanDuration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tracked_ages_say_when_they_next_read_differently() {
+        let ms = chrono::Duration::milliseconds;
+        let next = |ages: &[i64]| {
+            super::track_age_changes(|| {
+                for &a in ages {
+                    super::format_age(ms(a));
+                }
+            })
+            .1
+        };
+        assert_eq!(next(&[]), None);
+        // 59.7 s reads "59s" and turns "1m" 0.3 s later; 61 s reads "1m" until 120 s.
+        assert_eq!(next(&[59_700]), Some(ms(300)));
+        assert_eq!(next(&[61_000]), Some(ms(59_000)));
+        assert_eq!(next(&[7_200_000 + 5_000]), Some(ms(3_600_000 - 5_000)));
+        // The soonest wins; a future time (negative age) reads "0s" and is checked within the second.
+        assert_eq!(next(&[61_000, 3_500]), Some(ms(500)));
+        assert_eq!(next(&[-90_000]), Some(ms(1_000)));
+        // A countdown of 4m 20s reads "4m" until it falls below 4m, 20 s (and a millisecond) later; a fixed
+        // span is never tracked.
+        let (_, countdown) = super::track_age_changes(|| super::format_countdown(ms(260_000)));
+        assert_eq!(countdown, Some(ms(20_001)));
+        let (_, span) = super::track_age_changes(|| super::format_span(ms(260_000)));
+        assert_eq!(span, None);
+        // Untracked formatting records nothing, and a nested tracker's ages count for the outer one too.
+        super::format_age(ms(10));
+        let (inner, outer) = super::track_age_changes(|| {
+            super::format_age(ms(61_000));
+            super::track_age_changes(|| super::format_age(ms(1_200))).1
+        });
+        assert_eq!((inner, outer), (Some(ms(800)), Some(ms(800))));
+    }
+
     use super::*;
 
     #[test]

@@ -141,7 +141,7 @@ impl HistoryReport {
             "403"
         );
         let secs = |s: Option<i64>| {
-            s.map(|s| crate::duration::format_age(chrono::Duration::seconds(s)))
+            s.map(|s| crate::duration::format_span(chrono::Duration::seconds(s)))
                 .unwrap_or_else(|| "-".into())
         };
         for i in &self.integrations {

@@ -20,7 +20,7 @@ pub mod theme;
 mod views;
 
 pub use app::{App, AppOptions, Pane, SortKey, View};
-pub use views::{MIN_HEIGHT, MIN_WIDTH, render, wizard};
+pub use views::{MIN_HEIGHT, MIN_WIDTH, render, render_clock, wizard};
 
 use crate::engine::EngineHandle;
 use chrono::Utc;
@@ -151,21 +151,100 @@ fn clear_screen(term: &mut Term) -> std::io::Result<()> {
     term.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
 }
 
+/// The screen as last drawn and until when its ages read the same, so a clock tick can redraw the header alone
+/// (`cargo bench --bench render` measures both ways).
+#[derive(Default)]
+pub struct LastFrame {
+    /// What the terminal shows, header included.
+    buffer: ratatui::buffer::Buffer,
+    /// Until then, only the clock moves on screen. Capped at the next minute, so text that changes with the
+    /// minute or the day without going through an age is redrawn too.
+    still_until: Option<chrono::DateTime<Utc>>,
+    /// Header rows were written past ratatui's buffers since the last whole frame.
+    header_written: bool,
+}
+
+impl LastFrame {
+    /// Until when the screen last drawn reads the same but for the clock.
+    pub fn still_until(&self) -> Option<chrono::DateTime<Utc>> {
+        self.still_until
+    }
+}
+
 /// Draw one frame inside a synchronized update (DEC 2026) so terminals never show half a frame; one flush.
-fn draw(term: &mut Term, hold: &AtomicBool, app: &mut App) -> std::io::Result<()> {
-    if app.take_repaint() {
+fn draw(
+    term: &mut Term,
+    hold: &AtomicBool,
+    app: &mut App,
+    last: &mut LastFrame,
+    clock_only: bool,
+) -> std::io::Result<()> {
+    let repaint = app.take_repaint();
+    if repaint {
         clear_screen(term)?;
+        *last = LastFrame::default();
     }
     let size = term.size()?;
     app.resize(size.width, size.height);
     hold.store(true, Ordering::Relaxed);
     crossterm::queue!(term.backend_mut(), BeginSynchronizedUpdate)?;
-    let now = Utc::now();
-    let drawn = term.draw(|f| render(f, app, now)).map(|_| ());
+    let drawn = draw_frame(term, app, last, Utc::now(), clock_only);
     let end = crossterm::queue!(term.backend_mut(), EndSynchronizedUpdate);
     hold.store(false, Ordering::Relaxed);
     let flushed = term.backend_mut().flush();
     drawn.and(end).and(flushed)
+}
+
+/// Draw the screen at `now`. `clock_only`: nothing but the clock moved since the last frame, so when that
+/// frame still reads the same (no age on it changed, the same size) only the header row is drawn again, and
+/// only its changed cells are written. A resize arrives as an event, and an event draws the whole screen.
+pub fn draw_frame<B: ratatui::backend::Backend>(
+    term: &mut Terminal<B>,
+    app: &App,
+    last: &mut LastFrame,
+    now: chrono::DateTime<Utc>,
+    clock_only: bool,
+) -> Result<(), B::Error> {
+    let area = last.buffer.area;
+    if clock_only
+        && last.still_until.is_some_and(|until| now < until)
+        && term.get_frame().area() == area
+        && let Some(header) = render_clock(area, app, now)
+    {
+        // Past ratatui's own buffers (whose compare-all-cells is most of a frame's cost): compare one row here.
+        let row = header.area;
+        let updates: Vec<(u16, u16, &ratatui::buffer::Cell)> = (row.left()..row.right())
+            .filter_map(|x| {
+                let new = header.cell((x, row.y))?;
+                (last.buffer.cell((x, row.y)) != Some(new)).then_some((x, row.y, new))
+            })
+            .collect();
+        term.backend_mut().draw(updates.iter().copied())?;
+        for &(x, y, new) in &updates {
+            if let Some(old) = last.buffer.cell_mut((x, y)) {
+                old.clone_from(new);
+            }
+        }
+        last.header_written |= !updates.is_empty();
+        return Ok(());
+    }
+    if std::mem::take(&mut last.header_written) {
+        // ratatui's previous frame still holds an older header: make it what the terminal shows (rewriting at
+        // most those few cells), so the next compare finds every cell that really changed.
+        term.current_buffer_mut().clone_from(&last.buffer);
+        term.apply_buffer()?;
+    }
+    let (drawn, age_change) = crate::duration::track_age_changes(|| {
+        term.draw(|f| render(f, app, now))
+            .map(|done| last.buffer.clone_from(done.buffer))
+    });
+    let next_minute = chrono::DateTime::<Utc>::from_timestamp((now.timestamp() / 60 + 1) * 60, 0);
+    last.still_until = match (age_change, next_minute) {
+        (Some(d), Some(m)) => Some((now + d).min(m)),
+        (None, m) => m,
+        (Some(_), None) => None,
+    };
+    drawn
 }
 
 /// Run the console until the user quits, a signal arrives or the terminal goes away.
@@ -225,7 +304,8 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
 
     // First frame right away (placeholders), then let the engine start probing.
     app.tick(Utc::now());
-    draw(&mut term, &hold, &mut app)?;
+    let mut last = LastFrame::default();
+    draw(&mut term, &hold, &mut app, &mut last, false)?;
     if let Some(tx) = opts.first_frame.take() {
         let _ = tx.send(());
     }
@@ -239,6 +319,8 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
 
     let result: color_eyre::Result<i32> = loop {
         let mut dirty = false;
+        // Set by the clock tick: the time on screen moved (and, on the wall, maybe the cycle).
+        let mut ticked = false;
         // Sleep until the footer message expires (if any), else effectively forever.
         let msg_wait = app
             .message_deadline()
@@ -268,7 +350,7 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
                 if terminal_hung_up() {
                     break Ok(0);
                 }
-                dirty |= app.tick(Utc::now());
+                ticked = app.tick(Utc::now());
             }
             update = next_rotation_update(&mut rotation_updates) => match update {
                 Some(u) => dirty |= app.apply_rotation_update(u, Utc::now()),
@@ -298,7 +380,10 @@ pub async fn run(handle: EngineHandle, mut opts: TuiOptions) -> color_eyre::Resu
         if app.should_quit() {
             break Ok(0);
         }
-        if dirty && let Err(e) = draw(&mut term, &hold, &mut app) {
+        // The wall's tick says whether its screen changed; the console's tick moves its clock.
+        let clock_only = !dirty && ticked && !app.is_wall();
+        dirty |= ticked;
+        if dirty && let Err(e) = draw(&mut term, &hold, &mut app, &mut last, clock_only) {
             break Err(e).wrap_err("drawing to the terminal");
         }
         if gone.load(Ordering::Relaxed) {

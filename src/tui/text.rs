@@ -108,9 +108,11 @@ pub fn age(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
 pub fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let d = at - now;
     if d.num_seconds() == 0 {
+        // Reads "in 1s" or "1s ago" within the second.
+        crate::duration::changes_within_a_second();
         "now".to_string()
     } else if d.num_seconds() > 0 {
-        format!("in {}", format_age(d))
+        format!("in {}", crate::duration::format_countdown(d))
     } else {
         format!("{} ago", format_age(-d))
     }

@@ -334,3 +334,73 @@ fn failures_scrolled_out_of_sight_are_counted_80x24() {
     let screen = fixture::render_text(&a, 80, 24, now());
     assert!(!row(&screen, 1).contains("above"), "{screen}");
 }
+
+/// A clock tick while nothing else changed redraws the header alone (the body's cells are not written again)
+/// for as long as every age on screen reads the same, and the screen it leaves is what a whole render shows;
+/// when an age turns, the whole screen is drawn again. On the main screen (ages count up) and in the detail
+/// (countdowns to the next probe count down).
+#[test]
+fn a_clock_tick_redraws_the_header_alone_until_an_age_turns() {
+    // Three minutes on, every age on the fixture's screens reads in minutes.
+    let t0 = now() + chrono::Duration::minutes(3);
+    header_alone_until_an_age_turns(&app(), t0);
+    let mut detail = app();
+    keys(&mut detail, &[KeyCode::Char('j'), KeyCode::Enter]);
+    // 1m 5s before its next probe: "in 1m" for 5 s more, then "in 59s".
+    let t0 = now() + chrono::Duration::seconds(175);
+    let shown = fixture::render_text(&detail, 120, 60, t0);
+    assert!(shown.contains("(in 1m)"), "{shown}");
+    header_alone_until_an_age_turns(&detail, t0);
+}
+
+fn header_alone_until_an_age_turns(app: &App, t0: chrono::DateTime<chrono::Utc>) {
+    use authwatch::tui::{LastFrame, draw_frame};
+    use ratatui::{Terminal, backend::Backend, backend::TestBackend, buffer::Cell};
+    // Tall enough for the whole detail, its countdown to the next probe included.
+    let (w, h) = (120, 60);
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut last = LastFrame::default();
+    draw_frame(&mut term, app, &mut last, t0, false).unwrap();
+    let still = last.still_until().expect("the fixture shows ages");
+    assert!(
+        still - t0 >= chrono::Duration::seconds(5),
+        "{t0} -> {still}"
+    );
+
+    // A cell the console does not draw: only a write of the whole body would replace it.
+    let (mx, my) = (w - 1, h / 2);
+    let marker = Cell::new("#");
+    term.backend_mut()
+        .draw([(mx, my, &marker)].into_iter())
+        .unwrap();
+    let screen_except_marker = |term: &Terminal<TestBackend>| {
+        let mut buf = term.backend().buffer().clone();
+        buf[(mx, my)] = Cell::new(" ");
+        buf
+    };
+    let whole_except_marker = |t| {
+        let mut whole = fixture::render_buffer(app, w, h, t);
+        whole[(mx, my)] = Cell::new(" ");
+        whole
+    };
+    let mut t = t0 + chrono::Duration::seconds(1);
+    while t < still {
+        draw_frame(&mut term, app, &mut last, t, true).unwrap();
+        assert_eq!(
+            term.backend().buffer()[(mx, my)].symbol(),
+            "#",
+            "body redrawn at {t}"
+        );
+        assert_eq!(
+            screen_except_marker(&term),
+            whole_except_marker(t),
+            "at {t}"
+        );
+        t += chrono::Duration::seconds(1);
+    }
+
+    // An age turned: the tick draws the whole screen again (and works out the next such moment).
+    draw_frame(&mut term, app, &mut last, still, true).unwrap();
+    assert_eq!(screen_except_marker(&term), whole_except_marker(still));
+    assert!(last.still_until().is_some_and(|next| next > still));
+}

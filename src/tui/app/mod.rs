@@ -309,7 +309,7 @@ impl App {
     }
 
     /// The clock ticked. True when the screen must be redrawn: always for the console (its clock shows
-    /// seconds); on the wall screen only when the cycle moves on to the next failing integration or the minute
+    /// seconds; when nothing else moved, only the header row is drawn, see [`crate::tui::LastFrame`]); on the wall screen only when the cycle moves on to the next failing integration or the minute
     /// turns (the wall shows minutes), so a wall that nothing happens on is not redrawn every second.
     pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
         if !self.opts.wall {

@@ -420,7 +420,7 @@ fn history<'a>(app: &App, i: &IntegrationView, now: DateTime<Utc>, width: usize)
     }
     for (n, inc) in i.incidents.iter().enumerate() {
         let lasted = match inc.ended {
-            Some(end) => format!("lasted {}", crate::duration::format_age(end - inc.started)),
+            Some(end) => format!("lasted {}", crate::duration::format_span(end - inc.started)),
             None => format!(
                 "ongoing, {}",
                 crate::duration::format_age(now - inc.started)

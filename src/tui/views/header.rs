@@ -6,11 +6,11 @@ use super::super::app::App;
 use super::super::text;
 use crate::model::Status;
 use chrono::{DateTime, Utc};
-use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Widget};
 
 /// A piece of the header and how willing we are to drop it (higher = dropped first; 0 = never).
 struct Seg {
@@ -37,7 +37,7 @@ fn width(segs: &[Seg]) -> usize {
     segs.iter().map(Seg::width).sum()
 }
 
-pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc>) {
+pub(super) fn render(buf: &mut Buffer, area: Rect, app: &App, now: DateTime<Utc>) {
     let theme = &app.theme;
     let snap = app.snapshot();
     let worst = snap.summary.worst();
@@ -197,5 +197,5 @@ pub(super) fn render(frame: &mut Frame, area: Rect, app: &App, now: DateTime<Utc
     let mut spans: Vec<Span> = segs.into_iter().flat_map(|s| s.spans).collect();
     spans.push(Span::raw(" ".repeat(gap)));
     spans.extend(right.into_iter().flat_map(|s| s.spans));
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    Paragraph::new(Line::from(spans)).render(area, buf);
 }

@@ -41,7 +41,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
         Constraint::Length(1),
     ])
     .areas(area);
-    header::render(frame, header_area, app, now);
+    header::render(frame.buffer_mut(), header_area, app, now);
     match app.view() {
         View::Main => main_panes(frame, body, app, now),
         View::Detail(name) => detail::render(frame, body, app, name, now),
@@ -54,6 +54,26 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
     if let Some(w) = app.wizard() {
         wizard::render(frame, body, w, &app.theme, &app.keymap, now);
     }
+}
+
+/// The header row alone (the clock), as [`render`] draws it on a screen of `screen`'s size, for a tick that
+/// moved nothing else. None when that screen has no such header (the wall, a terminal too small): draw the
+/// whole screen instead.
+pub fn render_clock(
+    screen: Rect,
+    app: &App,
+    now: DateTime<Utc>,
+) -> Option<ratatui::buffer::Buffer> {
+    if screen.width < MIN_WIDTH || screen.height < MIN_HEIGHT || app.is_wall() {
+        return None;
+    }
+    let row = Rect {
+        height: 1,
+        ..screen
+    };
+    let mut buf = ratatui::buffer::Buffer::empty(row);
+    header::render(&mut buf, row, app, now);
+    Some(buf)
 }
 
 fn main_panes(frame: &mut Frame, body: Rect, app: &App, now: DateTime<Utc>) {

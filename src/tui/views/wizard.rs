@@ -134,7 +134,7 @@ fn short_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         format!(
             "{} (in {})",
             t.format("%H:%M:%S"),
-            crate::duration::format_age(left)
+            crate::duration::format_countdown(left)
         )
     } else {
         t.format("%Y-%m-%d %H:%M").to_string()
