@@ -10,8 +10,8 @@
 use super::fingerprint::{Read, SecretReads, fingerprint, is_news};
 use super::state::Engine;
 use crate::config::Config;
-use crate::secrets::SecretRef;
-use secrecy::ExposeSecret;
+use crate::secrets::{SecretError, SecretRef};
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -23,15 +23,38 @@ async fn read_all(
     tx: mpsc::UnboundedSender<SecretReads>,
 ) {
     let timeout = config.settings.secret_command_timeout;
-    let mut reads = Vec::new();
-    for c in &config.credentials {
-        if matches!(c.client_secret, SecretRef::Command(_)) {
-            continue;
-        }
-        // Bounded: a file that never ends (a FIFO nobody writes) must not stop every later round.
-        let read = match tokio::time::timeout(timeout, c.client_secret.resolve(timeout)).await {
-            Ok(Ok(secret)) => Read::Value(fingerprint(&key, secret.expose_secret())),
-            Ok(Err(_)) | Err(_) => Read::Unavailable,
+    let read = |secret: Result<SecretString, SecretError>| match secret {
+        Ok(secret) => Read::Value(fingerprint(&key, secret.expose_secret())),
+        Err(_) => Read::Unavailable,
+    };
+    // Env, store and regular files in one blocking task; what could block (a FIFO) is read below, bounded.
+    let batch = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            config
+                .credentials
+                .iter()
+                .map(|c| match c.client_secret {
+                    SecretRef::Command(_) => None,
+                    _ => Some(c.client_secret.resolve_now()),
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let mut reads = Vec::with_capacity(batch.len());
+    for (c, now) in config.credentials.iter().zip(batch) {
+        let read = match now {
+            None => continue,
+            Some(Some(secret)) => read(secret),
+            // Bounded: a file that never ends (a FIFO nobody writes) must not stop every later round.
+            Some(None) => {
+                match tokio::time::timeout(timeout, c.client_secret.resolve(timeout)).await {
+                    Ok(secret) => read(secret),
+                    Err(_) => Read::Unavailable,
+                }
+            }
         };
         reads.push((c.id.clone(), read));
     }

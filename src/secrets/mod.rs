@@ -242,6 +242,25 @@ impl SecretRef {
         Ok(value)
     }
 
+    /// Resolve the reference on this thread when that cannot block: `env`, `store` and a regular `file`. None
+    /// for a `command` or a file that is not a regular one (a FIFO waits for a writer): [`Self::resolve`] them.
+    /// For a periodic round over many credentials, all in one blocking task (one task per file costs two
+    /// thread wake-ups each).
+    pub fn resolve_now(&self) -> Option<Result<SecretString, SecretError>> {
+        let value = match self {
+            Self::Env(name) => resolve_env(name),
+            Self::Store(name) => {
+                crate::secrets::vault::resolve(name).map_err(|e| SecretError::Store(e.to_string()))
+            }
+            Self::File(path) => resolve_regular_file(path)?,
+            Self::Command(_) => return None,
+        };
+        if let Ok(v) = &value {
+            crate::sanitize::Redactor::global().add(secrecy::ExposeSecret::expose_secret(v));
+        }
+        Some(value)
+    }
+
     async fn resolve_value(&self, timeout: Duration) -> Result<SecretString, SecretError> {
         match self {
             Self::Env(name) => resolve_env(name),
@@ -289,12 +308,47 @@ async fn resolve_file(path: &Path) -> Result<SecretString, SecretError> {
     let bytes = Zeroizing::new(
         tokio::fs::read(path)
             .await
-            .map_err(|e| SecretError::FileRead {
-                path: path.to_path_buf(),
-                kind: e.kind(),
-            })?,
+            .map_err(|e| file_error(path, e))?,
     );
-    let text = std::str::from_utf8(&bytes).map_err(|_| SecretError::FileNotUtf8 {
+    file_secret(path, &bytes)
+}
+
+/// A regular file read without blocking on it; None when the path is something else (a FIFO, a device).
+fn resolve_regular_file(path: &Path) -> Option<Result<SecretString, SecretError>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO with no writer must not wait (it is handed back to the async read).
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) => return Some(Err(file_error(path, e))),
+    };
+    match file.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return None,
+        Err(e) => return Some(Err(file_error(path, e))),
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    Some(
+        file.read_to_end(&mut bytes)
+            .map_err(|e| file_error(path, e))
+            .and_then(|_| file_secret(path, &bytes)),
+    )
+}
+
+fn file_error(path: &Path, e: io::Error) -> SecretError {
+    SecretError::FileRead {
+        path: path.to_path_buf(),
+        kind: e.kind(),
+    }
+}
+
+/// A secret file's text without its trailing newline; empty or not UTF-8 is an error.
+fn file_secret(path: &Path, bytes: &[u8]) -> Result<SecretString, SecretError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| SecretError::FileNotUtf8 {
         path: path.to_path_buf(),
     })?;
     let secret = text.trim_end();
@@ -533,6 +587,44 @@ impl<'de> Visitor<'de> for RefVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_now_from_a_regular_file_but_not_from_a_fifo_or_a_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("crm");
+        std::fs::write(&file, "s3cr3t-value-123\n").unwrap();
+        let read = SecretRef::File(file.clone())
+            .resolve_now()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            secrecy::ExposeSecret::expose_secret(&read),
+            "s3cr3t-value-123"
+        );
+        std::fs::write(&file, "\n").unwrap();
+        assert!(matches!(
+            SecretRef::File(file).resolve_now(),
+            Some(Err(SecretError::FileEmpty { .. }))
+        ));
+        assert!(matches!(
+            SecretRef::File(dir.path().join("missing")).resolve_now(),
+            Some(Err(SecretError::FileRead {
+                kind: io::ErrorKind::NotFound,
+                ..
+            }))
+        ));
+        // A FIFO nobody writes would block a reader: left to the bounded async read.
+        let fifo = dir.path().join("fifo");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        assert!(SecretRef::File(fifo).resolve_now().is_none());
+        assert!(
+            SecretRef::Command(vec!["true".into()])
+                .resolve_now()
+                .is_none()
+        );
+    }
 
     #[test]
     fn display_shows_only_the_reference() {
