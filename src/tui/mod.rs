@@ -20,7 +20,8 @@ pub mod theme;
 mod views;
 
 pub use app::{App, AppOptions, Pane, SortKey, View};
-pub use views::{MIN_HEIGHT, MIN_WIDTH, render, render_clock, wizard};
+use views::render_clock;
+pub use views::{MIN_HEIGHT, MIN_WIDTH, render, wizard};
 
 use crate::engine::EngineHandle;
 use chrono::Utc;
