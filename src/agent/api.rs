@@ -313,7 +313,11 @@ async fn events(
     }
     let (tx, mut rx) = mpsc::channel::<Event>(4);
     let hub = s.hub.clone();
-    let mut engine_events = s.engine.events();
+    let mut engine_events = if q.probes {
+        s.engine.events()
+    } else {
+        s.engine.changes()
+    };
     let mut stop = s.shutdown.clone();
     tokio::spawn(async move {
         let (mut have, full, mut deltas) = hub.join();
@@ -342,10 +346,6 @@ async fn events(
                     Err(RecvError::Closed) => break,
                 },
                 e = engine_events.recv() => match e {
-                    Ok(
-                        crate::engine::EngineEvent::ProbeStarted { .. }
-                        | crate::engine::EngineEvent::ProbeFinished { .. },
-                    ) if !q.probes => continue,
                     Ok(e) => match serde_json::to_string(&e) {
                         Ok(json) => Event::default().event("engine").data(json),
                         Err(_) => continue,

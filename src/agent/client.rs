@@ -12,7 +12,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use url::Url;
 
 /// No bytes (not even a keep-alive) for this long: the connection is considered lost.
@@ -193,9 +193,8 @@ pub async fn connect_with(
         .map_err(|e| ConnectError::Other(format!("unexpected answer from the agent: {e}")))?;
 
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty("connecting...")));
-    let (events_tx, _) = broadcast::channel(16);
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let handle = EngineHandle::from_channels(snap_rx, events_tx, cmd_tx);
+    let handle = EngineHandle::from_channels(snap_rx, cmd_tx);
     let follower = tokio::spawn(follow(api.clone(), snap_tx));
     let forwarder = tokio::spawn(forward(api, cmd_rx));
     let task = tokio::spawn(async move {

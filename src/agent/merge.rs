@@ -7,7 +7,7 @@ use super::client::Connection;
 use crate::config::Role;
 use crate::engine::{Command, EngineHandle, Snapshot};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Short, distinct labels for the agents: the host, or host:port where hosts repeat.
 pub fn labels(urls: &[url::Url]) -> Vec<String> {
@@ -112,7 +112,6 @@ pub fn combine(labels: Vec<String>, conns: Vec<Connection>) -> Connection {
             .collect()
     }
     let (snap_tx, snap_rx) = watch::channel(Arc::new(merge(&parts(&labels, &handles))));
-    let (events, _) = broadcast::channel(64);
     let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(64);
     let follow_handles = handles.clone();
     let follow_labels = labels.clone();
@@ -194,7 +193,7 @@ pub fn combine(labels: Vec<String>, conns: Vec<Connection>) -> Connection {
         }
     });
     Connection {
-        handle: EngineHandle::from_channels(snap_rx, events, cmd_tx),
+        handle: EngineHandle::from_channels(snap_rx, cmd_tx),
         name,
         role,
         task,

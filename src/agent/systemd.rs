@@ -88,14 +88,13 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::sync::{broadcast, watch};
+    use tokio::sync::watch;
 
     /// A handle whose commands go to `commands` (nobody reads them unless the test does).
     fn handle() -> (EngineHandle, mpsc::Receiver<Command>) {
         let (_snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty("t")));
-        let (events, _) = broadcast::channel(4);
         let (cmd_tx, cmd_rx) = mpsc::channel(4);
-        (EngineHandle::from_channels(snap_rx, events, cmd_tx), cmd_rx)
+        (EngineHandle::from_channels(snap_rx, cmd_tx), cmd_rx)
     }
 
     async fn pings_in(engine: EngineHandle, live: bool, periods: u32) -> usize {

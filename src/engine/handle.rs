@@ -81,11 +81,46 @@ pub enum EngineEvent {
     },
 }
 
+impl EngineEvent {
+    /// One of the two events every probe makes (started, finished).
+    fn is_probe_progress(&self) -> bool {
+        matches!(
+            self,
+            EngineEvent::ProbeStarted { .. } | EngineEvent::ProbeFinished { .. }
+        )
+    }
+}
+
+/// The engine's events as two feeds: all of them, and all but the two-per-probe started/finished events, so a
+/// consumer that does not want those is not woken for each (1,000 integrations every 30 s: 66 a second, times
+/// every live SSE client).
+#[derive(Clone)]
+pub struct EventBus {
+    all: broadcast::Sender<EngineEvent>,
+    changes: broadcast::Sender<EngineEvent>,
+}
+
+impl EventBus {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            all: broadcast::channel(capacity).0,
+            changes: broadcast::channel(capacity).0,
+        }
+    }
+
+    pub fn send(&self, event: EngineEvent) {
+        if !event.is_probe_progress() && self.changes.receiver_count() > 0 {
+            let _ = self.changes.send(event.clone());
+        }
+        let _ = self.all.send(event);
+    }
+}
+
 /// Cheap to clone; every consumer holds one.
 #[derive(Clone)]
 pub struct EngineHandle {
     pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
-    pub(crate) events: broadcast::Sender<EngineEvent>,
+    pub(crate) events: EventBus,
     pub(crate) commands: mpsc::Sender<Command>,
 }
 
@@ -102,8 +137,13 @@ impl EngineHandle {
     pub fn watch(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.clone()
     }
+    /// Every event, with a started and a finished event for each probe.
     pub fn events(&self) -> broadcast::Receiver<EngineEvent> {
-        self.events.subscribe()
+        self.events.all.subscribe()
+    }
+    /// Every event but probes starting and finishing.
+    pub fn changes(&self) -> broadcast::Receiver<EngineEvent> {
+        self.events.changes.subscribe()
     }
     /// The engine's loop still takes commands.
     pub fn is_running(&self) -> bool {
@@ -123,12 +163,11 @@ impl EngineHandle {
     /// the commands consumers send. Used by the console's tests and by remote (agent) front-ends.
     pub fn from_channels(
         snapshots: watch::Receiver<Arc<Snapshot>>,
-        events: broadcast::Sender<EngineEvent>,
         commands: mpsc::Sender<Command>,
     ) -> Self {
         Self {
             snapshots,
-            events,
+            events: EventBus::new(16),
             commands,
         }
     }

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How long the writer gathers records after the first before it commits them together: a commit per probe
+/// (30 a second with 1,000 integrations) cost more than the inserts, a fifth of the agent's CPU.
+const GATHER_FOR: Duration = Duration::from_millis(500);
 /// How often, at the latest, the writer checks that its database file is still the one at the path.
 pub const FILE_CHECK_EVERY: Duration = Duration::from_secs(5);
 
@@ -33,6 +36,21 @@ fn reopen(store: &mut Store, error: &Mutex<Option<String>>) {
             *error.lock().expect("history error lock") = Some(format!(
                 "history not saved: database file deleted or replaced, cannot open it again: {e}"
             ));
+        }
+    }
+}
+
+/// Adds what arrives before `until` to `pending`; an error when every sender is gone (write and stop).
+fn gather(
+    rx: &mpsc::Receiver<Vec<Record>>,
+    pending: &mut Vec<Record>,
+    until: Instant,
+) -> Result<(), mpsc::RecvTimeoutError> {
+    loop {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(more) => pending.extend(more),
+            Err(mpsc::RecvTimeoutError::Timeout) => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -64,7 +82,7 @@ impl HistoryWriter {
                         Err(mpsc::RecvTimeoutError::Timeout) => continue,
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
-                    pending.extend(rx.try_iter().flatten());
+                    let gathered = gather(&rx, &mut pending, Instant::now() + GATHER_FOR);
                     match store.write(&pending) {
                         Ok(()) => {
                             pending.clear();
@@ -79,6 +97,9 @@ impl HistoryWriter {
                                 pending.drain(..pending.len() - 10_000);
                             }
                         }
+                    }
+                    if gathered.is_err() {
+                        break;
                     }
                 }
                 if !pending.is_empty()
@@ -117,5 +138,39 @@ impl HistoryWriter {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(integration: &str) -> Vec<Record> {
+        vec![Record::Ack {
+            integration: integration.into(),
+            at: Utc::now(),
+            actor: "test".into(),
+            note: None,
+        }]
+    }
+
+    #[test]
+    fn records_sent_close_together_are_written_in_one_batch_and_a_closed_channel_ends_it() {
+        let (tx, rx) = mpsc::channel();
+        for name in ["a", "b", "c"] {
+            tx.send(ack(name)).unwrap();
+        }
+        let mut pending = Vec::new();
+        assert!(gather(&rx, &mut pending, Instant::now()).is_ok());
+        assert_eq!(pending.len(), 3, "what was already queued joins the batch");
+        tx.send(ack("d")).unwrap();
+        drop(tx);
+        let far = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(
+            gather(&rx, &mut pending, far),
+            Err(mpsc::RecvTimeoutError::Disconnected),
+            "a closed channel does not wait out the window"
+        );
+        assert_eq!(pending.len(), 4);
     }
 }

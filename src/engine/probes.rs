@@ -61,7 +61,7 @@ impl Engine {
         let tx = self.results_tx.clone();
         let generation = self.generation;
         let name = config.integrations[idx].name.clone();
-        let _ = self.events.send(EngineEvent::ProbeStarted {
+        self.events.send(EngineEvent::ProbeStarted {
             integration: name,
             at: Utc::now(),
         });
@@ -220,14 +220,14 @@ impl Engine {
             .cloned()
             .chain(std::iter::once(result))
             .collect();
-        let _ = self.events.send(EngineEvent::ProbeFinished {
+        self.events.send(EngineEvent::ProbeFinished {
             integration: name.clone(),
             at,
             outcome,
             fresh_token,
         });
         if st.tracking.paused {
-            let _ = self.events.send(EngineEvent::Paused {
+            self.events.send(EngineEvent::Paused {
                 integration: name,
                 at,
                 reason: format!("{} consecutive auth failures", st.tracking.consecutive_auth),

@@ -115,7 +115,7 @@ impl Engine {
         if health.status != st.health.status {
             let reason = health.short_reason().to_string();
             st.changes.push((now, health.status, reason.clone()));
-            let _ = self.events.send(EngineEvent::StatusChanged {
+            self.events.send(EngineEvent::StatusChanged {
                 integration: integration.name.clone(),
                 at: now,
                 from: st.health.status,

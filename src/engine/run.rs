@@ -271,7 +271,7 @@ impl Engine {
         // Uptime and the expiries recorded by rotations, for the new configuration.
         self.summarizing = false;
         self.summarize();
-        let _ = self.events.send(EngineEvent::ConfigReloaded {
+        self.events.send(EngineEvent::ConfigReloaded {
             at: Utc::now(),
             integrations: self.integrations.len(),
         });

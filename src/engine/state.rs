@@ -1,7 +1,7 @@
 //! What the engine holds: one state per integration, the credential holds, and the channels it owns.
 
 use super::Summaries;
-use super::handle::{EngineEvent, EngineHandle};
+use super::handle::{EngineHandle, EventBus};
 use super::history::HistoryWriter;
 use super::snapshot::{IntegrationView, LogSourceView, Snapshot};
 use crate::config::Config;
@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 pub(super) struct IntegrationState {
@@ -102,7 +102,7 @@ pub(super) struct Engine {
     pub version: u64,
     pub semaphore: Arc<Semaphore>,
     pub snapshots: watch::Sender<Arc<Snapshot>>,
-    pub events: broadcast::Sender<EngineEvent>,
+    pub events: EventBus,
     pub results_tx: mpsc::UnboundedSender<ResultMsg>,
     pub history: Option<HistoryWriter>,
     /// Shown in snapshots while history cannot be saved.
@@ -136,7 +136,7 @@ impl Engine {
     {
         let prober = Arc::new(Prober::new(&config.settings)?);
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.name.clone())));
-        let (events_tx, _) = broadcast::channel(1024);
+        let events_tx = EventBus::new(1024);
         let (cmd_tx, cmd_rx) = mpsc::channel(256);
         let (results_tx, results) = mpsc::unbounded_channel();
         let (summaries_tx, summaries) = mpsc::unbounded_channel();

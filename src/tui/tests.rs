@@ -8,7 +8,7 @@ use crate::model::Health;
 use crate::model::{AuthEvent, Status};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 fn opts(read_only: bool) -> AppOptions {
     AppOptions {
@@ -28,9 +28,8 @@ fn app() -> App {
 fn wired(read_only: bool) -> (App, mpsc::Receiver<Command>, watch::Sender<Arc<Snapshot>>) {
     let snap = Arc::new(fixture::snapshot());
     let (wtx, wrx) = watch::channel(snap.clone());
-    let (btx, _) = broadcast::channel(16);
     let (ctx, crx) = mpsc::channel(16);
-    let handle = EngineHandle::from_channels(wrx, btx, ctx);
+    let handle = EngineHandle::from_channels(wrx, ctx);
     (
         App::new(snap, opts(read_only)).with_handle(handle),
         crx,
