@@ -21,9 +21,12 @@ impl Engine {
         let thresholds = Thresholds::from(&self.config.settings);
         let mut any = false;
         for idx in 0..self.integrations.len() {
-            if std::mem::take(&mut self.integrations[idx].changed) {
+            let st = &mut self.integrations[idx];
+            let changed = std::mem::take(&mut st.changed);
+            if std::mem::take(&mut st.clock_moved) || changed {
+                let evaluate = changed || now >= st.health_stable_until;
                 any = true;
-                self.rebuild_view(idx, now, &thresholds);
+                self.rebuild_view(idx, now, &thresholds, evaluate);
             }
         }
         let history_error = self
@@ -89,8 +92,23 @@ impl Engine {
         self.auth_log_view.clone()
     }
 
-    /// Evaluate one integration's health, record a status change, and rebuild its view.
-    fn rebuild_view(&mut self, idx: usize, now: DateTime<Utc>, thresholds: &Thresholds) {
+    /// Evaluate one integration's health (unless `evaluate` is false: only the clock moved, and not far enough
+    /// to change it), record a status change, and rebuild its view.
+    fn rebuild_view(
+        &mut self,
+        idx: usize,
+        now: DateTime<Utc>,
+        thresholds: &Thresholds,
+        evaluate: bool,
+    ) {
+        if !evaluate {
+            // The rules' answer stands: the view changes only if the uptimes or the incidents moved (rarely:
+            // the day's uptime moves only while the window's edge crosses a failure).
+            let st = &mut self.integrations[idx];
+            if self.one_shot || summary(&mut st.runs, &mut st.changes, now) == st.summary {
+                return;
+            }
+        }
         let integration = &self.config.integrations[idx];
         let secret_expires = self.credential_of[idx]
             .and_then(|c| self.config.credentials.get(c))
@@ -99,19 +117,26 @@ impl Engine {
         let st = &mut self.integrations[idx];
         let history = st.history.clone();
         let token_reused_until = history.last().and_then(|p| p.token_reused_until);
-        let health = health::evaluate(
-            &Evidence {
-                history: &history,
-                consecutive_auth_failures: st.tracking.consecutive_auth,
-                failing_since: st.tracking.failing_since,
-                paused: st.tracking.paused,
-                secret_expires,
-                secret_error: st.secret_error.as_deref(),
-                log_events: st.log_events.make_contiguous(),
-            },
-            now,
-            thresholds,
-        );
+        let health = if evaluate {
+            let log_events = st.log_events.make_contiguous();
+            st.health_stable_until =
+                health::stable_until(secret_expires, log_events, now, thresholds);
+            health::evaluate(
+                &Evidence {
+                    history: &history,
+                    consecutive_auth_failures: st.tracking.consecutive_auth,
+                    failing_since: st.tracking.failing_since,
+                    paused: st.tracking.paused,
+                    secret_expires,
+                    secret_error: st.secret_error.as_deref(),
+                    log_events,
+                },
+                now,
+                thresholds,
+            )
+        } else {
+            st.health.clone()
+        };
         if health.status != st.health.status {
             let reason = health.short_reason().to_string();
             st.changes.push((now, health.status, reason.clone()));
@@ -216,4 +241,76 @@ pub(super) fn credential_views(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// One integration whose secret expires on 2027-01-16; warnings start 14 days before.
+    fn engine() -> Engine {
+        let text = r#"
+[settings]
+warn_before = "14d"
+critical_before = "3d"
+
+[[credential]]
+id = "crm"
+auth_url = "http://127.0.0.1:9/"
+client_id = "abc"
+client_secret = { env = "AUTHWATCH_TEST_UNUSED" }
+secret_expires = 2027-01-16
+
+[[integration]]
+name = "crm-sync"
+credential = "crm"
+"#;
+        let config = crate::config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        Engine::new(config).unwrap().0
+    }
+
+    fn reasons(e: &Engine) -> Vec<String> {
+        e.snapshots.borrow().integrations[0].health.reasons.clone()
+    }
+
+    /// The minute's pass skips the rules while nothing can have moved them, and still turns a secret's
+    /// expiry into a warning the minute its window opens, then counts its days down.
+    #[test]
+    fn the_clock_alone_brings_a_secret_into_its_warning_window_and_counts_it_down() {
+        let mut e = engine();
+        let t0 = Utc.with_ymd_and_hms(2026, 12, 31, 23, 58, 0).unwrap();
+        e.integrations[0]
+            .runs
+            .push(t0 - chrono::Duration::hours(1), true);
+        e.publish(t0);
+        assert_eq!(reasons(&e), ["not probed yet"]);
+        let uptime = |e: &Engine| e.snapshots.borrow().integrations[0].uptime_24h;
+        assert_eq!(uptime(&e), Some(100.0));
+        let tick = |e: &mut Engine, at| {
+            for st in &mut e.integrations {
+                st.clock_moved = true;
+            }
+            e.publish(at);
+            reasons(e)
+        };
+        assert_eq!(
+            tick(&mut e, t0 + chrono::Duration::minutes(1)),
+            ["not probed yet"]
+        );
+        assert_eq!(uptime(&e), Some(100.0));
+        // The last result leaves the day's window: the clock alone changes the uptime shown.
+        let a_day_on = Utc.with_ymd_and_hms(2027, 1, 1, 23, 0, 0).unwrap();
+        assert_eq!(tick(&mut e, a_day_on), ["not probed yet"]);
+        assert_eq!(uptime(&e), None);
+        let opened = Utc.with_ymd_and_hms(2027, 1, 2, 0, 0, 0).unwrap();
+        assert_eq!(
+            tick(&mut e, opened),
+            ["secret expires in 14d (2027-01-16)", "not probed yet"]
+        );
+        assert_eq!(
+            tick(&mut e, opened + chrono::Duration::days(1)),
+            ["secret expires in 13d (2027-01-16)", "not probed yet"]
+        );
+    }
 }

@@ -34,6 +34,8 @@ pub fn watch(
                     return;
                 }
             };
+            // Asked before the tables are read: a commit in between is seen on the next look.
+            let mut version = store.data_version().ok();
             // What was complete before this engine started is not news.
             let mut seen: HashMap<String, i64> = store
                 .rotation_completions()
@@ -46,6 +48,11 @@ pub fn watch(
                 if tx.is_closed() {
                     return;
                 }
+                let now_version = store.data_version().ok();
+                if now_version.is_some() && now_version == version {
+                    continue; // nothing committed since the last look
+                }
+                version = now_version;
                 if let Ok(now) = store.rotation_marks() {
                     let moved: Vec<String> = now
                         .iter()

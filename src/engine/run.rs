@@ -163,7 +163,7 @@ impl Engine {
                 _ = sleep_until_opt(publish_at) => {}
                 _ = reevaluate.tick() => {
                     for st in &mut self.integrations {
-                        st.changed = true;
+                        st.clock_moved = true;
                     }
                     // Days left move with the clock.
                     self.credential_views_dirty = true;

@@ -41,7 +41,11 @@ pub(super) struct IntegrationState {
     pub summary: HistorySummary,
     pub health: Health,
     pub view: Arc<IntegrationView>,
+    /// Its inputs changed: evaluate and rebuild the view at the next publish.
     pub changed: bool,
+    /// Only the clock moved: rebuild the summary, evaluate again only from `health_stable_until` on.
+    pub clock_moved: bool,
+    pub health_stable_until: DateTime<Utc>,
 }
 
 /// Due probes, soonest first: (when, integration index, its `due_seq` then). Stale entries are skipped when they
@@ -257,6 +261,8 @@ impl Engine {
                     health: Health::default(),
                     view: Arc::new(IntegrationView::placeholder(i)),
                     changed: true,
+                    clock_moved: false,
+                    health_stable_until: DateTime::<Utc>::MIN_UTC,
                 }
             })
             .collect()

@@ -208,6 +208,30 @@ fn fmt_ms(ms: u64) -> String {
     }
 }
 
+/// Until when `evaluate` gives the same answer for the same evidence as the clock moves: the soonest moment a
+/// secret's expiry window opens, or `now` when a finding already depends on the clock (an expiry that counts
+/// days, log events that leave their window). The engine re-evaluates only integrations whose answer can have
+/// changed since.
+pub fn stable_until(
+    secret_expires: Option<DateTime<Utc>>,
+    log_events: &[LogEvidence],
+    now: DateTime<Utc>,
+    t: &Thresholds,
+) -> DateTime<Utc> {
+    if !log_events.is_empty() {
+        return now;
+    }
+    match secret_expires {
+        None => DateTime::<Utc>::MAX_UTC,
+        Some(expires) => {
+            let opens = expires
+                .checked_sub_signed(to_chrono(t.critical_before.max(t.warn_before)))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            if opens > now { opens } else { now }
+        }
+    }
+}
+
 /// Whole days from `now` to `expires` (negative once expired), counted by calendar date.
 pub fn days_left(expires: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (expires.date_naive() - now.date_naive()).num_days()
@@ -226,8 +250,12 @@ fn expiry_finding(
     t: &Thresholds,
 ) -> Option<Finding> {
     let expires = expires?;
-    let date = expires.format("%Y-%m-%d");
     let left = expires - now;
+    let within = |d: Duration| left <= to_chrono(d);
+    if !within(t.critical_before.max(t.warn_before)) {
+        return None; // most credentials, most of the time: no words to format
+    }
+    let date = expires.format("%Y-%m-%d");
     let days = days_left(expires, now);
     if expires <= now {
         let ago = -days;
@@ -238,7 +266,6 @@ fn expiry_finding(
         };
         return Some((Status::Fail, format!("secret expired {when} ({date})")));
     }
-    let within = |d: Duration| left <= to_chrono(d);
     let text = format!("secret expires in {days}d ({date})");
     if within(t.critical_before) {
         Some((Status::Fail, text))
@@ -452,6 +479,27 @@ mod tests {
             h.reasons,
             ["secret not available: environment variable CRM_SECRET is not set"]
         );
+    }
+
+    #[test]
+    fn the_answer_stands_until_an_expiry_window_opens_or_at_once_with_log_evidence() {
+        let expires = now() + chrono::Duration::days(90);
+        let opens = expires - to_chrono(t().warn_before.max(t().critical_before));
+        assert!(opens > now());
+        assert_eq!(stable_until(Some(expires), &[], now(), &t()), opens);
+        assert_eq!(stable_until(Some(expires), &[], opens, &t()), opens);
+        let later = opens + chrono::Duration::hours(1);
+        assert_eq!(stable_until(Some(expires), &[], later, &t()), later);
+        assert_eq!(
+            stable_until(None, &[], now(), &t()),
+            DateTime::<Utc>::MAX_UTC
+        );
+        let logged = [LogEvidence {
+            at: now(),
+            http_status: 401,
+            source: "mw".into(),
+        }];
+        assert_eq!(stable_until(None, &logged, now(), &t()), now());
     }
 
     #[test]

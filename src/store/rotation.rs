@@ -354,6 +354,14 @@ impl Store {
     /// running consoles and agents poll cheaply to notice a rotation completed by another process.
     /// Per credential, a mark that moves whenever its rotation state or its lease changes (any process): the
     /// newest state update and the lease's holder and start.
+    /// Changes when another connection (another process, or this one's other handles) commits: a poller asks
+    /// this one cheap question and reads its tables only when the answer moved.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(|e| self.sql_err(e))
+    }
+
     pub fn rotation_marks(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
         let mut marks: std::collections::HashMap<String, String> = std::collections::HashMap::new();
         for sql in [

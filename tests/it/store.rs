@@ -145,6 +145,24 @@ fn locked_database_names_the_file_and_the_fix() {
     );
 }
 
+/// The rotation watcher's cheap question: has anyone else committed since I last looked?
+#[test]
+fn data_version_moves_only_when_another_connection_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authwatch.db");
+    let watcher = Store::open(&path).unwrap();
+    let mut writer = Store::open(&path).unwrap();
+    let before = watcher.data_version().unwrap();
+    assert_eq!(watcher.data_version().unwrap(), before, "nothing committed");
+    writer
+        .write(&[Record::Probe {
+            integration: "crm-sync".into(),
+            result: probe(Utc::now(), Outcome::Ok),
+        }])
+        .unwrap();
+    assert_ne!(watcher.data_version().unwrap(), before);
+}
+
 #[test]
 fn retention_prunes_old_rows_and_keeps_recent_ones() {
     let dir = tempfile::tempdir().unwrap();
