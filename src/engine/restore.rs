@@ -1,5 +1,5 @@
 //! Continuing from the store: histories, failure counts, pauses, statuses and the 401/403 log at start, and
-//! the uptime/incident summaries and recorded expiries read from it every minute.
+//! the expiries rotations record (read again whenever a rotation moves).
 
 use super::history::HistoryWriter;
 use super::state::Engine;
@@ -151,7 +151,9 @@ impl Engine {
     }
 
     /// Read the expiries recorded by rotations (here or by `authwatch rotate` in another process) off the
-    /// engine's thread, one job at a time. Uptime and incidents are kept in memory instead.
+    /// engine's thread, one job at a time: at start, on reload, and when the rotation watcher sees a rotation
+    /// move or complete (not on a timer: 500 credentials cost a database open and 500 queries). Uptime and
+    /// incidents are kept in memory instead.
     pub(super) fn summarize(&mut self) {
         let Some(path) = self.db_path.clone() else {
             return;

@@ -167,7 +167,6 @@ impl Engine {
                     }
                     // Days left move with the clock.
                     self.credential_views_dirty = true;
-                    self.summarize();
                     super::restore::release_free_memory();
                 }
                 Some(update) = inbox.follow.recv() => {
@@ -181,6 +180,9 @@ impl Engine {
                 Some(reads) = inbox.secret_reads.recv() => self.secrets_read(reads),
                 Some(credentials) = completed.recv() => self.rotation_completed(&credentials),
                 Some(credentials) = moved.recv() => {
+                    // A step may have recorded a new expiry (here or in another process).
+                    self.summarizing = false;
+                    self.summarize();
                     if let Some(link) = &self.rotation {
                         link.refresh(credentials);
                     }

@@ -31,7 +31,8 @@ pub struct IntegrationView {
     pub secret_expires: Option<DateTime<Utc>>,
     /// Someone acknowledged the current incident (cleared when the integration is OK again).
     pub acked: Option<Ack>,
-    /// From the history database, refreshed every minute (None: no history or no store).
+    /// From the results kept in memory (restored from the history database at start), moved with the clock
+    /// every minute (None: nothing probed in the window).
     pub uptime_24h: Option<f64>,
     pub uptime_7d: Option<f64>,
     /// Incidents of the last 7 days, newest first.

@@ -87,6 +87,8 @@ pub(super) struct Engine {
     /// The last read of each credential's secret reference (a fingerprint), to notice a changed secret.
     pub secret_reads: super::fingerprint::Reads,
     pub secret_key: Arc<ring::hmac::Key>,
+    /// Secret files' stamps when last read, so unchanged ones are not read again every round.
+    pub secret_stamps: Arc<std::sync::Mutex<super::secret_watch::FileStamps>>,
     pub secret_reads_tx: mpsc::UnboundedSender<super::fingerprint::SecretReads>,
     pub secret_reading: bool,
     pub due: DueHeap,
@@ -119,7 +121,7 @@ pub(super) struct Engine {
     pub follow_tx: mpsc::Sender<FollowUpdate>,
     /// Newest offset of every followed file, per source (to resume after a reload).
     pub offsets: HashMap<String, Vec<crate::ingest::Offsets>>,
-    /// The history database, read every minute for uptime and incidents.
+    /// The history database, read for the expiries rotations record.
     pub db_path: Option<std::path::PathBuf>,
     pub summaries_tx: mpsc::UnboundedSender<Summaries>,
     pub summarizing: bool,
@@ -159,6 +161,7 @@ impl Engine {
             secret_verified: HashMap::new(),
             secret_reads: Default::default(),
             secret_key: Arc::new(super::fingerprint::fingerprint_key()),
+            secret_stamps: Default::default(),
             secret_reads_tx,
             secret_reading: false,
             due: DueHeap::new(),
