@@ -95,6 +95,7 @@ impl Engine {
         if generation != self.generation || idx >= self.integrations.len() {
             return;
         }
+        self.results_since_trim = self.results_since_trim.saturating_add(1);
         let now = Instant::now();
         let st = &mut self.integrations[idx];
         st.in_flight = false;

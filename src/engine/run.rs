@@ -167,7 +167,13 @@ impl Engine {
                     }
                     // Days left move with the clock.
                     self.credential_views_dirty = true;
-                    super::restore::release_free_memory();
+                    // Memory goes back to the system only after a sweep's worth of work: a trim walks every
+                    // arena (up to 40 ms at 10,000 integrations), and the pages it returns fault back in on the
+                    // next pass over the views.
+                    if self.results_since_trim >= self.integrations.len().max(1) {
+                        self.results_since_trim = 0;
+                        super::restore::release_free_memory();
+                    }
                 }
                 Some(update) = inbox.follow.recv() => {
                     self.follow_update(update);
@@ -248,6 +254,7 @@ impl Engine {
 
     /// A new configuration: keep what is known of integrations that keep their name, forget pauses and tokens.
     fn reload(&mut self, config: Config) {
+        self.results_since_trim = usize::MAX; // the old states are freed: trim at the next minute
         let old: HashMap<String, IntegrationState> = std::mem::take(&mut self.integrations)
             .into_iter()
             .zip(self.config.integrations.iter())

@@ -87,6 +87,8 @@ pub(super) struct Engine {
     /// The last read of each credential's secret reference (a fingerprint), to notice a changed secret.
     pub secret_reads: super::fingerprint::Reads,
     pub secret_key: Arc<ring::hmac::Key>,
+    /// Probe results applied since memory was last handed back to the system.
+    pub results_since_trim: usize,
     /// Secret files' stamps when last read, so unchanged ones are not read again every round.
     pub secret_stamps: Arc<std::sync::Mutex<super::secret_watch::FileStamps>>,
     pub secret_reads_tx: mpsc::UnboundedSender<super::fingerprint::SecretReads>,
@@ -161,6 +163,7 @@ impl Engine {
             secret_verified: HashMap::new(),
             secret_reads: Default::default(),
             secret_key: Arc::new(super::fingerprint::fingerprint_key()),
+            results_since_trim: 0,
             secret_stamps: Default::default(),
             secret_reads_tx,
             secret_reading: false,
