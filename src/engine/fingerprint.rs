@@ -1,8 +1,11 @@
 //! Fingerprints of secret values, for noticing a changed secret without keeping it: HMAC-SHA256 under a key made
 //! at start (random, per process, never written anywhere), so nothing kept could be checked against a guess
-//! outside this process. The rule for "is this news" is here too; `secret_watch` does the reading.
+//! outside this process. The rule for "is this news" is here too, and the `stat` stamps that spare re-reading an
+//! unchanged file; `secret_watch` does the reading.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What reading one credential's secret reference gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,51 @@ pub(super) fn fingerprint(key: &ring::hmac::Key, secret: &str) -> [u8; 32] {
 /// Reads kept per credential.
 pub(super) type Reads = HashMap<String, Read>;
 
+/// What a secret file looked like (`stat`) when it was last read, and the fingerprint it read as: an unchanged
+/// file is not opened again every round (500 credentials: 500 opens and reads a minute, an eighth of an idle
+/// console's CPU at 10,000 integrations).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    /// The stamp, and whether it is settled: changed more than `SETTLED` before `now`. A file written again within
+    /// the same timestamp tick as the read would keep its stamp, so only a settled stamp is trusted (git's
+    /// "racily clean" rule).
+    pub(super) fn of(path: &Path, now: SystemTime) -> Option<(FileStamp, bool)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let stamp = FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        };
+        let changed = stamp.mtime.max(stamp.ctime);
+        let settled = now
+            .checked_sub(SETTLED)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .is_some_and(|t| (t.as_secs() as i64, t.subsec_nanos() as i64) > changed);
+        Some((stamp, settled))
+    }
+}
+
+const SETTLED: Duration = Duration::from_secs(2);
+/// Every this many rounds every file is read whatever its stamp says (a clock set back could reuse a stamp).
+pub(super) const READ_ALL_EVERY: u32 = 10;
+
+#[derive(Default)]
+pub(super) struct FileStamps {
+    pub by_path: HashMap<PathBuf, (FileStamp, [u8; 32])>,
+    pub rounds: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +131,33 @@ mod tests {
         assert_ne!(
             fingerprint(&key, "old-secret"),
             fingerprint(&fingerprint_key(), "old-secret")
+        );
+    }
+
+    /// A stamp is trusted only once it has settled, and a file rewritten after that (same size, same inode)
+    /// no longer matches it, so the next round reads it.
+    #[test]
+    fn a_settled_stamp_stands_until_the_file_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "first-secret-value").unwrap();
+        let now = SystemTime::now();
+        let (fresh, settled) = FileStamp::of(&path, now).unwrap();
+        assert!(!settled, "just written: not trusted yet");
+        let later = now + Duration::from_secs(3);
+        let (again, settled) = FileStamp::of(&path, later).unwrap();
+        assert!(settled && again == fresh);
+        // Written long ago, as far as its modification time says (its change time is now).
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(now - Duration::from_secs(3600)).unwrap();
+        let (old, settled) = FileStamp::of(&path, later).unwrap();
+        assert!(settled);
+        std::fs::write(&path, "other-secret-value").unwrap();
+        let (rewritten, _) = FileStamp::of(&path, later).unwrap();
+        assert!(rewritten != old, "same size and inode, new times");
+        assert!(
+            FileStamp::of(dir.path(), later).is_none(),
+            "not a regular file"
         );
     }
 }

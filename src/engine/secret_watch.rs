@@ -7,61 +7,17 @@
 //!
 //! No token is requested unless a secret changed: SFMC's budget of one token per 20 minutes per package stands.
 
-use super::fingerprint::{Read, SecretReads, fingerprint, is_news};
+use super::fingerprint::{
+    FileStamp, FileStamps, READ_ALL_EVERY, Read, SecretReads, fingerprint, is_news,
+};
 use super::state::Engine;
 use crate::config::Config;
 use crate::secrets::{SecretError, SecretRef};
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 use tokio::sync::mpsc;
-
-/// What a secret file looked like (`stat`) when it was last read, and the fingerprint it read as: an unchanged
-/// file is not opened again every round (500 credentials: 500 opens and reads a minute, an eighth of an idle
-/// console's CPU at 10,000 integrations).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileStamp {
-    /// The stamp, and whether it is settled: changed more than `SETTLED` before `now`. A file written again within
-    /// the same timestamp tick as the read would keep its stamp, so only a settled stamp is trusted (git's
-    /// "racily clean" rule).
-    fn of(path: &Path, now: SystemTime) -> Option<(FileStamp, bool)> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
-        let stamp = FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        };
-        let changed = stamp.mtime.max(stamp.ctime);
-        let settled = now
-            .checked_sub(SETTLED)
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .is_some_and(|t| (t.as_secs() as i64, t.subsec_nanos() as i64) > changed);
-        Some((stamp, settled))
-    }
-}
-
-const SETTLED: Duration = Duration::from_secs(2);
-/// Every this many rounds every file is read whatever its stamp says (a clock set back could reuse a stamp).
-const READ_ALL_EVERY: u32 = 10;
-
-#[derive(Default)]
-pub(super) struct FileStamps {
-    by_path: HashMap<PathBuf, (FileStamp, [u8; 32])>,
-    rounds: u32,
-}
 
 /// Read every `env`/`file`/`store` reference of `config` and send the fingerprints.
 async fn read_all(
@@ -187,37 +143,5 @@ impl Engine {
         };
         self.secret_reads.retain(|id, _| same(id));
         self.secret_verified.retain(|id, _| same(id));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A stamp is trusted only once it has settled, and a file rewritten after that (same size, same inode)
-    /// no longer matches it, so the next round reads it.
-    #[test]
-    fn a_settled_stamp_stands_until_the_file_is_written_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "first-secret-value").unwrap();
-        let now = SystemTime::now();
-        let (fresh, settled) = FileStamp::of(&path, now).unwrap();
-        assert!(!settled, "just written: not trusted yet");
-        let later = now + Duration::from_secs(3);
-        let (again, settled) = FileStamp::of(&path, later).unwrap();
-        assert!(settled && again == fresh);
-        // Written long ago, as far as its modification time says (its change time is now).
-        let file = std::fs::File::options().write(true).open(&path).unwrap();
-        file.set_modified(now - Duration::from_secs(3600)).unwrap();
-        let (old, settled) = FileStamp::of(&path, later).unwrap();
-        assert!(settled);
-        std::fs::write(&path, "other-secret-value").unwrap();
-        let (rewritten, _) = FileStamp::of(&path, later).unwrap();
-        assert!(rewritten != old, "same size and inode, new times");
-        assert!(
-            FileStamp::of(dir.path(), later).is_none(),
-            "not a regular file"
-        );
     }
 }

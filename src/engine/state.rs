@@ -90,7 +90,7 @@ pub(super) struct Engine {
     /// Probe results applied since memory was last handed back to the system.
     pub results_since_trim: usize,
     /// Secret files' stamps when last read, so unchanged ones are not read again every round.
-    pub secret_stamps: Arc<std::sync::Mutex<super::secret_watch::FileStamps>>,
+    pub secret_stamps: Arc<std::sync::Mutex<super::fingerprint::FileStamps>>,
     pub secret_reads_tx: mpsc::UnboundedSender<super::fingerprint::SecretReads>,
     pub secret_reading: bool,
     pub due: DueHeap,
