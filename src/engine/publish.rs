@@ -105,9 +105,14 @@ impl Engine {
             // The rules' answer stands: the view changes only if the uptimes or the incidents moved (rarely:
             // the day's uptime moves only while the window's edge crosses a failure).
             let st = &mut self.integrations[idx];
-            if self.one_shot || summary(&mut st.runs, &mut st.changes, now) == st.summary {
+            if self.one_shot {
                 return;
             }
+            let moved = summary(&mut st.runs, &mut st.changes, now);
+            if moved == st.summary {
+                return;
+            }
+            st.summary = moved; // no status change here, so it stands for the view below
         }
         let integration = &self.config.integrations[idx];
         let secret_expires = self.credential_of[idx]
@@ -162,7 +167,7 @@ impl Engine {
             st.acked = None;
         }
         st.health = health.clone();
-        if !self.one_shot {
+        if evaluate && !self.one_shot {
             // Kept in memory from the first result on (with or without a store): a sweep has no history.
             st.summary = summary(&mut st.runs, &mut st.changes, now);
         }

@@ -225,7 +225,7 @@ pub fn stable_until(
         None => DateTime::<Utc>::MAX_UTC,
         Some(expires) => {
             let opens = expires
-                .checked_sub_signed(to_chrono(t.critical_before.max(t.warn_before)))
+                .checked_sub_signed(to_chrono(expiry_window(t)))
                 .unwrap_or(DateTime::<Utc>::MIN_UTC);
             if opens > now { opens } else { now }
         }
@@ -244,6 +244,11 @@ pub fn expiry_status(expires: Option<DateTime<Utc>>, now: DateTime<Utc>, t: &Thr
         .unwrap_or(Status::Ok)
 }
 
+/// How long before a secret expires it is reported at all (as a warning or as critical).
+fn expiry_window(t: &Thresholds) -> Duration {
+    t.critical_before.max(t.warn_before)
+}
+
 fn expiry_finding(
     expires: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -252,7 +257,7 @@ fn expiry_finding(
     let expires = expires?;
     let left = expires - now;
     let within = |d: Duration| left <= to_chrono(d);
-    if !within(t.critical_before.max(t.warn_before)) {
+    if !within(expiry_window(t)) {
         return None; // most credentials, most of the time: no words to format
     }
     let date = expires.format("%Y-%m-%d");
