@@ -100,7 +100,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Validate configuration text; `path` is used for messages and `Config.path` only.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let mut ctx = Ctx::new(text, path);
-    let (doc, syntax) = DeTable::parse_recoverable(text);
+    let cuts = super::parts::cut_points(text, super::parts::parts_for(text.len()));
+    let padded = super::parts::padded_parts(text, &cuts);
+    let (doc, syntax) = match super::parts::parse(text, &cuts, &padded) {
+        Some(doc) => (doc, Vec::new()),
+        None => DeTable::parse_recoverable(text),
+    };
     if !syntax.is_empty() {
         // The recovered tree is unreliable; report only the syntax errors (toml's message, our position; never
         // toml's Display, which quotes the source line).

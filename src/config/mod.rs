@@ -8,6 +8,7 @@ mod discover;
 mod keys;
 mod load;
 mod log_source;
+mod parts;
 mod read;
 mod report;
 mod team;
