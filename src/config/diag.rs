@@ -111,9 +111,9 @@ pub(crate) fn io_kind_text(kind: std::io::ErrorKind) -> String {
 /// Maps byte offsets to 1-based line/column and decides whether a line may be shown.
 pub(crate) struct Source<'a> {
     text: &'a str,
-    /// Byte offset where each line starts (computed once: a position is a binary search, not a count of every
-    /// newline before it, which made loading 10,000 integrations quadratic).
-    line_starts: Vec<usize>,
+    /// Byte offset where each line starts (computed once, at the first position asked for: a position is a
+    /// binary search, not a count of every newline before it, which made loading 10,000 integrations quadratic).
+    line_starts: std::cell::OnceCell<Vec<usize>>,
 }
 
 const UNSAFE_WORDS: [&str; 8] = [
@@ -122,10 +122,14 @@ const UNSAFE_WORDS: [&str; 8] = [
 
 impl<'a> Source<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Self { text, line_starts }
+        Self {
+            text,
+            line_starts: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
     }
 
     pub(crate) fn position(&self, offset: usize) -> (usize, usize) {
@@ -133,9 +137,14 @@ impl<'a> Source<'a> {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
+        let line_starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
         // The last line starting at or before the offset.
-        let line = self.line_starts.partition_point(|s| *s <= offset);
-        let line_start = self.line_starts[line - 1];
+        let line = line_starts.partition_point(|s| *s <= offset);
+        let line_start = line_starts[line - 1];
         let column = self.text[line_start..offset].chars().count() + 1;
         (line, column)
     }

@@ -3,7 +3,7 @@
 
 use super::diag::{ConfigError, Diagnostic};
 use super::log_source::{LogFormat, LogSourceConfig};
-use super::read::{Ctx, Span, TableReader, array_of_tables, list};
+use super::read::{Ctx, Label, Span, TableReader, array_of_tables, entry_label, list, peek_str};
 use super::{ClientAuth, Config, Credential, DEFAULT_CHECK_PATH, Integration, Provider, Settings};
 use crate::secrets::REFERENCE_FORMS_HELP;
 use crate::suggest::nearest;
@@ -154,12 +154,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 }
             }
             "integration" => {
-                for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
-                    .into_iter()
-                    .enumerate()
-                {
-                    integrations.push(read_integration(&mut ctx, t, span, i + 1));
-                }
+                let tables = array_of_tables(&mut ctx, key, value);
+                integrations = read_integrations(&mut ctx, &tables);
             }
             "log_source" => {
                 for (i, (t, span)) in array_of_tables(&mut ctx, key, value)
@@ -281,7 +277,13 @@ struct SettingsSpans {
 }
 
 fn read_settings(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> (Settings, SettingsSpans) {
-    let r = TableReader::new(ctx, table, span.clone(), "[settings]".into(), SETTINGS_KEYS);
+    let r = TableReader::new(
+        ctx,
+        table,
+        span.clone(),
+        Label::Section("[settings]"),
+        SETTINGS_KEYS,
+    );
     let mut s = Settings::default();
     let mut spans = SettingsSpans {
         header: Some(span),
@@ -370,17 +372,6 @@ struct RawCredential {
     provider: Option<Provider>,
     /// Present when the entry is fully valid.
     built: Option<Credential>,
-}
-
-fn peek_str<'t>(table: &'t DeTable<'_>, key: &str) -> Option<&'t str> {
-    table.get(key).and_then(|v| v.get_ref().as_str())
-}
-
-fn entry_label(section: &str, name: Option<&str>, index: usize) -> String {
-    match name {
-        Some(n) if !n.trim().is_empty() => format!("[[{section}]] {n:?}"),
-        _ => format!("[[{section}]] #{index}"),
-    }
 }
 
 fn read_log_source(
@@ -605,7 +596,7 @@ fn read_credential(
 }
 
 /// sfmc: the base URL must end with `/`; a pasted token endpoint or a query is a mistake.
-fn normalise_auth_url(ctx: &mut Ctx<'_>, u: &mut Spanned<url::Url>, label: &str) {
+fn normalise_auth_url(ctx: &mut Ctx<'_>, u: &mut Spanned<url::Url>, label: &Label<'_>) {
     let span = u.span();
     let url = u.get_mut();
     if url.query().is_some() || url.fragment().is_some() {
@@ -641,6 +632,50 @@ struct RawIntegration {
     check_url_span: Option<Span>,
     /// Present when the entry itself is valid (references not yet checked).
     built: Option<Integration>,
+}
+
+/// Below this many, one thread reads them sooner than it can start another.
+const PARALLEL_READ_FROM: usize = 2000;
+
+/// Every `[[integration]]`, the second half read on another thread when there are many (they are most of a
+/// large file). Each half collects its own problems; the second half's follow the first's, so messages come in
+/// the order one reading would give them.
+fn read_integrations(ctx: &mut Ctx<'_>, tables: &[(&DeTable<'_>, Span)]) -> Vec<RawIntegration> {
+    let read = |ctx: &mut Ctx<'_>, tables: &[(&DeTable<'_>, Span)], first_index: usize| {
+        tables
+            .iter()
+            .enumerate()
+            .map(|(i, (t, span))| read_integration(ctx, t, span.clone(), first_index + i))
+            .collect::<Vec<_>>()
+    };
+    if tables.len() < PARALLEL_READ_FROM || super::parts::cores() < 2 {
+        return read(ctx, tables, 1);
+    }
+    let (first, second) = tables.split_at(tables.len() / 2);
+    let (text, path) = (ctx.source.text(), ctx.path);
+    std::thread::scope(|scope| {
+        let other = std::thread::Builder::new()
+            .name("config-read".into())
+            .spawn_scoped(scope, move || {
+                let mut own = Ctx::new(text, path);
+                let raw = read(&mut own, second, first.len() + 1);
+                (raw, own.diagnostics, own.warnings)
+            });
+        let mut raw = read(ctx, first, 1);
+        match other {
+            Ok(thread) => {
+                let (more, diagnostics, warnings) = thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                raw.extend(more);
+                ctx.diagnostics.extend(diagnostics);
+                ctx.warnings.extend(warnings);
+            }
+            // The thread could not start: read the half here.
+            Err(_) => raw.extend(read(ctx, second, first.len() + 1)),
+        }
+        raw
+    })
 }
 
 fn read_integration(
@@ -744,12 +779,12 @@ fn check_references(
     credentials: &[RawCredential],
     integrations: Vec<RawIntegration>,
 ) -> Vec<Integration> {
-    // Duplicate credential ids (point at the second, mention the first's line).
-    let mut ids: HashMap<&str, (usize, Option<Provider>)> = HashMap::new();
+    // Duplicate credential ids (point at the second, mention the first's line; lines are counted only then).
+    let mut ids: HashMap<&str, (Span, Option<Provider>)> = HashMap::new();
     for c in credentials {
         let Some(id) = &c.id else { continue };
-        let line = ctx.line_of(&id.span());
         if let Some((first, _)) = ids.get(id.get_ref().as_str()) {
+            let first = ctx.line_of(first);
             ctx.error(
                 &id.span(),
                 format!(
@@ -759,16 +794,16 @@ fn check_references(
                 "give each [[credential]] a unique id",
             );
         } else {
-            ids.insert(id.get_ref(), (line, c.provider));
+            ids.insert(id.get_ref(), (id.span(), c.provider));
         }
     }
 
-    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut names: HashMap<&str, Span> = HashMap::new();
     let mut used: std::collections::HashSet<&str> = Default::default();
     for i in &integrations {
         if let Some(name) = &i.name {
-            let line = ctx.line_of(&name.span());
             if let Some(first) = names.get(name.get_ref().as_str()) {
+                let first = ctx.line_of(first);
                 ctx.error(
                     &name.span(),
                     format!(
@@ -778,7 +813,7 @@ fn check_references(
                     "give each [[integration]] a unique name",
                 );
             } else {
-                names.insert(name.get_ref(), line);
+                names.insert(name.get_ref(), name.span());
             }
         }
         let Some(cred) = &i.credential else { continue };

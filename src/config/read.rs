@@ -103,7 +103,7 @@ pub(crate) fn list(items: &[&str]) -> String {
 
 /// Names, ids, paths and URLs are printed on terminals, in logs, metrics labels and notifications: a value with
 /// a control character (newline, NUL, ESC, ...) or a bidi control (U+202E, ...) is refused, naming the character.
-fn unsafe_characters(ctx: &mut Ctx<'_>, span: &Span, key: &str, label: &str, value: &str) {
+fn unsafe_characters(ctx: &mut Ctx<'_>, span: &Span, key: &str, label: &Label<'_>, value: &str) {
     let what = value
         .chars()
         .filter(|c| crate::sanitize::is_unsafe(*c))
@@ -118,7 +118,7 @@ fn unsafe_characters(ctx: &mut Ctx<'_>, span: &Span, key: &str, label: &str, val
         span,
         format!(
             "`{key}` in {} contains control or bidi characters ({})",
-            crate::sanitize::text(label),
+            crate::sanitize::text(&label.to_string()),
             what.join(", ")
         ),
         Some(format!(
@@ -140,13 +140,55 @@ fn type_name(v: &DeValue<'_>) -> &'static str {
     }
 }
 
+pub(crate) fn peek_str<'t>(table: &'t DeTable<'_>, key: &str) -> Option<&'t str> {
+    table.get(key).and_then(|v| v.get_ref().as_str())
+}
+
+/// Names a table in messages: `[settings]`, `[[credential]] "crm-package"`, `[[integration]] #3`. Written out
+/// only when a message is (a load of 10,000 tables formats none).
+#[derive(Clone, Copy)]
+pub(crate) enum Label<'a> {
+    Section(&'static str),
+    Entry {
+        section: &'static str,
+        name: Option<&'a str>,
+        /// From 1, for an entry without a name.
+        index: usize,
+    },
+}
+
+pub(crate) fn entry_label<'a>(
+    section: &'static str,
+    name: Option<&'a str>,
+    index: usize,
+) -> Label<'a> {
+    Label::Entry {
+        section,
+        name,
+        index,
+    }
+}
+
+impl std::fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Label::Section(section) => f.write_str(section),
+            Label::Entry {
+                section,
+                name: Some(name),
+                ..
+            } if !name.trim().is_empty() => write!(f, "[[{section}]] {name:?}"),
+            Label::Entry { section, index, .. } => write!(f, "[[{section}]] #{index}"),
+        }
+    }
+}
+
 /// Reads the keys of one table, reporting unknown keys up front.
 pub(crate) struct TableReader<'t, 'i> {
     table: &'t DeTable<'i>,
     /// Where to point for a missing key (the table header).
     span: Span,
-    /// `[settings]`, `[[credential]] "crm-package"`.
-    pub(crate) label: String,
+    pub(crate) label: Label<'t>,
 }
 
 impl<'t, 'i> TableReader<'t, 'i> {
@@ -154,7 +196,7 @@ impl<'t, 'i> TableReader<'t, 'i> {
         ctx: &mut Ctx<'_>,
         table: &'t DeTable<'i>,
         span: Span,
-        label: String,
+        label: Label<'t>,
         known: &[&str],
     ) -> Self {
         for (key, _) in table.iter() {

@@ -1,7 +1,7 @@
 //! Team mode sections: `[agent]` (listen address, bearer tokens, TLS), `[[notify]]` (where alerts go) and
 //! `[[maintenance]]` (windows that mute notifications). Read with the same span-aware reader as the rest.
 
-use super::read::{Ctx, Excerpt, Span, TableReader, list};
+use super::read::{Ctx, Excerpt, Label, Span, TableReader, entry_label, list, peek_str};
 use crate::model::Status;
 use crate::secrets::SecretRef;
 use crate::suggest::nearest;
@@ -240,7 +240,7 @@ impl Maintenance {
 // Readers
 
 pub(super) fn read_agent(ctx: &mut Ctx<'_>, table: &DeTable<'_>, span: Span) -> AgentConfig {
-    let r = TableReader::new(ctx, table, span, "[agent]".into(), AGENT_KEYS);
+    let r = TableReader::new(ctx, table, span, Label::Section("[agent]"), AGENT_KEYS);
     let mut agent = AgentConfig::default();
     if let Some(listen) = r.string(ctx, "listen", "\"127.0.0.1:9477\"") {
         match listen.get_ref().trim().parse::<SocketAddr>() {
@@ -677,17 +677,6 @@ pub fn parse_weekly(s: &str) -> Option<(Vec<Weekday>, NaiveTime)> {
             .collect::<Option<Vec<_>>>()?
     };
     (!list.is_empty()).then_some((list, at))
-}
-
-fn peek_str<'t>(table: &'t DeTable<'_>, key: &str) -> Option<&'t str> {
-    table.get(key).and_then(|v| v.get_ref().as_str())
-}
-
-fn entry_label(section: &str, name: Option<&str>, index: usize) -> String {
-    match name {
-        Some(n) if !n.trim().is_empty() => format!("[[{section}]] {n:?}"),
-        _ => format!("[[{section}]] #{index}"),
-    }
 }
 
 #[cfg(test)]
