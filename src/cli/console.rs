@@ -11,20 +11,12 @@ use url::Url;
 
 /// The console over a local engine probing `config` (history in `db`; `sim` when the demo's simulator runs).
 pub async fn local(
-    config: Config,
+    mut config: Config,
     args: &ConsoleArgs,
     db: Option<&Path>,
     log_path: Option<PathBuf>,
     sim: Option<sim::SimAdmin>,
 ) -> Result<i32> {
-    let rotation = db.map(|db| rotation::session::RotationSetup {
-        config: std::sync::Arc::new(config.clone()),
-        db: db.to_path_buf(),
-        sim,
-    });
-    let access = rotation.as_ref().map(|r| tui::RotationAccess {
-        demo: r.sim.is_some(),
-    });
     // Opening runs migrations: SQLite work, off the async workers.
     let path = db.map(Path::to_path_buf);
     let opened =
@@ -36,6 +28,21 @@ pub async fn local(
             return Ok(EXIT_USAGE);
         }
     };
+    // Secrets rotated by authwatch expire when their rotation says, not when the file says.
+    if let Some(store) = &store {
+        rotation::apply_effective_expiries(&mut config, store);
+    }
+    // One config for the engine and the rotation driver: at 10,000 integrations a copy is a millisecond and
+    // a megabyte before the first frame.
+    let config = std::sync::Arc::new(config);
+    let rotation = db.map(|db| rotation::session::RotationSetup {
+        config: config.clone(),
+        db: db.to_path_buf(),
+        sim,
+    });
+    let access = rotation.as_ref().map(|r| tui::RotationAccess {
+        demo: r.sim.is_some(),
+    });
     let (gate_tx, gate_rx) = tokio::sync::oneshot::channel();
     let retention = config.settings.retention;
     let keys = config.keys.clone();

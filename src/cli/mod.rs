@@ -346,7 +346,7 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
             }
         }
         None => {
-            let mut config = match load() {
+            let config = match load() {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
@@ -356,7 +356,6 @@ pub async fn run(cli: Cli, log_path: Option<PathBuf>) -> Result<i32> {
                 );
                 return Ok(EXIT_USAGE);
             };
-            rotate::apply_stored_expiries(&mut config, Some(&db));
             console::local(config, &console_args, Some(&db), log_path, None).await
         }
         Some(Cmd::Demo { console }) => {

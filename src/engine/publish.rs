@@ -171,7 +171,7 @@ impl Engine {
             // Kept in memory from the first result on (with or without a store): a sweep has no history.
             st.summary = summary(&mut st.runs, &mut st.changes, now);
         }
-        let view = IntegrationView {
+        let live = Live {
             health,
             history,
             consecutive_auth_failures: st.tracking.consecutive_auth,
@@ -188,18 +188,57 @@ impl Engine {
             uptime_since: st.summary.first_probe,
             secret_verified_at,
             token_reused_until,
-            ..IntegrationView::placeholder(integration)
         };
         // An unchanged view keeps its `Arc`: consumers (the console's rows) see which integrations changed, e.g.
-        // none of most after the minute's re-evaluation.
-        if *st.view != view {
-            st.view = Arc::new(view);
+        // none of most after the minute's re-evaluation. A changed one is copied only if a snapshot still holds
+        // it (never at start), and its configured fields are never rebuilt.
+        if !live.matches(&st.view) {
+            live.apply(Arc::make_mut(&mut st.view));
         } else if !st.history.shares(&st.view.history) {
             // Equal histories in two allocations (e.g. restored after the first results): share one, so the
             // next comparison is a pointer comparison, not a walk of every result.
             st.history = st.view.history.clone();
         }
     }
+}
+
+/// The fields of a view that results and the clock move (the others come from the config): one list for the
+/// struct, the comparison and the update.
+macro_rules! live_fields {
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        struct Live {
+            $($field: $ty),*
+        }
+
+        impl Live {
+            fn matches(&self, view: &IntegrationView) -> bool {
+                $(self.$field == view.$field)&&*
+            }
+
+            fn apply(self, view: &mut IntegrationView) {
+                $(view.$field = self.$field;)*
+            }
+        }
+    };
+}
+
+live_fields! {
+    health: crate::model::Health,
+    history: crate::model::History,
+    consecutive_auth_failures: u32,
+    failing_since: Option<DateTime<Utc>>,
+    last_success: Option<DateTime<Utc>>,
+    next_probe_at: Option<DateTime<Utc>>,
+    paused: bool,
+    probing: bool,
+    secret_expires: Option<DateTime<Utc>>,
+    acked: Option<crate::model::Ack>,
+    uptime_24h: Option<f64>,
+    uptime_7d: Option<f64>,
+    incidents: Vec<crate::model::Incident>,
+    uptime_since: Option<DateTime<Utc>>,
+    secret_verified_at: Option<DateTime<Utc>>,
+    token_reused_until: Option<DateTime<Utc>>,
 }
 
 /// Uptime over 24 hours and 7 days and the week's incidents (newest first), from what is kept in memory.

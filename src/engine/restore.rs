@@ -162,23 +162,12 @@ impl Engine {
             return;
         }
         self.summarizing = true;
-        let credentials: Vec<String> = self
-            .config
-            .credentials
-            .iter()
-            .map(|c| c.id.clone())
-            .collect();
         let tx = self.summaries_tx.clone();
         let generation = self.generation;
         tokio::task::spawn_blocking(move || {
-            let expiries = match Store::open(&path) {
-                Ok(store) => credentials
-                    .into_iter()
-                    .filter_map(|c| {
-                        let at = store.recorded_expiry(&c).ok().flatten()?;
-                        Some((c, at))
-                    })
-                    .collect(),
+            // Every recorded expiry (a credential no longer configured is skipped where they are applied).
+            let expiries = match Store::open(&path).and_then(|store| store.recorded_expiries()) {
+                Ok(recorded) => recorded.into_iter().collect(),
                 Err(e) => {
                     tracing::warn!("cannot read recorded expiries: {e}");
                     Vec::new()
@@ -211,11 +200,11 @@ impl Engine {
         if current.secret_expires.is_some_and(|e| e >= expires) {
             return;
         }
-        let mut config = (*self.config).clone();
+        // Copied only while someone else holds it: a batch of expiries copies it once.
+        let config = Arc::make_mut(&mut self.config);
         if let Some(c) = config.credentials.iter_mut().find(|c| c.id == credential) {
             c.secret_expires = Some(expires);
         }
-        self.config = Arc::new(config);
         for idx in self.consumers(credential) {
             self.integrations[idx].changed = true;
         }

@@ -32,8 +32,12 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub(super) fn spawn(setup: RotationSetup) -> (Link, mpsc::UnboundedReceiver<DriverOut>) {
-        let (tx, rx) = session::spawn(setup);
+    /// The driver starts when `gate` opens (at once without one).
+    pub(super) fn spawn(
+        setup: RotationSetup,
+        gate: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) -> (Link, mpsc::UnboundedReceiver<DriverOut>) {
+        let (tx, rx) = session::spawn(setup, gate);
         (
             Link {
                 tx,

@@ -41,10 +41,27 @@ pub struct RunningEngine {
 }
 
 /// Start the engine on the current tokio runtime.
-pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, ProbeSetupError> {
+pub fn spawn(
+    config: impl Into<Arc<Config>>,
+    options: EngineOptions,
+) -> Result<RunningEngine, ProbeSetupError> {
     let (mut engine, handle, mut inbox, commands) = Engine::new(config)?;
+    let mut start_gate = options.start_gate;
     if let Some(setup) = options.rotation {
-        let (link, out) = super::rotation_link::Link::spawn(setup);
+        // The driver's start-up reads (every credential's rotation state) wait for the console's first frame
+        // rather than compete with it for the cores: the gate opens both.
+        let driver_gate = start_gate.take().map(|gate| {
+            let (engine_tx, engine_rx) = oneshot::channel();
+            let (driver_tx, driver_rx) = oneshot::channel();
+            tokio::spawn(async move {
+                let _ = gate.await;
+                let _ = driver_tx.send(());
+                let _ = engine_tx.send(());
+            });
+            start_gate = Some(engine_rx);
+            driver_rx
+        });
+        let (link, out) = super::rotation_link::Link::spawn(setup, driver_gate);
         engine.rotation = Some(link);
         inbox.rotation = Some(out);
     }
@@ -55,7 +72,7 @@ pub fn spawn(config: Config, options: EngineOptions) -> Result<RunningEngine, Pr
             engine.restore(store, options.retention).await;
         }
         engine.start_followers();
-        let (mut commands, mut inbox, mut gate) = (commands, inbox, options.start_gate);
+        let (mut commands, mut inbox, mut gate) = (commands, inbox, start_gate);
         // Supervised: a panic is logged and counted, and the loop goes on with the state it had.
         while let Err(cause) =
             super::supervise::catch(engine.run(&mut commands, &mut inbox, &mut gate)).await

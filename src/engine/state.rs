@@ -139,9 +139,10 @@ pub(super) struct Engine {
 impl Engine {
     /// An engine for `config`, with its handle and the receiving ends of its channels.
     pub fn new(
-        config: Config,
+        config: impl Into<Arc<Config>>,
     ) -> Result<(Engine, EngineHandle, Inbox, mpsc::Receiver<super::Command>), ProbeSetupError>
     {
+        let config = config.into();
         let prober = Arc::new(Prober::new(&config.settings)?);
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.name.clone())));
         let events_tx = EventBus::new(1024);
@@ -152,7 +153,7 @@ impl Engine {
         let (secret_reads_tx, secret_reads) = mpsc::unbounded_channel();
         let mut engine = Engine {
             semaphore: Arc::new(Semaphore::new(config.settings.max_concurrent_probes.max(1))),
-            config: Arc::new(config),
+            config,
             prober,
             cache: Arc::new(TokenCache::new()),
             integrations: Vec::new(),
@@ -219,6 +220,7 @@ impl Engine {
         old: &HashMap<String, IntegrationState>,
     ) -> Vec<IntegrationState> {
         let now = Instant::now();
+        let wall_now = Utc::now();
         let settings = &self.config.settings;
         self.environments = environments(&self.config);
         self.credential_views_dirty = true;
@@ -239,10 +241,12 @@ impl Engine {
             .collect();
         for (idx, i) in self.config.integrations.iter().enumerate() {
             self.by_name.insert(i.name.clone(), idx);
-            self.by_credential
-                .entry(i.credential.clone())
-                .or_default()
-                .push(idx);
+            match self.by_credential.get_mut(i.credential.as_str()) {
+                Some(consumers) => consumers.push(idx),
+                None => {
+                    self.by_credential.insert(i.credential.clone(), vec![idx]);
+                }
+            }
         }
         self.config
             .integrations
@@ -256,7 +260,7 @@ impl Engine {
                         .unwrap_or_default(),
                     next_due: Some(now),
                     due_seq: 0,
-                    next_due_wall: Some(Utc::now()),
+                    next_due_wall: Some(wall_now),
                     in_flight: false,
                     secret_error: None,
                     log_events: kept.map(|k| k.log_events.clone()).unwrap_or_default(),

@@ -23,16 +23,15 @@ use secrecy::SecretString;
 use serde::Serialize;
 use sinks::Sink;
 
-/// The expiry `check`, the calendar and the console should use for a credential: the one recorded at the newest
-/// activation when there is one, else the configured `secret_expires`.
-pub fn effective_expiry(store: &Store, credential_id: &str) -> Option<DateTime<Utc>> {
-    store.recorded_expiry(credential_id).ok().flatten()
-}
-
-/// Replace each credential's `secret_expires` by the one recorded at activation, when newer.
+/// Replace each credential's `secret_expires` by the one recorded at its newest activation, when newer: the
+/// expiry `check`, the calendar and the console use.
 pub fn apply_effective_expiries(config: &mut Config, store: &Store) {
+    let recorded = store.recorded_expiries().unwrap_or_default();
+    if recorded.is_empty() {
+        return;
+    }
     for c in &mut config.credentials {
-        if let Some(recorded) = effective_expiry(store, &c.id)
+        if let Some(&recorded) = recorded.get(&c.id)
             && c.secret_expires
                 .is_none_or(|configured| recorded > configured)
         {
@@ -58,11 +57,12 @@ pub async fn reconcile_interrupted(
 /// [`reconcile_interrupted`] on a store already open (the rotation driver's, at its start). Blocks: call it off
 /// the async workers.
 pub async fn reconcile_with(config: &Config, store: &mut Store) -> Vec<String> {
+    let open = store.journal_open_credentials().unwrap_or_default();
     let interrupted: Vec<String> = config
         .credentials
         .iter()
+        .filter(|c| open.contains(&c.id))
         .map(|c| c.id.clone())
-        .filter(|id| store.journal_open(id).is_ok_and(|open| !open.is_empty()))
         .collect();
     if interrupted.is_empty() {
         return Vec::new();

@@ -314,6 +314,7 @@ pub enum DriverOut<R> {
 /// runs steps in the order they come. It ends when the sender is dropped.
 pub fn spawn<R: Send + 'static>(
     setup: RotationSetup,
+    gate: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> (
     mpsc::UnboundedSender<DriverIn<R>>,
     mpsc::UnboundedReceiver<DriverOut<R>>,
@@ -327,7 +328,13 @@ pub fn spawn<R: Send + 'static>(
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(serve(setup, in_rx, out_tx)),
+                Ok(rt) => rt.block_on(async move {
+                    // Requests sent meanwhile wait in the channel; a dropped sender opens the gate too.
+                    if let Some(gate) = gate {
+                        let _ = gate.await;
+                    }
+                    serve(setup, in_rx, out_tx).await
+                }),
                 Err(e) => tracing::error!("cannot start the rotation runtime: {e}"),
             }
         });

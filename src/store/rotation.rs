@@ -138,6 +138,20 @@ impl Store {
             .map_err(|e| self.sql_err(e))?;
         Ok(v.map(from_ms))
     }
+
+    /// Every credential's recorded expiry, in one query (not one per credential of a large config).
+    pub fn recorded_expiries(
+        &self,
+    ) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT credential, expires FROM secret_expiry")
+            .map_err(|e| self.sql_err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, from_ms(r.get(1)?))))
+            .map_err(|e| self.sql_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql_err(e))
+    }
 }
 
 /// One journaled effect of a rotation: the intent is written before the effect, the result after it.
@@ -215,6 +229,21 @@ impl Store {
     }
 
     /// Effects of a credential's rotation that were started and never finished, oldest first.
+    /// The credentials with an effect started and never reported back, in one query (a start-up reconcile of
+    /// 500 credentials asked 500 times).
+    pub fn journal_open_credentials(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT credential FROM rotation_journal WHERE result_at IS NULL")
+            .map_err(|e| self.sql_err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.sql_err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql_err(e))
+    }
+
     pub fn journal_open(&self, credential: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self
             .conn
