@@ -228,7 +228,6 @@ impl Store {
         Ok(())
     }
 
-    /// Effects of a credential's rotation that were started and never finished, oldest first.
     /// The credentials with an effect started and never reported back, in one query (a start-up reconcile of
     /// 500 credentials asked 500 times).
     pub fn journal_open_credentials(
@@ -244,6 +243,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql_err(e))
     }
 
+    /// Effects of a credential's rotation that were started and never finished, oldest first.
     pub fn journal_open(&self, credential: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self
             .conn

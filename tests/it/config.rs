@@ -1162,3 +1162,80 @@ fn names_and_ids_with_control_or_bidi_characters_are_refused() {
         integration("crm-sync ✓ 日本 — ünïcødé", "pkg")
     ));
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Large files (parsed in parts and read on two threads where the machine has the cores)
+
+/// `n` integrations over 20 credentials, each entry padded with comment lines so the file is large enough to be
+/// parsed in parts; returns the text and the line of each integration's `name`.
+fn large_config(n: usize) -> (String, Vec<usize>) {
+    let mut text = String::from("[settings]\nname = \"large\"\n\n");
+    for c in 0..20 {
+        text += &sfmc(&format!("pkg-{c}"));
+    }
+    let mut name_lines = Vec::new();
+    for i in 0..n {
+        text +=
+            "# an integration of the large config, with some words to make the file big enough\n";
+        name_lines.push(text.lines().count() + 2);
+        text += &integration(&format!("int-{i}"), &format!("pkg-{}", i % 20));
+    }
+    (text, name_lines)
+}
+
+#[test]
+fn a_large_file_loads_every_integration_in_order() {
+    let (text, _) = large_config(4000);
+    assert!(text.len() > 300_000, "{} bytes", text.len());
+    let config = ok(&text);
+    assert_eq!(config.integrations.len(), 4000);
+    for (i, integration) in config.integrations.iter().enumerate() {
+        assert_eq!(integration.name, format!("int-{i}"));
+        assert_eq!(integration.credential, format!("pkg-{}", i % 20));
+    }
+}
+
+#[test]
+fn problems_in_both_halves_of_a_large_file_are_reported_at_their_lines() {
+    let (text, name_lines) = large_config(4000);
+    // An unknown key near the start, a bad credential reference and an unnamed entry near the end.
+    let text = text
+        .replacen(
+            "name = \"int-7\"\n",
+            "name = \"int-7\"\nscope = [\"a\"]\n",
+            1,
+        )
+        .replacen(
+            "credential = \"pkg-15\"\n\n# an",
+            "credential = \"pkg-155\"\n\n# an",
+            1,
+        )
+        .replacen("name = \"int-3990\"\n", "", 1);
+    let (shown, e) = err(&text);
+    expect(
+        &shown,
+        &e,
+        name_lines[7] + 1,
+        1,
+        "unknown key `scope` in [[integration]] \"int-7\"",
+        "did you mean `scopes`?",
+    );
+    // At the entry's header, one line further down for the line added above it.
+    expect(
+        &shown,
+        &e,
+        name_lines[3990],
+        1,
+        "missing required key `name` in [[integration]] #3991",
+        "unique name",
+    );
+    expect(
+        &shown,
+        &e,
+        name_lines[15] + 2, // below the added line
+        14,
+        "[[integration]] \"int-15\" names unknown credential `pkg-155`",
+        "did you mean `pkg-15`?",
+    );
+    assert_eq!(e.diagnostics().len(), 3, "{shown}");
+}

@@ -611,3 +611,46 @@ fn a_withdrawn_acknowledgement_is_not_restored_and_a_new_one_is() {
         "ali"
     );
 }
+
+#[test]
+fn recorded_expiries_and_open_journals_of_every_credential_are_read_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("history.db")).unwrap();
+    let now = Utc::now();
+    assert!(store.recorded_expiries().unwrap().is_empty());
+    assert!(store.journal_open_credentials().unwrap().is_empty());
+    let (a, b) = (now + Days::days(180), now + Days::days(90));
+    store.record_expiry("crm", a, now).unwrap();
+    store.record_expiry("cdp", b, now).unwrap();
+    // A later activation replaces the earlier expiry.
+    store.record_expiry("crm", a + Days::days(1), now).unwrap();
+    let expiries = store.recorded_expiries().unwrap();
+    assert_eq!(expiries.len(), 2);
+    assert_eq!(
+        expiries["crm"].timestamp_millis(),
+        (a + Days::days(1)).timestamp_millis()
+    );
+    assert_eq!(expiries["cdp"].timestamp_millis(), b.timestamp_millis());
+
+    // One finished effect, two left open for one credential and one for another.
+    let done = store
+        .journal_intent("crm", "write-sink", "staged", now)
+        .unwrap();
+    store.journal_result(done, "ok", now).unwrap();
+    store
+        .journal_intent("cdp", "write-sink", "staged", now)
+        .unwrap();
+    store
+        .journal_intent("cdp", "record-expiry", "active", now)
+        .unwrap();
+    store
+        .journal_intent("etl", "restore", "staged", now)
+        .unwrap();
+    let mut open: Vec<String> = store
+        .journal_open_credentials()
+        .unwrap()
+        .into_iter()
+        .collect();
+    open.sort();
+    assert_eq!(open, ["cdp", "etl"]);
+}
