@@ -87,6 +87,9 @@ pub mod duration;
 // the log file
 pub mod logging;
 
+// start-up work over thousands of items split across two threads
+pub mod halves;
+
 // "did you mean": the one nearest-name rule
 pub mod suggest;
 

@@ -637,45 +637,21 @@ struct RawIntegration {
 /// Below this many, one thread reads them sooner than it can start another.
 const PARALLEL_READ_FROM: usize = 2000;
 
-/// Every `[[integration]]`, the second half read on another thread when there are many (they are most of a
-/// large file). Each half collects its own problems; the second half's follow the first's, so messages come in
-/// the order one reading would give them.
+/// Every `[[integration]]`, in halves on two threads when there are many (they are most of a large file). Each
+/// half collects its own problems into its own context; all end up in `ctx`, sorted by position when reported.
 fn read_integrations(ctx: &mut Ctx<'_>, tables: &[(&DeTable<'_>, Span)]) -> Vec<RawIntegration> {
-    let read = |ctx: &mut Ctx<'_>, tables: &[(&DeTable<'_>, Span)], first_index: usize| {
-        tables
-            .iter()
-            .enumerate()
-            .map(|(i, (t, span))| read_integration(ctx, t, span.clone(), first_index + i))
-            .collect::<Vec<_>>()
-    };
-    if tables.len() < PARALLEL_READ_FROM || super::parts::cores() < 2 {
-        return read(ctx, tables, 1);
-    }
-    let (first, second) = tables.split_at(tables.len() / 2);
     let (text, path) = (ctx.source.text(), ctx.path);
-    std::thread::scope(|scope| {
-        let other = std::thread::Builder::new()
-            .name("config-read".into())
-            .spawn_scoped(scope, move || {
-                let mut own = Ctx::new(text, path);
-                let raw = read(&mut own, second, first.len() + 1);
-                (raw, own.diagnostics, own.warnings)
-            });
-        let mut raw = read(ctx, first, 1);
-        match other {
-            Ok(thread) => {
-                let (more, diagnostics, warnings) = thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                raw.extend(more);
-                ctx.diagnostics.extend(diagnostics);
-                ctx.warnings.extend(warnings);
-            }
-            // The thread could not start: read the half here.
-            Err(_) => raw.extend(read(ctx, second, first.len() + 1)),
-        }
-        raw
-    })
+    let (raw, halves) = crate::halves::map_halves(
+        tables,
+        PARALLEL_READ_FROM,
+        || Ctx::new(text, path),
+        |own, i, (table, span)| read_integration(own, table, span.clone(), i + 1),
+    );
+    for half in halves {
+        ctx.diagnostics.extend(half.diagnostics);
+        ctx.warnings.extend(half.warnings);
+    }
+    raw
 }
 
 fn read_integration(

@@ -18,12 +18,7 @@ const MAX_PARTS: usize = 4;
 
 /// How many parts a text of `len` bytes is worth on this machine (1: parse it whole).
 pub(crate) fn parts_for(len: usize) -> usize {
-    (len / MIN_PART_BYTES).clamp(1, cores().min(MAX_PARTS))
-}
-
-/// The threads this process may run at once (1 when unknown).
-pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    (len / MIN_PART_BYTES).clamp(1, crate::halves::cores().min(MAX_PARTS))
 }
 
 /// Where the parts after the first start: at most `parts - 1` offsets, increasing, each at a line beginning
